@@ -1,0 +1,44 @@
+//! A minimal owned tensor (shape + contiguous row-major data) for callers without ndarray,
+//! and checked allocation of result buffers.
+
+use crate::error::{Error, Result};
+use crate::shape::checked_numel;
+
+/// An owned, contiguous, row-major (C order) tensor.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Tensor<T> {
+    /// Dimensions, outermost first.
+    pub shape: Vec<usize>,
+    /// `shape.iter().product()` elements in C order.
+    pub data: Vec<T>,
+}
+
+impl<T> Tensor<T> {
+    /// Wrap `data` as a tensor of `shape`, checking the element count.
+    pub fn new(shape: Vec<usize>, data: Vec<T>) -> Result<Self> {
+        let n = checked_numel("tensor", &shape)?;
+        if n != data.len() {
+            return Err(Error::shape("tensor", &shape, format!("needs {n} elements, got {}", data.len())));
+        }
+        Ok(Tensor { shape, data })
+    }
+}
+
+/// A zero-filled buffer for a tensor of `shape`, or an error if it cannot be allocated.
+pub(crate) fn alloc<T: Clone + Default>(what: &str, shape: &[usize]) -> Result<Vec<T>> {
+    let n = checked_numel(what, shape)?;
+    let mut v = Vec::new();
+    v.try_reserve_exact(n).map_err(|_| Error::too_large(what, shape))?;
+    v.resize(n, T::default());
+    Ok(v)
+}
+
+/// Check that a caller's slice holds exactly the elements its shape says.
+pub(crate) fn check_len(arg: &str, len: usize, shape: &[usize]) -> Result<()> {
+    let n = checked_numel(arg, shape)?;
+    if n == len {
+        Ok(())
+    } else {
+        Err(Error::shape(arg, shape, format!("needs {n} elements, the slice has {len}")))
+    }
+}
