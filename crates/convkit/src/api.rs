@@ -1,6 +1,7 @@
 //! The public operations, in two forms: over `ndarray` views (`ArrayView` in, `Array` out, any
 //! dimension type) and, in [`raw`], over slices with explicit shapes. Both validate through
-//! [`crate::shape`] and compute with the reference implementation.
+//! [`crate::shape`]; convolution runs through a [`crate::ConvPlan`], the rest through the
+//! reference implementation.
 
 use crate::desc::{ConvDesc, ConvTransposeDesc, PoolDesc, PoolKind};
 use crate::error::{Error, Result};
@@ -258,10 +259,8 @@ pub mod raw {
         check_len("input", x.len(), x_shape)?;
         check_len("weight", w.len(), w_shape)?;
         check_bias(b, p.out_channels)?;
-        let shape = p.output_shape();
-        let mut y = alloc("output", &shape)?;
-        reference::conv_forward(&p, x, w, b, &mut y);
-        Ok(Tensor { shape, data: y })
+        let plan = crate::plan::ConvPlan::new(&p, w, &crate::plan::PlanOptions::new())?;
+        Ok(Tensor { shape: p.output_shape(), data: plan.run(x, b)? })
     }
 
     /// Transposed convolution over slices. See [`crate::conv_transpose`].

@@ -20,12 +20,16 @@
 //! assert_eq!(y[[0, 0, 4, 4]], 27.0);
 //! ```
 #![warn(missing_docs)]
-#![forbid(unsafe_code)]
+#![deny(unsafe_code)]
 
 mod api;
 pub mod desc;
 pub mod error;
+pub mod impls;
+pub mod isa;
+pub mod kernels;
 pub mod npy;
+pub mod plan;
 pub mod reference;
 pub mod scalar;
 pub mod shape;
@@ -37,6 +41,8 @@ pub use api::{
 };
 pub use desc::{parse_list, ConvDesc, ConvTransposeDesc, Layout, PadMode, Padding, PoolDesc, PoolKind};
 pub use error::{Error, Result};
+pub use isa::Isa;
+pub use plan::{ConvPlan, PlanOptions};
 pub use scalar::Scalar;
 pub use shape::{
     receptive_field, Axis, ConvProblem, ConvTransposeProblem, LayerAxis, PoolProblem, ReceptiveField,

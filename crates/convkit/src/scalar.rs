@@ -1,6 +1,9 @@
 //! The element types convkit computes in (`f32`, `f64`), with the conversions the
 //! reference implementation needs to accumulate in `f64`.
 
+use crate::isa::Isa;
+use crate::kernels::GemmTile;
+
 /// A floating-point element type: `f32` or `f64`.
 pub trait Scalar:
     Copy
@@ -26,6 +29,9 @@ pub trait Scalar:
     fn from_f64(v: f64) -> Self;
     /// True for NaN.
     fn is_nan(self) -> bool;
+    /// The SIMD GEMM tile kernel for this type at `isa`, if one exists.
+    #[doc(hidden)]
+    fn gemm_tile(isa: Isa) -> Option<GemmTile<Self>>;
 }
 
 impl Scalar for f32 {
@@ -41,6 +47,14 @@ impl Scalar for f32 {
     fn is_nan(self) -> bool {
         f32::is_nan(self)
     }
+    fn gemm_tile(isa: Isa) -> Option<GemmTile<Self>> {
+        #[cfg(target_arch = "x86_64")]
+        if isa >= Isa::Avx2Fma && crate::isa::supported(Isa::Avx2Fma) {
+            return Some(crate::kernels::x86_64::f32_gemm_6x16_avx2_fma);
+        }
+        let _ = isa;
+        None
+    }
 }
 
 impl Scalar for f64 {
@@ -55,5 +69,8 @@ impl Scalar for f64 {
     }
     fn is_nan(self) -> bool {
         f64::is_nan(self)
+    }
+    fn gemm_tile(_isa: Isa) -> Option<GemmTile<Self>> {
+        None
     }
 }

@@ -1,0 +1,60 @@
+//! AVX2 + FMA kernels for `f32`.
+
+use crate::kernels::{MR, NR};
+use std::arch::x86_64::*;
+
+/// `f32_gemm_6x16_avx2_fma`: one 6×16 tile, 12 ymm accumulators, one broadcast per row.
+///
+/// Safe to call: it checks that the CPU has AVX2 and FMA (once, cached by std) and that the
+/// panels hold `kc` groups; it panics otherwise, which callers rule out by construction.
+pub fn f32_gemm_6x16_avx2_fma(kc: usize, a: &[f32], b: &[f32], c: &mut [f32; MR * NR], accumulate: bool) {
+    assert!(a.len() >= kc * MR && b.len() >= kc * NR, "packed panels shorter than kc");
+    assert!(is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma"));
+    // SAFETY: the CPU supports AVX2 and FMA (checked above); `a` holds at least kc·MR and `b`
+    // at least kc·NR elements (checked above); `c` is exactly MR·NR elements by its type.
+    unsafe { kernel(kc, a.as_ptr(), b.as_ptr(), c.as_mut_ptr(), accumulate) }
+}
+
+#[target_feature(enable = "avx2,fma")]
+unsafe fn kernel(kc: usize, a: *const f32, b: *const f32, c: *mut f32, accumulate: bool) {
+    macro_rules! rows {
+        ($m:ident) => {
+            $m!(0);
+            $m!(1);
+            $m!(2);
+            $m!(3);
+            $m!(4);
+            $m!(5);
+        };
+    }
+    let mut c0 = [_mm256_setzero_ps(); MR];
+    let mut c1 = [_mm256_setzero_ps(); MR];
+    if accumulate {
+        for i in 0..MR {
+            // SAFETY: i·NR + 8 + 8 ≤ MR·NR, inside `c`.
+            c0[i] = _mm256_loadu_ps(c.add(i * NR));
+            c1[i] = _mm256_loadu_ps(c.add(i * NR + 8));
+        }
+    }
+    let (mut ap, mut bp) = (a, b);
+    for _ in 0..kc {
+        // SAFETY: p < kc, so bp..bp+NR and ap..ap+MR lie inside the panels (caller's check).
+        let b0 = _mm256_loadu_ps(bp);
+        let b1 = _mm256_loadu_ps(bp.add(8));
+        macro_rules! fma_row {
+            ($i:literal) => {
+                let av = _mm256_broadcast_ss(&*ap.add($i));
+                c0[$i] = _mm256_fmadd_ps(av, b0, c0[$i]);
+                c1[$i] = _mm256_fmadd_ps(av, b1, c1[$i]);
+            };
+        }
+        rows!(fma_row);
+        ap = ap.add(MR);
+        bp = bp.add(NR);
+    }
+    for i in 0..MR {
+        // SAFETY: as above, inside the MR·NR tile.
+        _mm256_storeu_ps(c.add(i * NR), c0[i]);
+        _mm256_storeu_ps(c.add(i * NR + 8), c1[i]);
+    }
+}

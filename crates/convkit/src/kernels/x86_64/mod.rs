@@ -1,0 +1,6 @@
+//! x86-64 SIMD micro-kernels. Each safe wrapper checks its slice preconditions and the CPU
+//! feature before entering the `#[target_feature]` function.
+#![allow(unsafe_code)]
+
+mod avx2;
+pub use avx2::f32_gemm_6x16_avx2_fma;

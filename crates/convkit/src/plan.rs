@@ -1,0 +1,177 @@
+//! Plan once, execute many: a [`ConvPlan`] is built from a checked problem and the weights.
+//! It walks the ordered implementation list (reference last), takes the first that supports
+//! the problem at the allowed ISA (or the one the caller forces), packs the weights, and
+//! reports the workspace it needs. Executing it only computes.
+//!
+//! `CONVKIT_VERBOSE=1` prints the choice and why earlier candidates declined;
+//! `CONVKIT_MAX_ISA=generic` caps the SIMD level.
+
+use crate::error::{Error, Result};
+use crate::impls::{candidates, ConvImpl};
+use crate::isa::{max_isa, Isa};
+use crate::scalar::Scalar;
+use crate::shape::ConvProblem;
+use crate::tensor::{alloc, check_len};
+
+/// Options for building a plan.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct PlanOptions {
+    /// Worker threads; `None` = all cores. Results are bitwise identical for any count.
+    pub threads: Option<usize>,
+    /// Force an implementation by name (`gemm-tiled:avx2`, `gemm-tiled:generic`, `reference`).
+    pub implementation: Option<String>,
+    /// Cap the ISA below what the CPU and `CONVKIT_MAX_ISA` allow.
+    pub max_isa: Option<Isa>,
+}
+
+impl PlanOptions {
+    /// All cores, automatic choice.
+    pub fn new() -> Self {
+        Self::default()
+    }
+    /// Use `n` worker threads.
+    pub fn threads(mut self, n: usize) -> Self {
+        self.threads = Some(n);
+        self
+    }
+    /// Force the implementation named `name`.
+    pub fn implementation(mut self, name: &str) -> Self {
+        self.implementation = Some(name.to_string());
+        self
+    }
+    /// Cap the ISA.
+    pub fn max_isa(mut self, isa: Isa) -> Self {
+        self.max_isa = Some(isa);
+        self
+    }
+}
+
+/// A convolution ready to run: problem checked, implementation chosen, weights packed.
+///
+/// ```
+/// use convkit::{ConvDesc, ConvPlan, ConvProblem, Padding, PlanOptions};
+/// let p = ConvProblem::new(&ConvDesc::new().padding(Padding::Same), &[1, 2, 5, 5], &[3, 2, 3, 3]).unwrap();
+/// let w = vec![1.0f32; 3 * 2 * 9];
+/// let plan = ConvPlan::new(&p, &w, &PlanOptions::new()).unwrap();
+/// let x = vec![1.0f32; 2 * 25];
+/// let mut y = vec![0.0f32; 3 * 25];
+/// let mut ws = plan.workspace().unwrap();
+/// plan.execute(&x, None, &mut y, &mut ws).unwrap();
+/// assert_eq!(y[12], 18.0); // centre: 2 channels × 9 taps
+/// ```
+pub struct ConvPlan<T: Scalar> {
+    problem: ConvProblem,
+    imp: Box<dyn ConvImpl<T>>,
+    threads: usize,
+    declined: Vec<(String, String)>,
+}
+
+impl<T: Scalar> ConvPlan<T> {
+    /// Choose an implementation for `problem` and pack `weight` (`(K, C/groups, kernel…)`).
+    pub fn new(problem: &ConvProblem, weight: &[T], opts: &PlanOptions) -> Result<Self> {
+        check_len("weight", weight.len(), &problem.weight_shape())?;
+        let isa = opts.max_isa.map_or(max_isa(), |cap| cap.min(max_isa()));
+        let threads = match opts.threads {
+            Some(0) => return Err(Error::arg("threads", 0, "must be at least 1")),
+            Some(n) => n,
+            None => rayon::current_num_threads(),
+        };
+        let mut declined = Vec::new();
+        let list = candidates::<T>();
+        if let Some(name) = &opts.implementation {
+            if !list.iter().any(|c| c.name == name) {
+                let names: Vec<_> = list.iter().map(|c| c.name).collect();
+                return Err(Error::arg(
+                    "implementation",
+                    name,
+                    format!("expected one of {}", names.join(", ")),
+                ));
+            }
+        }
+        for c in list {
+            if opts.implementation.as_deref().is_some_and(|n| n != c.name) {
+                continue;
+            }
+            match (c.supports)(problem, isa) {
+                Ok(()) => {
+                    let imp = (c.build)(problem, weight, isa);
+                    let plan = ConvPlan { problem: problem.clone(), imp, threads, declined };
+                    if std::env::var("CONVKIT_VERBOSE").is_ok_and(|v| v == "1") {
+                        eprintln!("{}", plan.explain());
+                    }
+                    return Ok(plan);
+                }
+                Err(why) => declined.push((c.name.to_string(), why)),
+            }
+        }
+        let why: Vec<_> = declined.iter().map(|(n, w)| format!("{n}: {w}")).collect();
+        Err(Error::arg("implementation", opts.implementation.as_deref().unwrap_or("auto"), why.join("; ")))
+    }
+
+    /// The chosen implementation's name, e.g. `gemm-tiled:avx2`.
+    pub fn implementation(&self) -> String {
+        self.imp.name()
+    }
+
+    /// The problem this plan computes.
+    pub fn problem(&self) -> &ConvProblem {
+        &self.problem
+    }
+
+    /// Worker threads the plan runs with.
+    pub fn threads(&self) -> usize {
+        self.threads
+    }
+
+    /// One line: the problem, the choice, and why earlier candidates declined.
+    pub fn explain(&self) -> String {
+        let mut s = format!("convkit: {} -> {}", self.problem, self.imp.name());
+        for (n, w) in &self.declined {
+            s += &format!(" [{n} declined: {w}]");
+        }
+        s
+    }
+
+    /// Scratch elements [`ConvPlan::execute`] needs (all threads together).
+    pub fn workspace_len(&self) -> usize {
+        self.imp.workspace_per_thread() * self.threads
+    }
+
+    /// A workspace of the right size.
+    pub fn workspace(&self) -> Result<Vec<T>> {
+        alloc("workspace", &[self.workspace_len()])
+    }
+
+    /// Compute `y = conv(x) + bias`. `x` and `y` have the problem's input and output shapes.
+    pub fn execute(&self, x: &[T], bias: Option<&[T]>, y: &mut [T], ws: &mut [T]) -> Result<()> {
+        check_len("input", x.len(), &self.problem.input_shape())?;
+        check_len("output", y.len(), &self.problem.output_shape())?;
+        if let Some(b) = bias {
+            if b.len() != self.problem.out_channels {
+                return Err(Error::shape(
+                    "bias",
+                    &[b.len()],
+                    format!("expected {} values, one per output channel", self.problem.out_channels),
+                ));
+            }
+        }
+        if ws.len() < self.workspace_len() {
+            return Err(Error::arg(
+                "workspace",
+                ws.len(),
+                format!("needs {} elements (see workspace_len)", self.workspace_len()),
+            ));
+        }
+        self.imp.execute(x, bias, y, &mut ws[..self.workspace_len()], self.threads);
+        Ok(())
+    }
+
+    /// Allocate the output and workspace and run once.
+    pub fn run(&self, x: &[T], bias: Option<&[T]>) -> Result<Vec<T>> {
+        let mut y = alloc("output", &self.problem.output_shape())?;
+        let mut ws = self.workspace()?;
+        self.execute(x, bias, &mut y, &mut ws)?;
+        Ok(y)
+    }
+}

@@ -1,0 +1,162 @@
+//! Every implementation in the plan list, at every ISA level and thread count, against the
+//! reference on random problems over every parameter. Inputs are small integers, so these
+//! exact algorithms must agree with the f64 reference bit for bit.
+
+use convkit::impls::candidates;
+use convkit::{reference, ConvDesc, ConvPlan, ConvProblem, Isa, Layout, PadMode, Padding, PlanOptions};
+use proptest::prelude::*;
+
+#[derive(Debug, Clone)]
+struct Case {
+    desc: ConvDesc,
+    x_shape: Vec<usize>,
+    w_shape: Vec<usize>,
+    bias: bool,
+    seed: u64,
+}
+
+type AxisParams = (usize, usize, usize, usize, usize, usize);
+
+fn case() -> impl Strategy<Value = Case> {
+    let axis = (1usize..=9, 1usize..=3, 1usize..=3, 1usize..=2, 0usize..=2, 0usize..=2);
+    let mode = prop_oneof![
+        Just(PadMode::Zeros),
+        Just(PadMode::Constant(2.0)),
+        Just(PadMode::Reflect),
+        Just(PadMode::Symmetric),
+        Just(PadMode::Replicate),
+        Just(PadMode::Circular),
+    ];
+    let layout = prop_oneof![Just(Layout::Nchw), Just(Layout::Nhwc)];
+    (
+        proptest::collection::vec(axis, 1..=3),
+        (1usize..=2, 1usize..=3, 1usize..=3, 1usize..=20),
+        mode,
+        layout,
+        (any::<bool>(), any::<bool>(), 0usize..6, any::<u64>()),
+    )
+        .prop_map(|(axes, (n, groups, cmul, kmul), mode, layout, (flip, bias, named, seed))| {
+            build(&axes, n, groups, cmul, kmul, mode, layout, flip, bias, named, seed)
+        })
+}
+
+#[allow(clippy::too_many_arguments)]
+fn build(
+    axes: &[AxisParams],
+    n: usize,
+    groups: usize,
+    cmul: usize,
+    kmul: usize,
+    mode: PadMode,
+    layout: Layout,
+    flip: bool,
+    bias: bool,
+    named: usize,
+    seed: u64,
+) -> Case {
+    let (c, k) = (groups * cmul, groups * kmul);
+    let sp: Vec<usize> = axes.iter().map(|a| a.0 + 2).collect();
+    let mut x_shape = vec![n];
+    if layout == Layout::Nchw {
+        x_shape.push(c);
+    }
+    x_shape.extend(&sp);
+    if layout == Layout::Nhwc {
+        x_shape.push(c);
+    }
+    let mut w_shape = vec![k, cmul];
+    w_shape.extend(axes.iter().map(|a| a.1));
+    let padding = match named {
+        0 => Padding::Valid,
+        1 => Padding::Same,
+        2 => Padding::Full,
+        _ => Padding::asymmetric(
+            &axes.iter().map(|a| a.4).collect::<Vec<_>>(),
+            &axes.iter().map(|a| a.5).collect::<Vec<_>>(),
+        ),
+    };
+    let desc = ConvDesc::new()
+        .stride(axes.iter().map(|a| a.2).collect::<Vec<_>>())
+        .dilation(axes.iter().map(|a| a.3).collect::<Vec<_>>())
+        .padding(padding)
+        .padding_mode(mode)
+        .groups(groups)
+        .flip(flip)
+        .layout(layout);
+    Case { desc, x_shape, w_shape, bias, seed }
+}
+
+fn ints(n: usize, seed: u64) -> Vec<f64> {
+    let mut s = seed | 1;
+    (0..n)
+        .map(|_| {
+            s ^= s << 13;
+            s ^= s >> 7;
+            s ^= s << 17;
+            (s % 7) as f64 - 3.0
+        })
+        .collect()
+}
+
+fn check<T: convkit::Scalar>(
+    c: &Case,
+    p: &ConvProblem,
+    conv: impl Fn(f64) -> T,
+) -> Result<(), TestCaseError> {
+    let x: Vec<T> = ints(c.x_shape.iter().product(), c.seed).into_iter().map(&conv).collect();
+    let w: Vec<T> = ints(c.w_shape.iter().product(), c.seed ^ 0x9e37).into_iter().map(&conv).collect();
+    let b: Option<Vec<T>> =
+        c.bias.then(|| ints(p.out_channels, c.seed ^ 0x51).into_iter().map(&conv).collect());
+    let mut want = vec![T::ZERO; p.output_shape().iter().product()];
+    reference::conv_forward(p, &x, &w, b.as_deref(), &mut want);
+    for cand in candidates::<T>() {
+        for isa in [Isa::Generic, Isa::Avx2Fma] {
+            if !convkit::isa::supported(isa) || (cand.supports)(p, isa).is_err() {
+                continue;
+            }
+            for threads in [1, 2, 3] {
+                let opts = PlanOptions::new().implementation(cand.name).max_isa(isa).threads(threads);
+                let plan = ConvPlan::new(p, &w, &opts).map_err(|e| TestCaseError::fail(e.to_string()))?;
+                let got = plan.run(&x, b.as_deref()).map_err(|e| TestCaseError::fail(e.to_string()))?;
+                prop_assert!(
+                    got == want,
+                    "{} ({} at {isa}, {threads} threads) differs from the reference",
+                    p,
+                    plan.implementation()
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(200))]
+    #[test]
+    fn every_implementation_matches_the_reference(c in case()) {
+        let p = ConvProblem::new(&c.desc, &c.x_shape, &c.w_shape);
+        prop_assume!(p.is_ok());
+        let p = p.unwrap();
+        check::<f32>(&c, &p, |v| v as f32)?;
+        check::<f64>(&c, &p, |v| v)?;
+    }
+}
+
+/// Sizes around the tile edges (MR = 6 output channels, NR = 16 positions, KC = 256 reduction).
+#[test]
+fn tile_edges_match_the_reference() {
+    let sizes =
+        [(1, 1, 1, 1), (3, 7, 17, 3), (5, 13, 33, 5), (64, 12, 15, 5), (300, 6, 16, 1), (29, 5, 40, 9)];
+    for (c, k, len, kernel) in sizes {
+        let case = Case {
+            desc: ConvDesc::new().padding(Padding::Same),
+            x_shape: vec![2, c, len],
+            w_shape: vec![k, c, kernel],
+            bias: true,
+            seed: (c * 1000 + k) as u64,
+        };
+        let p = ConvProblem::new(&case.desc, &case.x_shape, &case.w_shape).unwrap();
+        check::<f32>(&case, &p, |v| v as f32).unwrap();
+        check::<f64>(&case, &p, |v| v).unwrap();
+    }
+}
