@@ -19,6 +19,9 @@ pub trait ConvImpl<T: Scalar>: Send + Sync {
     fn execute(&self, x: &[T], bias: Option<&[T]>, y: &mut [T], ws: &mut [T], threads: usize);
 }
 
+/// Packs the weights for one problem at one ISA level.
+pub type Builder<T> = fn(&ConvProblem, &[T], Isa) -> Box<dyn ConvImpl<T>>;
+
 /// An entry of the ordered list: its name, a support check, and a constructor.
 pub struct Candidate<T: Scalar> {
     /// Name as users force it (`gemm-tiled:avx2`).
@@ -26,7 +29,7 @@ pub struct Candidate<T: Scalar> {
     /// `Ok` if the implementation handles the problem at the allowed ISA, else why not.
     pub supports: fn(&ConvProblem, Isa) -> Result<(), String>,
     /// Pack the weights and build.
-    pub build: fn(&ConvProblem, &[T], Isa) -> Box<dyn ConvImpl<T>>,
+    pub build: Builder<T>,
 }
 
 /// The ordered list of implementations for element type `T`.
