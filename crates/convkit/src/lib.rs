@@ -25,6 +25,7 @@
 mod api;
 pub mod desc;
 pub mod error;
+pub mod filter;
 pub mod impls;
 pub mod isa;
 pub mod kernels;

@@ -2,6 +2,7 @@
 //! reference implementation needs to accumulate in `f64`.
 
 use crate::isa::Isa;
+use crate::kernels::generic::DwRowFn;
 use crate::kernels::GemmTile;
 
 /// A floating-point element type: `f32` or `f64`.
@@ -29,6 +30,11 @@ pub trait Scalar:
     fn from_f64(v: f64) -> Self;
     /// True for NaN.
     fn is_nan(self) -> bool;
+    /// `self·a + b` with one rounding.
+    fn mul_add(self, a: Self, b: Self) -> Self;
+    /// The SIMD depthwise row kernel for this type at `isa`, if one exists.
+    #[doc(hidden)]
+    fn dw_row(isa: Isa) -> Option<DwRowFn<Self>>;
     /// The SIMD GEMM tile kernel for this type at `isa`, if one exists.
     #[doc(hidden)]
     fn gemm_tile(isa: Isa) -> Option<GemmTile<Self>>;
@@ -46,6 +52,17 @@ impl Scalar for f32 {
     }
     fn is_nan(self) -> bool {
         f32::is_nan(self)
+    }
+    fn mul_add(self, a: Self, b: Self) -> Self {
+        f32::mul_add(self, a, b)
+    }
+    fn dw_row(isa: Isa) -> Option<DwRowFn<Self>> {
+        #[cfg(target_arch = "x86_64")]
+        if isa >= Isa::Avx2Fma && crate::isa::supported(Isa::Avx2Fma) {
+            return Some(crate::kernels::x86_64::f32_dw_row_avx2_fma);
+        }
+        let _ = isa;
+        None
     }
     fn gemm_tile(isa: Isa) -> Option<GemmTile<Self>> {
         #[cfg(target_arch = "x86_64")]
@@ -69,6 +86,12 @@ impl Scalar for f64 {
     }
     fn is_nan(self) -> bool {
         f64::is_nan(self)
+    }
+    fn mul_add(self, a: Self, b: Self) -> Self {
+        f64::mul_add(self, a, b)
+    }
+    fn dw_row(_isa: Isa) -> Option<DwRowFn<Self>> {
+        None
     }
     fn gemm_tile(_isa: Isa) -> Option<GemmTile<Self>> {
         None

@@ -160,3 +160,39 @@ fn tile_edges_match_the_reference() {
         check::<f64>(&case, &p, |v| v).unwrap();
     }
 }
+
+/// Depthwise-shaped problems (one input channel per group), with inner axes long enough for
+/// the row kernels' 16-wide interior blocks.
+fn dw_case() -> impl Strategy<Value = Case> {
+    let axis = (1usize..=4, 1usize..=3, 1usize..=3, 1usize..=2, 0usize..=2, 0usize..=2);
+    let mode = prop_oneof![
+        Just(PadMode::Zeros),
+        Just(PadMode::Constant(-1.0)),
+        Just(PadMode::Reflect),
+        Just(PadMode::Replicate),
+        Just(PadMode::Circular),
+    ];
+    (
+        proptest::collection::vec(axis, 0..=2),
+        (1usize..=45, 1usize..=5, 1usize..=3, 1usize..=2, 0usize..=3, 0usize..=3),
+        (1usize..=2, 1usize..=4, 1usize..=4),
+        mode,
+        (any::<bool>(), any::<bool>(), 0usize..6, any::<u64>()),
+    )
+        .prop_map(|(mut axes, last, (n, groups, kmul), mode, (flip, bias, named, seed))| {
+            axes.push(last);
+            build(&axes, n, groups, 1, kmul, mode, Layout::Nchw, flip, bias, named, seed)
+        })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(150))]
+    #[test]
+    fn depthwise_problems_match_the_reference(c in dw_case()) {
+        let p = ConvProblem::new(&c.desc, &c.x_shape, &c.w_shape);
+        prop_assume!(p.is_ok());
+        let p = p.unwrap();
+        check::<f32>(&c, &p, |v| v as f32)?;
+        check::<f64>(&c, &p, |v| v)?;
+    }
+}

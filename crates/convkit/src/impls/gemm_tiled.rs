@@ -16,6 +16,9 @@ use rayon::prelude::*;
 /// Reduction block: a `KC × NR` slice of the patch panel is 16 KiB in f32.
 const KC: usize = 256;
 
+/// Most spatial axes this implementation handles (the planner declines more).
+pub const MAX_RANK: usize = 8;
+
 /// Tiled implicit-GEMM convolution for one problem, weights packed in `MR`-row panels.
 pub struct GemmTiled<T> {
     p: ConvProblem,
@@ -151,46 +154,50 @@ impl<T: Scalar> GemmTiled<T> {
     }
 
     /// Gather patch-matrix columns `pp·NR ..` of group `g`, sample `n` into `b` (`[cr][NR]`).
+    /// Where a tap reads `NR` consecutive input elements (stride 1 along the innermost axis,
+    /// no padding, one output row) the row is a plain copy; otherwise it is gathered.
     fn pack_panel(&self, x: &[T], n: usize, g: usize, pp: usize, b: &mut [T]) {
         let (xn, xc, ref xsp) = self.x_strides;
         let rank = self.kernel.len();
-        let mut o = [0usize; 8];
-        let mut t = [0usize; 8];
-        let (o, t) = if rank <= 8 {
-            (&mut o[..rank], &mut t[..rank])
-        } else {
-            unreachable!("rank > 8 is rejected by the planner")
-        };
+        let cols = NR.min(self.outs - pp * NR);
+        let mut o = [[0usize; MAX_RANK]; NR];
+        for (j, oj) in o.iter_mut().enumerate().take(cols) {
+            unravel(pp * NR + j, &self.out_sp, &mut oj[..rank]);
+        }
+        let mut t = [0usize; MAX_RANK];
         let cbase = n * xn + g * self.cg * xc;
-        for j in 0..NR {
-            let p = pp * NR + j;
-            if p >= self.outs {
-                for r in 0..self.cr {
-                    b[r * NR + j] = T::ZERO;
-                }
-                continue;
-            }
-            unravel(p, &self.out_sp, o);
-            for tap in 0..self.taps {
-                unravel(tap, &self.kernel, t);
-                let mut off = Some(0usize);
+        const PAD: usize = usize::MAX;
+        for tap in 0..self.taps {
+            unravel(tap, &self.kernel, &mut t[..rank]);
+            let mut offs = [PAD; NR];
+            for (j, off) in offs.iter_mut().enumerate().take(cols) {
+                let mut acc = 0;
                 for a in 0..rank {
-                    off = match (off, self.tables[a][o[a] * self.kernel[a] + t[a]]) {
-                        (Some(s), Some(i)) => Some(s + i * xsp[a]),
-                        _ => None,
-                    };
+                    match self.tables[a][o[j][a] * self.kernel[a] + t[a]] {
+                        Some(i) => acc += i * xsp[a],
+                        None => {
+                            acc = PAD;
+                            break;
+                        }
+                    }
                 }
-                match off {
-                    Some(off) => {
-                        for ci in 0..self.cg {
-                            b[(ci * self.taps + tap) * NR + j] = x[cbase + ci * xc + off];
-                        }
+                *off = acc;
+            }
+            let contiguous = cols == NR && offs[0] != PAD && (1..NR).all(|j| offs[j] == offs[0] + j);
+            for ci in 0..self.cg {
+                let row = &mut b[(ci * self.taps + tap) * NR..][..NR];
+                let base = cbase + ci * xc;
+                if contiguous {
+                    row.copy_from_slice(&x[base + offs[0]..][..NR]);
+                } else {
+                    for (dst, &off) in row.iter_mut().zip(&offs) {
+                        *dst = if off != PAD { x[base + off] } else { self.padv };
                     }
-                    None => {
-                        for ci in 0..self.cg {
-                            b[(ci * self.taps + tap) * NR + j] = self.padv;
-                        }
-                    }
+                }
+            }
+            for ci in 0..self.cg {
+                for dst in &mut b[(ci * self.taps + tap) * NR + cols..][..NR - cols] {
+                    *dst = T::ZERO;
                 }
             }
         }

@@ -1,6 +1,7 @@
 //! Convolution implementations behind [`crate::plan::ConvPlan`], in the order the planner
 //! tries them (reference last). Each says whether it supports a problem and, if not, why.
 
+pub mod depthwise;
 pub mod gemm_tiled;
 pub mod reference;
 
@@ -36,6 +37,23 @@ pub struct Candidate<T: Scalar> {
 pub fn candidates<T: Scalar>() -> Vec<Candidate<T>> {
     vec![
         Candidate {
+            name: "dw-direct:avx2",
+            supports: |p, isa| {
+                depthwise::supports(p)?;
+                if T::dw_row(isa).is_none() {
+                    Err(format!("no AVX2 row kernel for {} at ISA {isa}", T::NAME))
+                } else {
+                    Ok(())
+                }
+            },
+            build: |p, w, isa| Box::new(depthwise::Depthwise::new(p, w, isa)),
+        },
+        Candidate {
+            name: "dw-direct:generic",
+            supports: |p, _| depthwise::supports(p),
+            build: |p, w, _| Box::new(depthwise::Depthwise::new(p, w, Isa::Generic)),
+        },
+        Candidate {
             name: "gemm-tiled:avx2",
             supports: |p, isa| {
                 rank_fits(p)?;
@@ -63,7 +81,7 @@ pub fn candidates<T: Scalar>() -> Vec<Candidate<T>> {
 }
 
 fn rank_fits(p: &ConvProblem) -> Result<(), String> {
-    if p.axes.len() <= 8 {
+    if p.axes.len() <= gemm_tiled::MAX_RANK {
         Ok(())
     } else {
         Err(format!("{} spatial axes, at most 8 supported", p.axes.len()))

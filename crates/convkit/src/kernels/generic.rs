@@ -20,3 +20,109 @@ pub fn gemm_6x16<T: Scalar>(kc: usize, a: &[T], b: &[T], c: &mut [T; MR * NR], a
     }
     *c = acc;
 }
+
+/// One output row of a per-channel (depthwise) convolution, see [`dw_row`].
+pub struct DwRow<'a, T> {
+    /// The whole input tensor.
+    pub x: &'a [T],
+    /// Offset of this channel's plane in `x`.
+    pub cbase: usize,
+    /// For each tap of the outer axes (all but the innermost), the offset of the input row it
+    /// reads within the plane, or `None` where that row is padding.
+    pub rows: &'a [Option<usize>],
+    /// This channel's kernel, `[outer taps][inner taps]`.
+    pub w: &'a [T],
+    /// Inner-axis kernel size, dilation, stride and begin padding.
+    pub kl: usize,
+    /// Inner-axis dilation.
+    pub d: usize,
+    /// Inner-axis stride.
+    pub s: usize,
+    /// Inner-axis begin padding.
+    pub pb: usize,
+    /// Inner-axis tap table `[ox·kl + tap]` → input index (`None`: padding).
+    pub table: &'a [Option<usize>],
+    /// Outputs `lo..hi` read no padding on the inner axis.
+    pub lo: usize,
+    /// End of the interior range.
+    pub hi: usize,
+    /// Padding value.
+    pub padv: T,
+    /// Added to every output.
+    pub bias: T,
+}
+
+/// Signature of a depthwise row kernel.
+pub type DwRowFn<T> = fn(&DwRow<'_, T>, &mut [T]);
+
+#[inline(always)]
+fn madd<T: Scalar, const FUSED: bool>(acc: T, w: T, x: T) -> T {
+    if FUSED {
+        w.mul_add(x, acc)
+    } else {
+        acc + w * x
+    }
+}
+
+/// The body of every depthwise row kernel: blocks of 16 interior outputs accumulate all taps
+/// in registers; border outputs go through the tap table. Each output sums its taps in the
+/// same order on every path.
+#[inline(always)]
+pub fn dw_row_body<T: Scalar, const FUSED: bool>(r: &DwRow<'_, T>, y: &mut [T]) {
+    const B: usize = 16;
+    let kl = r.kl;
+    let mut ox = 0;
+    while ox < y.len() {
+        if ox >= r.lo && ox + B <= r.hi {
+            let mut acc = [T::ZERO; B];
+            for (wrow, row) in r.w.chunks_exact(kl).zip(r.rows) {
+                match row {
+                    Some(row) => {
+                        for (tl, &wv) in wrow.iter().enumerate() {
+                            let base = r.cbase + row + ox * r.s + tl * r.d - r.pb;
+                            if r.s == 1 {
+                                let xs = &r.x[base..base + B];
+                                for i in 0..B {
+                                    acc[i] = madd::<T, FUSED>(acc[i], wv, xs[i]);
+                                }
+                            } else {
+                                for (i, a) in acc.iter_mut().enumerate() {
+                                    *a = madd::<T, FUSED>(*a, wv, r.x[base + i * r.s]);
+                                }
+                            }
+                        }
+                    }
+                    None => {
+                        for &wv in wrow {
+                            for a in acc.iter_mut() {
+                                *a = madd::<T, FUSED>(*a, wv, r.padv);
+                            }
+                        }
+                    }
+                }
+            }
+            for (dst, a) in y[ox..ox + B].iter_mut().zip(acc) {
+                *dst = a + r.bias;
+            }
+            ox += B;
+        } else {
+            let mut acc = T::ZERO;
+            for (wrow, row) in r.w.chunks_exact(kl).zip(r.rows) {
+                for (tl, &wv) in wrow.iter().enumerate() {
+                    let v = match (row, r.table[ox * kl + tl]) {
+                        (Some(row), Some(i)) => r.x[r.cbase + row + i],
+                        _ => r.padv,
+                    };
+                    acc = madd::<T, FUSED>(acc, wv, v);
+                }
+            }
+            y[ox] = acc + r.bias;
+            ox += 1;
+        }
+    }
+}
+
+/// Portable depthwise row kernel (`dw_row:generic`).
+pub fn dw_row<T: Scalar>(r: &DwRow<'_, T>, y: &mut [T]) {
+    dw_row_body::<T, false>(r, y)
+}

@@ -17,3 +17,30 @@ pub const NR: usize = 16;
 /// A GEMM tile kernel: `c[i*NR + j] = Σ_p a[p*MR + i]·b[p*NR + j]` for a reduction of `kc`,
 /// or `c += …` when `accumulate` is true.
 pub type GemmTile<T> = fn(kc: usize, a: &[T], b: &[T], c: &mut [T; MR * NR], accumulate: bool);
+
+/// Measure this machine's f32 FMA peak in GFLOP/s with `threads` threads running an
+/// FMA-only loop for about `seconds` (the best of a few rounds per thread, summed).
+/// Returns `None` where there is no SIMD FMA kernel for this CPU.
+pub fn measure_fma_peak(threads: usize, seconds: f64) -> Option<f64> {
+    #[cfg(target_arch = "x86_64")]
+    if crate::isa::max_isa() >= crate::isa::Isa::Avx2Fma {
+        let one = move || {
+            let iters = 1u64 << 20;
+            let mut best = 0.0f64;
+            let start = std::time::Instant::now();
+            while start.elapsed().as_secs_f64() < seconds {
+                let t = std::time::Instant::now();
+                std::hint::black_box(x86_64::f32_fma_peak_avx2_fma(std::hint::black_box(iters)));
+                best = best.max(iters as f64 * 192.0 / t.elapsed().as_secs_f64() / 1e9);
+            }
+            best
+        };
+        let total = std::thread::scope(|s| {
+            let hs: Vec<_> = (0..threads.max(1)).map(|_| s.spawn(one)).collect();
+            hs.into_iter().map(|h| h.join().unwrap_or(0.0)).sum::<f64>()
+        });
+        return Some(total);
+    }
+    let _ = (threads, seconds);
+    None
+}

@@ -58,3 +58,43 @@ unsafe fn kernel(kc: usize, a: *const f32, b: *const f32, c: *mut f32, accumulat
         _mm256_storeu_ps(c.add(i * NR + 8), c1[i]);
     }
 }
+
+/// FMA throughput probe: `iters` rounds of 12 independent 8-wide FMA chains (no memory
+/// traffic), returning a value that depends on every chain so nothing is optimised away.
+/// Each round is 12·8·2 = 192 FLOP.
+pub fn f32_fma_peak_avx2_fma(iters: u64) -> f32 {
+    assert!(is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma"));
+    // SAFETY: the CPU supports AVX2 and FMA (checked above); no memory is touched.
+    unsafe { fma_peak(iters) }
+}
+
+#[target_feature(enable = "avx2,fma")]
+unsafe fn fma_peak(iters: u64) -> f32 {
+    let m = _mm256_set1_ps(0.999_999);
+    let a = _mm256_set1_ps(1e-7);
+    let mut acc = [_mm256_set1_ps(1.0); 12];
+    for _ in 0..iters {
+        for v in acc.iter_mut() {
+            *v = _mm256_fmadd_ps(*v, m, a);
+        }
+    }
+    let mut s = _mm256_setzero_ps();
+    for v in acc {
+        s = _mm256_add_ps(s, v);
+    }
+    let mut out = [0f32; 8];
+    _mm256_storeu_ps(out.as_mut_ptr(), s);
+    out.iter().sum()
+}
+
+/// `f32_dw_row_avx2_fma`: the depthwise row body compiled for AVX2 with fused multiply-add.
+pub fn f32_dw_row_avx2_fma(r: &crate::kernels::generic::DwRow<'_, f32>, y: &mut [f32]) {
+    assert!(is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma"));
+    // SAFETY: the CPU supports AVX2 and FMA (checked above); the body is safe Rust.
+    unsafe { dw_row(r, y) }
+}
+
+#[target_feature(enable = "avx2,fma")]
+unsafe fn dw_row(r: &crate::kernels::generic::DwRow<'_, f32>, y: &mut [f32]) {
+    crate::kernels::generic::dw_row_body::<f32, true>(r, y)
+}

@@ -3,4 +3,4 @@
 #![allow(unsafe_code)]
 
 mod avx2;
-pub use avx2::f32_gemm_6x16_avx2_fma;
+pub use avx2::{f32_dw_row_avx2_fma, f32_fma_peak_avx2_fma, f32_gemm_6x16_avx2_fma};

@@ -1,0 +1,400 @@
+//! Image filtering on top of [`crate::conv`]: kernels by name or matrix ([`Filter::parse`]),
+//! a [`FilterPlan`] that applies a stack of them to every channel of a planar image (a
+//! depthwise convolution, `groups = channels`) in bounded memory, and [`RangeMap`] to turn the
+//! responses back into pixels. Results match OpenCV's `filter2D` with the corresponding border
+//! (`reflect` = `BORDER_REFLECT_101`, `symmetric` = `BORDER_REFLECT`, `replicate`,
+//! `constant:V`/`zeros` = `BORDER_CONSTANT`, `circular` = `BORDER_WRAP`), except that an
+//! even-sized kernel under `same` padding puts its extra row/column of padding at the end, as
+//! everywhere in convkit (OpenCV's default anchor puts it at the start: use `same-lower`).
+//!
+//! ```
+//! use convkit::filter::{Filter, FilterOptions, FilterPlan, Planar};
+//! let img = Planar::<f32>::new(1, 3, 4, (0..12).map(|v| v as f32).collect()).unwrap();
+//! let filters = [Filter::parse("sobel-x").unwrap()];
+//! let plan = FilterPlan::new(&filters, &FilterOptions::default(), 1, 3, 4).unwrap();
+//! let out = plan.run(&img, &mut |_, _| {}).unwrap();
+//! // Reflect border (BORDER_REFLECT_101): a ramp of slope 1 has Sobel-x 8 inside, 0 at the sides.
+//! assert_eq!(&out.data[4..8], &[0.0, 8.0, 8.0, 0.0]);
+//! ```
+
+mod kernel;
+mod planar;
+mod range;
+
+pub use kernel::{kernel_from_npy, named, parse_matrix, Filter, Kernel, MAX_NAMED_SIZE, NAMED_KERNELS};
+pub use planar::Planar;
+pub use range::{quantize, RangeMap};
+
+use crate::desc::{ConvDesc, PadMode, Padding};
+use crate::error::{Error, Result};
+use crate::reference::pad_source;
+use crate::scalar::Scalar;
+use crate::shape::{per_axis, ConvProblem};
+use crate::tensor::Tensor;
+
+/// How a stack of filters slides over the image. Stride applies once, to the last filter of
+/// the stack (so `--stride 2` halves the image once however many filters are stacked);
+/// dilation, padding and border apply to every filter.
+///
+/// ```
+/// use convkit::filter::FilterOptions;
+/// use convkit::{PadMode, Padding};
+/// let o = FilterOptions::default().stride([2]).border(PadMode::Replicate);
+/// assert_eq!((o.padding, o.border), (Padding::Same, PadMode::Replicate));
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct FilterOptions {
+    /// Step between output pixels, one value or `[rows, cols]`.
+    pub stride: Vec<usize>,
+    /// Spacing between kernel taps, one value or `[rows, cols]`.
+    pub dilation: Vec<usize>,
+    /// Padding rule (default `same`: the output keeps the input size at stride 1).
+    pub padding: Padding,
+    /// What the padding reads (default `reflect`, OpenCV's default `BORDER_REFLECT_101`).
+    pub border: PadMode,
+    /// True convolution: reverse every kernel (filter2D correlates, as does the default).
+    pub flip: bool,
+    /// Output rows computed per tile; `None` picks a size that keeps a tile near 4 M values.
+    pub tile_rows: Option<usize>,
+}
+
+impl Default for FilterOptions {
+    fn default() -> Self {
+        FilterOptions {
+            stride: vec![1],
+            dilation: vec![1],
+            padding: Padding::Same,
+            border: PadMode::Reflect,
+            flip: false,
+            tile_rows: None,
+        }
+    }
+}
+
+impl FilterOptions {
+    /// Set the stride (one value, or rows then columns).
+    pub fn stride(mut self, v: impl AsRef<[usize]>) -> Self {
+        self.stride = v.as_ref().to_vec();
+        self
+    }
+    /// Set the dilation (one value, or rows then columns).
+    pub fn dilation(mut self, v: impl AsRef<[usize]>) -> Self {
+        self.dilation = v.as_ref().to_vec();
+        self
+    }
+    /// Set the padding rule.
+    pub fn padding(mut self, p: Padding) -> Self {
+        self.padding = p;
+        self
+    }
+    /// Set the border mode.
+    pub fn border(mut self, b: PadMode) -> Self {
+        self.border = b;
+        self
+    }
+    /// Set true convolution.
+    pub fn flip(mut self, f: bool) -> Self {
+        self.flip = f;
+        self
+    }
+    /// Set the tile height in output rows.
+    pub fn tile_rows(mut self, rows: usize) -> Self {
+        self.tile_rows = Some(rows);
+        self
+    }
+}
+
+/// One filter of a plan: the filter and its whole-image depthwise convolution problem.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Stage {
+    /// The filter.
+    pub filter: Filter,
+    /// The convolution over the whole image, `(1, C, H, W)` by `(C, 1, kh, kw)` in `C` groups;
+    /// it carries the resolved padding, output size, `params()` and receptive-field inputs.
+    pub problem: ConvProblem,
+    /// Whether it runs as two 1-D passes (a separable kernel whose border allows it).
+    pub separable: bool,
+}
+
+impl Stage {
+    /// Weights the stage actually uses per channel: `kh + kw` for a separable kernel,
+    /// `kh·kw` otherwise, doubled for a gradient magnitude.
+    pub fn params_per_channel(&self) -> u64 {
+        let (r, c) = self.filter.size();
+        let one = if self.separable { r + c } else { r * c } as u64;
+        one * self.filter.kernels().len() as u64
+    }
+}
+
+/// A stack of filters checked against an image size: every stage's padding, border limits and
+/// output size resolved, so running it can only fail on memory.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FilterPlan {
+    stages: Vec<Stage>,
+    opts: FilterOptions,
+    channels: usize,
+}
+
+impl FilterPlan {
+    /// Check `filters` (applied in order) with `opts` against a `channels × height × width` image.
+    pub fn new(
+        filters: &[Filter],
+        opts: &FilterOptions,
+        channels: usize,
+        height: usize,
+        width: usize,
+    ) -> Result<Self> {
+        if filters.is_empty() {
+            return Err(Error::arg("kernel", "''", "give at least one kernel"));
+        }
+        let stride = per_axis("stride", &opts.stride, 2, 1, 1)?;
+        let dilation = per_axis("dilation", &opts.dilation, 2, 1, 1)?;
+        if let Some(0) = opts.tile_rows {
+            return Err(Error::arg("tile-rows", 0, "must be positive"));
+        }
+        let (mut h, mut w) = (height, width);
+        let mut stages = Vec::with_capacity(filters.len());
+        for (i, f) in filters.iter().enumerate() {
+            if let Filter::Magnitude { x, y, .. } = f {
+                if (x.rows(), x.cols()) != (y.rows(), y.cols()) {
+                    return Err(Error::arg("kernel", f.name(), "magnitude kernels differ in size"));
+                }
+            }
+            let (kh, kw) = f.size();
+            let s = if i + 1 == filters.len() { stride.clone() } else { vec![1, 1] };
+            let desc = ConvDesc::new()
+                .stride(s)
+                .dilation(&dilation)
+                .padding(opts.padding.clone())
+                .padding_mode(opts.border)
+                .groups(channels)
+                .flip(opts.flip);
+            let problem = ConvProblem::new(&desc, &[1, channels, h, w], &[channels, 1, kh, kw])
+                .map_err(|e| name_stage(e, f, filters.len()))?;
+            let separable = match f {
+                Filter::Linear(k) => k.factors().is_some_and(|(col, _)| {
+                    // Constant padding of the intermediate is only exact if the column sums to 1.
+                    !matches!(opts.border, PadMode::Constant(v) if v != 0.0)
+                        || (col.iter().sum::<f64>() - 1.0).abs() < 1e-12
+                }),
+                Filter::Magnitude { .. } => false,
+            };
+            (h, w) = (problem.axes[0].output, problem.axes[1].output);
+            stages.push(Stage { filter: f.clone(), problem, separable });
+        }
+        Ok(FilterPlan { stages, opts: opts.clone(), channels })
+    }
+
+    /// The stages, in order.
+    pub fn stages(&self) -> &[Stage] {
+        &self.stages
+    }
+
+    /// Output `(channels, height, width)`.
+    pub fn output_size(&self) -> (usize, usize, usize) {
+        let p = &self.stages[self.stages.len() - 1].problem;
+        (self.channels, p.axes[0].output, p.axes[1].output)
+    }
+
+    /// For each output index along `axis` (0 rows, 1 columns), the input index at the centre of
+    /// the window it was computed from (clamped into the image): where to take the alpha
+    /// channel from when the filter changed the size.
+    ///
+    /// ```
+    /// use convkit::filter::{Filter, FilterOptions, FilterPlan};
+    /// let f = [Filter::parse("box:3").unwrap()];
+    /// let plan = FilterPlan::new(&f, &FilterOptions::default().stride([2]), 1, 5, 5).unwrap();
+    /// assert_eq!(plan.centres(1), vec![0, 2, 4]);
+    /// ```
+    pub fn centres(&self, axis: usize) -> Vec<usize> {
+        let last = &self.stages[self.stages.len() - 1].problem.axes[axis];
+        (0..last.output)
+            .map(|o| {
+                self.stages.iter().rev().fold(o, |i, st| {
+                    let a = &st.problem.axes[axis];
+                    let c = (i * a.stride + (a.effective_kernel() - 1) / 2) as isize - a.pad_begin as isize;
+                    c.clamp(0, a.input as isize - 1) as usize
+                })
+            })
+            .collect()
+    }
+
+    /// Apply the stack to `image`, one tile of output rows at a time; `progress(done, total)`
+    /// is called after every tile with counts of output rows over all stages.
+    pub fn run<T: Scalar>(&self, image: &Planar<T>, progress: &mut dyn FnMut(u64, u64)) -> Result<Planar<T>> {
+        let first = &self.stages[0].problem.axes;
+        if (image.channels, image.height, image.width) != (self.channels, first[0].input, first[1].input) {
+            return Err(Error::shape(
+                "image",
+                &[image.channels, image.height, image.width],
+                format!("the plan is for {}x{}x{}", self.channels, first[0].input, first[1].input),
+            ));
+        }
+        let total: u64 = self.stages.iter().map(|s| s.problem.axes[0].output as u64).sum();
+        let mut done = 0u64;
+        let mut cur: Option<Planar<T>> = None;
+        for st in &self.stages {
+            let src = cur.as_ref().unwrap_or(image);
+            let next = self.run_stage(st, src, &mut |rows| {
+                done += rows as u64;
+                progress(done, total);
+            })?;
+            cur = Some(next);
+        }
+        cur.ok_or_else(|| Error::arg("kernel", "''", "give at least one kernel"))
+    }
+
+    fn run_stage<T: Scalar>(
+        &self,
+        st: &Stage,
+        src: &Planar<T>,
+        tick: &mut dyn FnMut(usize),
+    ) -> Result<Planar<T>> {
+        let (ay, ax) = (&st.problem.axes[0], &st.problem.axes[1]);
+        let c = self.channels;
+        let mut out = Planar::zeros(c, ay.output, ax.output)?;
+        let per_row = c.saturating_mul(src.width).saturating_mul(ay.stride).max(1);
+        let tile = self.opts.tile_rows.unwrap_or((4 << 20) / per_row).clamp(1, ay.output);
+        let weights: Vec<(Vec<T>, Option<(Vec<T>, Vec<T>)>)> = st
+            .filter
+            .kernels()
+            .iter()
+            .map(|k| {
+                let rep =
+                    |w: &[f64]| (0..c).flat_map(|_| w.iter().map(|&v| T::from_f64(v))).collect::<Vec<T>>();
+                let sep =
+                    if st.separable { k.factors().map(|(col, row)| (rep(col), rep(row))) } else { None };
+                (rep(k.weights()), sep)
+            })
+            .collect();
+        let (kh, kw) = st.filter.size();
+        let pad_value = match self.opts.border {
+            PadMode::Constant(v) => T::from_f64(v),
+            _ => T::ZERO,
+        };
+        let mut r0 = 0;
+        while r0 < ay.output {
+            let r1 = (r0 + tile).min(ay.output);
+            // Input rows (padded coordinates) the tile's windows read; rows outside the image
+            // are filled here by the border rule, columns are left to the convolution.
+            let p0 = (r0 * ay.stride) as isize - ay.pad_begin as isize;
+            let n_in = (r1 - 1 - r0) * ay.stride + ay.effective_kernel();
+            let mut strip = Vec::new();
+            strip
+                .try_reserve_exact(c * n_in * src.width)
+                .map_err(|_| Error::too_large("tile", &[c, n_in, src.width]))?;
+            for ch in 0..c {
+                let plane = src.plane(ch);
+                for p in p0..p0 + n_in as isize {
+                    match pad_source(p, src.height, self.opts.border) {
+                        Some(r) => strip.extend_from_slice(&plane[r * src.width..][..src.width]),
+                        None => strip.extend(std::iter::repeat_n(pad_value, src.width)),
+                    }
+                }
+            }
+            let x_shape = [1, c, n_in, src.width];
+            let cols = Padding::Explicit(vec![0, ax.pad_begin, 0, ax.pad_end]);
+            let desc = |stride: [usize; 2], dilation: [usize; 2], padding: Padding| {
+                ConvDesc::new()
+                    .stride(stride)
+                    .dilation(dilation)
+                    .padding(padding)
+                    .padding_mode(self.opts.border)
+                    .groups(c)
+                    .flip(self.opts.flip)
+            };
+            let (s, d) = ([ay.stride, ax.stride], [ay.dilation, ax.dilation]);
+            let mut responses = Vec::with_capacity(weights.len());
+            for (dense, sep) in &weights {
+                let y = match sep {
+                    Some((col, row)) => {
+                        let v = crate::raw::conv(
+                            &strip,
+                            &x_shape,
+                            col,
+                            &[c, 1, kh, 1],
+                            None,
+                            &desc([s[0], 1], [d[0], 1], Padding::Valid),
+                        )?;
+                        crate::raw::conv(
+                            &v.data,
+                            &v.shape,
+                            row,
+                            &[c, 1, 1, kw],
+                            None,
+                            &desc([1, s[1]], [1, d[1]], cols.clone()),
+                        )?
+                    }
+                    None => crate::raw::conv(
+                        &strip,
+                        &x_shape,
+                        dense,
+                        &[c, 1, kh, kw],
+                        None,
+                        &desc(s, d, cols.clone()),
+                    )?,
+                };
+                responses.push(y);
+            }
+            let y = combine(&st.filter, responses)?;
+            debug_assert_eq!(y.shape, vec![1, c, r1 - r0, ax.output]);
+            let rows = r1 - r0;
+            for ch in 0..c {
+                let dst = &mut out.data[(ch * ay.output + r0) * ax.output..][..rows * ax.output];
+                dst.copy_from_slice(&y.data[ch * rows * ax.output..][..rows * ax.output]);
+            }
+            tick(rows);
+            r0 = r1;
+        }
+        Ok(out)
+    }
+}
+
+/// One linear response, or the magnitude of two.
+fn combine<T: Scalar>(f: &Filter, mut responses: Vec<Tensor<T>>) -> Result<Tensor<T>> {
+    match (f, responses.len()) {
+        (Filter::Linear(_), 1) => Ok(responses.remove(0)),
+        (Filter::Magnitude { .. }, 2) => {
+            let gy = responses.remove(1);
+            let mut g = responses.remove(0);
+            for (a, b) in g.data.iter_mut().zip(&gy.data) {
+                let (x, y) = (a.to_f64(), b.to_f64());
+                *a = T::from_f64(x.hypot(y));
+            }
+            Ok(g)
+        }
+        _ => Err(Error::arg("kernel", f.name(), "internal: wrong number of responses")),
+    }
+}
+
+/// Errors from checking one stage of a stack name the kernel when there are several.
+fn name_stage(e: Error, f: &Filter, stack: usize) -> Error {
+    match e {
+        Error::InvalidArgument { arg, value, reason } if stack > 1 => {
+            Error::InvalidArgument { arg, value, reason: format!("{reason} (at kernel {})", f.name()) }
+        }
+        e => e,
+    }
+}
+
+/// The weight tensor `(K, 1, S, S')` of a filter bank: every kernel zero-padded to the largest
+/// size with [`Kernel::embed`], so that one convolution of a 1-channel image gives one feature
+/// map per kernel.
+///
+/// ```
+/// use convkit::filter::{bank, Filter};
+/// let k = |s: &str| match Filter::parse(s).unwrap() { Filter::Linear(k) => k, _ => unreachable!() };
+/// let w = bank(&[k("sobel-x"), k("gaussian:1:5")]).unwrap();
+/// assert_eq!(w.shape, vec![2, 1, 5, 5]);
+/// ```
+pub fn bank(kernels: &[Kernel]) -> Result<Tensor<f64>> {
+    let rows =
+        kernels.iter().map(Kernel::rows).max().ok_or_else(|| Error::arg("kernel", "''", "empty bank"))?;
+    let cols = kernels.iter().map(Kernel::cols).max().unwrap_or(1);
+    let mut data = Vec::new();
+    for k in kernels {
+        data.extend_from_slice(k.embed(rows, cols)?.weights());
+    }
+    Tensor::new(vec![kernels.len(), 1, rows, cols], data)
+}

@@ -1,0 +1,167 @@
+//! Images as planar (channel-first) float buffers, and the conversions from and to the
+//! interleaved samples image codecs use, without depending on any image crate.
+
+use crate::error::{Error, Result};
+use crate::scalar::Scalar;
+use crate::shape::checked_numel;
+
+/// A `channels × height × width` image, channel planes one after the other, rows top-down.
+///
+/// ```
+/// use convkit::filter::Planar;
+/// // Two RGB pixels, interleaved as codecs deliver them.
+/// let p = Planar::<f32>::from_interleaved(&[10u8, 20, 30, 40, 50, 60], 3, 1, 2).unwrap();
+/// assert_eq!(p.plane(1), &[20.0, 50.0]);
+/// assert_eq!(p.to_interleaved(|v| v as u8), vec![10, 20, 30, 40, 50, 60]);
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+pub struct Planar<T> {
+    /// Number of channels.
+    pub channels: usize,
+    /// Rows.
+    pub height: usize,
+    /// Columns.
+    pub width: usize,
+    /// `channels·height·width` values, plane by plane.
+    pub data: Vec<T>,
+}
+
+impl<T: Scalar> Planar<T> {
+    /// Wrap `data`, checking that it holds `channels·height·width` values.
+    pub fn new(channels: usize, height: usize, width: usize, data: Vec<T>) -> Result<Self> {
+        let shape = [channels, height, width];
+        let n = checked_numel("image", &shape)?;
+        if n != data.len() {
+            return Err(Error::shape("image", &shape, format!("needs {n} values, got {}", data.len())));
+        }
+        Ok(Planar { channels, height, width, data })
+    }
+
+    /// A zero image.
+    pub fn zeros(channels: usize, height: usize, width: usize) -> Result<Self> {
+        let shape = [channels, height, width];
+        let n = checked_numel("image", &shape)?;
+        let mut data = Vec::new();
+        data.try_reserve_exact(n).map_err(|_| Error::too_large("image", &shape))?;
+        data.resize(n, T::ZERO);
+        Ok(Planar { channels, height, width, data })
+    }
+
+    /// De-interleave row-major `(height, width, channels)` samples (`u8`, `u16`, `f32`…), keeping
+    /// their values (an 8-bit 255 stays 255.0).
+    pub fn from_interleaved<S: Copy + Into<f64>>(
+        samples: &[S],
+        channels: usize,
+        height: usize,
+        width: usize,
+    ) -> Result<Self> {
+        let mut p = Planar::zeros(channels, height, width)?;
+        if samples.len() != p.data.len() {
+            return Err(Error::shape(
+                "image",
+                &[height, width, channels],
+                format!("needs {} samples, got {}", p.data.len(), samples.len()),
+            ));
+        }
+        let plane = height * width;
+        for (i, px) in samples.chunks_exact(channels).enumerate() {
+            for (c, &v) in px.iter().enumerate() {
+                p.data[c * plane + i] = T::from_f64(v.into());
+            }
+        }
+        Ok(p)
+    }
+
+    /// Interleave into `(height, width, channels)` samples, converting each value with `f`.
+    pub fn to_interleaved<S>(&self, mut f: impl FnMut(f64) -> S) -> Vec<S> {
+        let plane = self.height * self.width;
+        let mut out = Vec::with_capacity(self.data.len());
+        for i in 0..plane {
+            for c in 0..self.channels {
+                out.push(f(self.data[c * plane + i].to_f64()));
+            }
+        }
+        out
+    }
+
+    /// Channel `c`'s plane, row-major. Panics if `c` is out of range, like slice indexing.
+    pub fn plane(&self, c: usize) -> &[T] {
+        let n = self.height * self.width;
+        &self.data[c * n..][..n]
+    }
+
+    /// The first `count` channels as their own image (e.g. colour without alpha).
+    pub fn take_channels(&self, first: usize, count: usize) -> Result<Planar<T>> {
+        if first.checked_add(count).is_none_or(|e| e > self.channels) || count == 0 {
+            return Err(Error::arg(
+                "channels",
+                format!("{first}..{}", first.saturating_add(count)),
+                format!("the image has {} channels", self.channels),
+            ));
+        }
+        let n = self.height * self.width;
+        Ok(Planar {
+            channels: count,
+            height: self.height,
+            width: self.width,
+            data: self.data[first * n..(first + count) * n].to_vec(),
+        })
+    }
+
+    /// Stack the channels of `other` (same height and width) after this image's.
+    pub fn append_channels(mut self, other: &Planar<T>) -> Result<Planar<T>> {
+        if (other.height, other.width) != (self.height, self.width) {
+            return Err(Error::shape(
+                "image",
+                &[other.channels, other.height, other.width],
+                format!("cannot stack onto a {}x{} image", self.height, self.width),
+            ));
+        }
+        self.data.extend_from_slice(&other.data);
+        self.channels += other.channels;
+        Ok(self)
+    }
+
+    /// Luma of an RGB image with the ITU-R BT.601 weights OpenCV's `cvtColor` uses,
+    /// `0.299·R + 0.587·G + 0.114·B`, kept in floating point (not rounded to integer levels).
+    ///
+    /// ```
+    /// use convkit::filter::Planar;
+    /// let rgb = Planar::<f64>::new(3, 1, 1, vec![100.0, 200.0, 50.0]).unwrap();
+    /// assert!((rgb.luma().unwrap().data[0] - 153.0).abs() < 1e-9);
+    /// ```
+    pub fn luma(&self) -> Result<Planar<T>> {
+        if self.channels != 3 {
+            return Err(Error::arg("grey", self.channels, "luma needs exactly 3 (RGB) channels"));
+        }
+        let (r, g, b) = (self.plane(0), self.plane(1), self.plane(2));
+        let data = (0..r.len())
+            .map(|i| T::from_f64(0.299 * r[i].to_f64() + 0.587 * g[i].to_f64() + 0.114 * b[i].to_f64()))
+            .collect();
+        Planar::new(1, self.height, self.width, data)
+    }
+
+    /// Nearest-neighbour resampling: output `(y, x)` takes input `(rows[y], cols[x])`. Used to
+    /// carry an alpha channel through a filter that changed the image size.
+    pub fn pick(&self, rows: &[usize], cols: &[usize]) -> Result<Planar<T>> {
+        if rows.iter().any(|&r| r >= self.height) || cols.iter().any(|&c| c >= self.width) {
+            return Err(Error::arg(
+                "pick",
+                format!("{}x{}", rows.len(), cols.len()),
+                "index out of the image",
+            ));
+        }
+        let mut out = Planar::zeros(self.channels, rows.len(), cols.len())?;
+        let mut i = 0;
+        for c in 0..self.channels {
+            let p = self.plane(c);
+            for &r in rows {
+                for &col in cols {
+                    out.data[i] = p[r * self.width + col];
+                    i += 1;
+                }
+            }
+        }
+        Ok(out)
+    }
+}

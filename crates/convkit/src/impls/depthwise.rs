@@ -1,0 +1,180 @@
+//! `dw-direct`: direct convolution for one input channel per group (depthwise convolution,
+//! small channel multipliers, single-channel image filters), NCHW. Each output row is
+//! computed by a row kernel that keeps blocks of outputs in registers across all taps; no
+//! per-group copy, no workspace.
+
+use super::ConvImpl;
+use crate::isa::Isa;
+use crate::kernels::generic::{self, DwRow, DwRowFn};
+use crate::reference::{pad_value, tap_table, unravel};
+use crate::scalar::Scalar;
+use crate::shape::{data_strides, ConvProblem};
+use crate::Layout;
+use rayon::prelude::*;
+
+/// Largest channel multiplier (outputs per input channel) this path takes; beyond it the
+/// GEMM path reuses each input row better.
+pub const MAX_MULTIPLIER: usize = 4;
+
+/// Whether `dw-direct` handles `p`.
+pub fn supports(p: &ConvProblem) -> Result<(), String> {
+    let cg = p.in_channels / p.groups;
+    let kg = p.out_channels / p.groups;
+    if cg != 1 {
+        return Err(format!("{cg} input channels per group, needs 1"));
+    }
+    if kg > MAX_MULTIPLIER {
+        return Err(format!("channel multiplier {kg} > {MAX_MULTIPLIER}"));
+    }
+    if p.layout != Layout::Nchw {
+        return Err("channels-last layout".into());
+    }
+    Ok(())
+}
+
+/// Depthwise direct convolution prepared for one problem.
+pub struct Depthwise<T> {
+    p: ConvProblem,
+    isa: Isa,
+    row_fn: DwRowFn<T>,
+    w: Vec<T>,
+    taps: usize,
+    kg: usize,
+    /// `[outer output position][outer tap]` → input row offset within a plane.
+    rows: Vec<Option<usize>>,
+    outer_taps: usize,
+    last_table: Vec<Option<usize>>,
+    lo: usize,
+    hi: usize,
+    out_last: usize,
+    plane_out: usize,
+    xn: usize,
+    xc: usize,
+    padv: T,
+}
+
+impl<T: Scalar> Depthwise<T> {
+    /// Prepare `p` (which [`supports`] accepts) with weights `w` for `isa`.
+    pub fn new(p: &ConvProblem, w: &[T], isa: Isa) -> Self {
+        let rank = p.axes.len();
+        let (outer, last) = p.axes.split_at(rank - 1);
+        let last = last[0];
+        let (xn, xc, xsp) = data_strides(p.layout, p.in_channels, &p.input_spatial());
+        let tables: Vec<_> = outer.iter().map(|a| tap_table(a, p.flip, p.padding_mode)).collect();
+        let outer_out: Vec<usize> = outer.iter().map(|a| a.output).collect();
+        let outer_k: Vec<usize> = outer.iter().map(|a| a.kernel).collect();
+        let (npos, outer_taps) = (outer_out.iter().product::<usize>(), outer_k.iter().product::<usize>());
+        let mut rows = Vec::with_capacity(npos * outer_taps);
+        let (mut o, mut t) = (vec![0; rank - 1], vec![0; rank - 1]);
+        for pos in 0..npos {
+            unravel(pos, &outer_out, &mut o);
+            for tap in 0..outer_taps {
+                unravel(tap, &outer_k, &mut t);
+                let mut off = Some(0usize);
+                for a in 0..rank - 1 {
+                    off = match (off, tables[a][o[a] * outer_k[a] + t[a]]) {
+                        (Some(s), Some(i)) => Some(s + i * xsp[a]),
+                        _ => None,
+                    };
+                }
+                rows.push(off);
+            }
+        }
+        let last_table = tap_table(&last, p.flip, p.padding_mode);
+        // Interior: outputs whose every inner tap reads its natural, unpadded position.
+        let natural = |ox: usize| {
+            (0..last.kernel).all(|tl| {
+                let tt = if p.flip { last.kernel - 1 - tl } else { tl };
+                let pos = (ox * last.stride + tt * last.dilation) as isize - last.pad_begin as isize;
+                pos >= 0 && (pos as usize) < last.input
+            })
+        };
+        let lo = (0..last.output).find(|&ox| natural(ox)).unwrap_or(last.output);
+        let hi = (lo..last.output).find(|&ox| !natural(ox)).unwrap_or(last.output);
+        // With flip the taps run backwards; store the kernel reversed on the inner axis instead
+        // so the row kernel always walks forward (the outer axes are flipped by their tables).
+        let kl = last.kernel;
+        let taps: usize = p.kernel().iter().product();
+        let w: Vec<T> = if p.flip {
+            w.chunks_exact(kl).flat_map(|r| r.iter().rev().copied()).collect()
+        } else {
+            w.to_vec()
+        };
+        let last_table = if p.flip {
+            let unflipped = tap_table(&last, false, p.padding_mode);
+            debug_assert_eq!(unflipped.len(), last_table.len());
+            unflipped
+        } else {
+            last_table
+        };
+        Depthwise {
+            isa,
+            row_fn: T::dw_row(isa).unwrap_or(generic::dw_row::<T>),
+            w,
+            taps,
+            kg: p.out_channels / p.groups,
+            rows,
+            outer_taps,
+            last_table,
+            lo,
+            hi,
+            out_last: last.output,
+            plane_out: p.output_spatial().iter().product(),
+            xn,
+            xc,
+            padv: T::from_f64(pad_value(p.padding_mode)),
+            p: p.clone(),
+        }
+    }
+
+    fn plane(&self, x: &[T], bias: Option<&[T]>, idx: usize, y: &mut [T]) {
+        let (n, k) = (idx / self.p.out_channels, idx % self.p.out_channels);
+        let c = k / self.kg;
+        let last = self.p.axes[self.p.axes.len() - 1];
+        for (pos, yrow) in y.chunks_exact_mut(self.out_last).enumerate() {
+            let r = DwRow {
+                x,
+                cbase: n * self.xn + c * self.xc,
+                rows: &self.rows[pos * self.outer_taps..][..self.outer_taps],
+                w: &self.w[k * self.taps..][..self.taps],
+                kl: last.kernel,
+                d: last.dilation,
+                s: last.stride,
+                pb: last.pad_begin,
+                table: &self.last_table,
+                lo: self.lo,
+                hi: self.hi,
+                padv: self.padv,
+                bias: bias.map_or(T::ZERO, |b| b[k]),
+            };
+            (self.row_fn)(&r, yrow);
+        }
+    }
+}
+
+impl<T: Scalar> ConvImpl<T> for Depthwise<T> {
+    fn name(&self) -> String {
+        format!("dw-direct:{}", self.isa)
+    }
+
+    fn workspace_per_thread(&self) -> usize {
+        0
+    }
+
+    fn execute(&self, x: &[T], bias: Option<&[T]>, y: &mut [T], _ws: &mut [T], threads: usize) {
+        let planes = self.p.batch * self.p.out_channels;
+        if threads <= 1 || planes <= 1 {
+            for (i, plane) in y.chunks_exact_mut(self.plane_out).enumerate() {
+                self.plane(x, bias, i, plane);
+            }
+        } else {
+            // Contiguous runs of planes, one per thread.
+            let per = planes.div_ceil(threads);
+            y.par_chunks_mut(per * self.plane_out).enumerate().for_each(|(t, run)| {
+                for (i, plane) in run.chunks_exact_mut(self.plane_out).enumerate() {
+                    self.plane(x, bias, t * per + i, plane);
+                }
+            });
+        }
+    }
+}
