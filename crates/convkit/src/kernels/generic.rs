@@ -64,61 +64,94 @@ fn madd<T: Scalar, const FUSED: bool>(acc: T, w: T, x: T) -> T {
     }
 }
 
-/// The body of every depthwise row kernel: blocks of 16 interior outputs accumulate all taps
-/// in registers; border outputs go through the tap table. Each output sums its taps in the
-/// same order on every path.
+/// `B` interior outputs starting at `ox`, all taps accumulated in registers.
+#[inline(always)]
+fn dw_block<T: Scalar, const FUSED: bool, const B: usize>(r: &DwRow<'_, T>, ox: usize, y: &mut [T]) {
+    let mut acc = [T::ZERO; B];
+    for (wrow, row) in r.w.chunks_exact(r.kl).zip(r.rows) {
+        match row {
+            Some(row) => {
+                for (tl, &wv) in wrow.iter().enumerate() {
+                    let base = r.cbase + row + ox * r.s + tl * r.d - r.pb;
+                    if r.s == 1 {
+                        let xs = &r.x[base..base + B];
+                        for i in 0..B {
+                            acc[i] = madd::<T, FUSED>(acc[i], wv, xs[i]);
+                        }
+                    } else {
+                        for (i, a) in acc.iter_mut().enumerate() {
+                            *a = madd::<T, FUSED>(*a, wv, r.x[base + i * r.s]);
+                        }
+                    }
+                }
+            }
+            None => {
+                for &wv in wrow {
+                    for a in acc.iter_mut() {
+                        *a = madd::<T, FUSED>(*a, wv, r.padv);
+                    }
+                }
+            }
+        }
+    }
+    for (dst, a) in y[ox..ox + B].iter_mut().zip(acc) {
+        *dst = a + r.bias;
+    }
+}
+
+/// Interior outputs `lo..hi` in blocks of `B`; the last block overlaps its neighbour rather
+/// than falling back to scalar code (recomputed outputs get identical values).
+#[inline(always)]
+fn dw_interior<T: Scalar, const FUSED: bool, const B: usize>(
+    r: &DwRow<'_, T>,
+    lo: usize,
+    hi: usize,
+    y: &mut [T],
+) {
+    let mut ox = lo;
+    while ox + B <= hi {
+        dw_block::<T, FUSED, B>(r, ox, y);
+        ox += B;
+    }
+    if ox < hi {
+        dw_block::<T, FUSED, B>(r, hi - B, y);
+    }
+}
+
+/// One output computed through the tap table (borders and short rows).
+#[inline(always)]
+pub(crate) fn dw_one<T: Scalar, const FUSED: bool>(r: &DwRow<'_, T>, ox: usize, y: &mut [T]) {
+    let kl = r.kl;
+    let mut acc = T::ZERO;
+    for (wrow, row) in r.w.chunks_exact(kl).zip(r.rows) {
+        for (tl, &wv) in wrow.iter().enumerate() {
+            let v = match (row, r.table[ox * kl + tl]) {
+                (Some(row), Some(i)) => r.x[r.cbase + row + i],
+                _ => r.padv,
+            };
+            acc = madd::<T, FUSED>(acc, wv, v);
+        }
+    }
+    y[ox] = acc + r.bias;
+}
+
+/// The body of every depthwise row kernel: interior outputs in register blocks of 32, 16 or
+/// 8 across all taps, border outputs through the tap table. Each output sums its taps in the
+/// same order on every path, so results do not depend on the blocking.
 #[inline(always)]
 pub fn dw_row_body<T: Scalar, const FUSED: bool>(r: &DwRow<'_, T>, y: &mut [T]) {
-    const B: usize = 16;
-    let kl = r.kl;
-    let mut ox = 0;
-    while ox < y.len() {
-        if ox >= r.lo && ox + B <= r.hi {
-            let mut acc = [T::ZERO; B];
-            for (wrow, row) in r.w.chunks_exact(kl).zip(r.rows) {
-                match row {
-                    Some(row) => {
-                        for (tl, &wv) in wrow.iter().enumerate() {
-                            let base = r.cbase + row + ox * r.s + tl * r.d - r.pb;
-                            if r.s == 1 {
-                                let xs = &r.x[base..base + B];
-                                for i in 0..B {
-                                    acc[i] = madd::<T, FUSED>(acc[i], wv, xs[i]);
-                                }
-                            } else {
-                                for (i, a) in acc.iter_mut().enumerate() {
-                                    *a = madd::<T, FUSED>(*a, wv, r.x[base + i * r.s]);
-                                }
-                            }
-                        }
-                    }
-                    None => {
-                        for &wv in wrow {
-                            for a in acc.iter_mut() {
-                                *a = madd::<T, FUSED>(*a, wv, r.padv);
-                            }
-                        }
-                    }
-                }
-            }
-            for (dst, a) in y[ox..ox + B].iter_mut().zip(acc) {
-                *dst = a + r.bias;
-            }
-            ox += B;
-        } else {
-            let mut acc = T::ZERO;
-            for (wrow, row) in r.w.chunks_exact(kl).zip(r.rows) {
-                for (tl, &wv) in wrow.iter().enumerate() {
-                    let v = match (row, r.table[ox * kl + tl]) {
-                        (Some(row), Some(i)) => r.x[r.cbase + row + i],
-                        _ => r.padv,
-                    };
-                    acc = madd::<T, FUSED>(acc, wv, v);
-                }
-            }
-            y[ox] = acc + r.bias;
-            ox += 1;
-        }
+    let (lo, hi) = (r.lo.min(y.len()), r.hi.min(y.len()).max(r.lo.min(y.len())));
+    for ox in 0..lo {
+        dw_one::<T, FUSED>(r, ox, y);
+    }
+    match hi - lo {
+        n if n >= 32 => dw_interior::<T, FUSED, 32>(r, lo, hi, y),
+        n if n >= 16 => dw_interior::<T, FUSED, 16>(r, lo, hi, y),
+        n if n >= 8 => dw_interior::<T, FUSED, 8>(r, lo, hi, y),
+        _ => (lo..hi).for_each(|ox| dw_one::<T, FUSED>(r, ox, y)),
+    }
+    for ox in hi..y.len() {
+        dw_one::<T, FUSED>(r, ox, y);
     }
 }
 

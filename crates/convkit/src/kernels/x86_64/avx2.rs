@@ -1,5 +1,6 @@
 //! AVX2 + FMA kernels for `f32`.
 
+use crate::kernels::generic::{self, DwRow};
 use crate::kernels::{MR, NR};
 use std::arch::x86_64::*;
 
@@ -88,13 +89,100 @@ unsafe fn fma_peak(iters: u64) -> f32 {
 }
 
 /// `f32_dw_row_avx2_fma`: the depthwise row body compiled for AVX2 with fused multiply-add.
-pub fn f32_dw_row_avx2_fma(r: &crate::kernels::generic::DwRow<'_, f32>, y: &mut [f32]) {
+pub fn f32_dw_row_avx2_fma(r: &DwRow<'_, f32>, y: &mut [f32]) {
     assert!(is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma"));
     // SAFETY: the CPU supports AVX2 and FMA (checked above); the body is safe Rust.
     unsafe { dw_row(r, y) }
 }
 
 #[target_feature(enable = "avx2,fma")]
-unsafe fn dw_row(r: &crate::kernels::generic::DwRow<'_, f32>, y: &mut [f32]) {
-    crate::kernels::generic::dw_row_body::<f32, true>(r, y)
+unsafe fn dw_row(r: &DwRow<'_, f32>, y: &mut [f32]) {
+    let (lo, hi) = (r.lo.min(y.len()), r.hi.min(y.len()).max(r.lo.min(y.len())));
+    if r.s > 2 || hi - lo < 8 {
+        return generic::dw_row_body::<f32, true>(r, y);
+    }
+    for ox in 0..lo {
+        generic::dw_one::<f32, true>(r, ox, y);
+    }
+    match hi - lo {
+        n if n >= 32 => dw_interior::<4>(r, lo, hi, y),
+        n if n >= 16 => dw_interior::<2>(r, lo, hi, y),
+        _ => dw_interior::<1>(r, lo, hi, y),
+    }
+    for ox in hi..y.len() {
+        generic::dw_one::<f32, true>(r, ox, y);
+    }
+}
+
+/// Interior outputs in blocks of `8·V`, the last block overlapping its neighbour.
+#[target_feature(enable = "avx2,fma")]
+unsafe fn dw_interior<const V: usize>(r: &DwRow<'_, f32>, lo: usize, hi: usize, y: &mut [f32]) {
+    let b = 8 * V;
+    let mut ox = lo;
+    while ox + b <= hi {
+        dw_block::<V>(r, ox, y);
+        ox += b;
+    }
+    if ox < hi {
+        dw_block::<V>(r, hi - b, y);
+    }
+}
+
+/// `8·V` consecutive interior outputs (stride 1 or 2), `V` ymm accumulators across all taps.
+#[target_feature(enable = "avx2,fma")]
+unsafe fn dw_block<const V: usize>(r: &DwRow<'_, f32>, ox: usize, y: &mut [f32]) {
+    let mut acc = [_mm256_setzero_ps(); V];
+    let pad = _mm256_set1_ps(r.padv);
+    for (wrow, row) in r.w.chunks_exact(r.kl).zip(r.rows) {
+        match row {
+            Some(row) => {
+                for (tl, &wv) in wrow.iter().enumerate() {
+                    let base = r.cbase + row + ox * r.s + tl * r.d - r.pb;
+                    let wv = _mm256_set1_ps(wv);
+                    if r.s == 1 {
+                        let xs = &r.x[base..base + 8 * V];
+                        for (j, a) in acc.iter_mut().enumerate() {
+                            // SAFETY: xs holds 8·V elements, so xs[8j..8j+8] is in bounds.
+                            *a = _mm256_fmadd_ps(wv, _mm256_loadu_ps(xs.as_ptr().add(8 * j)), *a);
+                        }
+                    } else if base + 16 * V <= r.x.len() {
+                        // Stride 2: load 16, keep the even lanes (the last odd one may lie
+                        // past the row, but inside `x`, and is discarded).
+                        let xs = &r.x[base..base + 16 * V];
+                        for (j, a) in acc.iter_mut().enumerate() {
+                            // SAFETY: xs holds 16·V elements, so xs[16j..16j+16] is in bounds.
+                            let lo = _mm256_loadu_ps(xs.as_ptr().add(16 * j));
+                            let hi = _mm256_loadu_ps(xs.as_ptr().add(16 * j + 8));
+                            let even = _mm256_shuffle_ps::<0x88>(lo, hi);
+                            let even =
+                                _mm256_castpd_ps(_mm256_permute4x64_pd::<0xD8>(_mm256_castps_pd(even)));
+                            *a = _mm256_fmadd_ps(wv, even, *a);
+                        }
+                    } else {
+                        let mut lanes = [0f32; 8];
+                        for (j, a) in acc.iter_mut().enumerate() {
+                            for (i, l) in lanes.iter_mut().enumerate() {
+                                *l = r.x[base + 2 * (8 * j + i)];
+                            }
+                            *a = _mm256_fmadd_ps(wv, _mm256_loadu_ps(lanes.as_ptr()), *a);
+                        }
+                    }
+                }
+            }
+            None => {
+                for &wv in wrow {
+                    let wv = _mm256_set1_ps(wv);
+                    for a in acc.iter_mut() {
+                        *a = _mm256_fmadd_ps(wv, pad, *a);
+                    }
+                }
+            }
+        }
+    }
+    let bias = _mm256_set1_ps(r.bias);
+    let out = &mut y[ox..ox + 8 * V];
+    for (j, a) in acc.iter().enumerate() {
+        // SAFETY: out holds 8·V elements, so out[8j..8j+8] is in bounds.
+        _mm256_storeu_ps(out.as_mut_ptr().add(8 * j), _mm256_add_ps(*a, bias));
+    }
 }
