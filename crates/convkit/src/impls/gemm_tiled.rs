@@ -154,8 +154,8 @@ impl<T: Scalar> GemmTiled<T> {
     }
 
     /// Gather patch-matrix columns `pp·NR ..` of group `g`, sample `n` into `b` (`[cr][NR]`).
-    /// Where a tap reads `NR` consecutive input elements (stride 1 along the innermost axis,
-    /// no padding, one output row) the row is a plain copy; otherwise it is gathered.
+    /// Columns whose tap reads consecutive input elements (stride 1 along the innermost axis,
+    /// same output row, no padding) are copied as runs; padding runs are filled.
     fn pack_panel(&self, x: &[T], n: usize, g: usize, pp: usize, b: &mut [T]) {
         let (xn, xc, ref xsp) = self.x_strides;
         let rank = self.kernel.len();
@@ -183,15 +183,32 @@ impl<T: Scalar> GemmTiled<T> {
                 }
                 *off = acc;
             }
-            let contiguous = cols == NR && offs[0] != PAD && (1..NR).all(|j| offs[j] == offs[0] + j);
+            // Split the panel's columns into runs that read consecutive input elements (or
+            // padding), found once per tap and replayed for every channel.
+            let mut runs = [(0usize, 0usize, 0usize); NR];
+            let mut nruns = 0;
+            let mut j = 0;
+            while j < cols {
+                let start = j;
+                j += 1;
+                while j < cols
+                    && ((offs[start] == PAD && offs[j] == PAD)
+                        || (offs[start] != PAD && offs[j] == offs[start] + (j - start)))
+                {
+                    j += 1;
+                }
+                runs[nruns] = (start, j - start, offs[start]);
+                nruns += 1;
+            }
             for ci in 0..self.cg {
                 let row = &mut b[(ci * self.taps + tap) * NR..][..NR];
                 let base = cbase + ci * xc;
-                if contiguous {
-                    row.copy_from_slice(&x[base + offs[0]..][..NR]);
-                } else {
-                    for (dst, &off) in row.iter_mut().zip(&offs) {
-                        *dst = if off != PAD { x[base + off] } else { self.padv };
+                for &(start, len, off) in &runs[..nruns] {
+                    let dst = &mut row[start..start + len];
+                    if off == PAD {
+                        dst.fill(self.padv);
+                    } else {
+                        dst.copy_from_slice(&x[base + off..][..len]);
                     }
                 }
             }
@@ -229,8 +246,15 @@ impl<T: Scalar> GemmTiled<T> {
                         let k = g * self.kg + kp * MR + i;
                         let bv = bias.map_or(T::ZERO, |b| b[k]);
                         let row = job.n * yn + k * yc + pp * NR * yp - job.origin;
-                        for j in 0..cols {
-                            out[row + j * yp] = c[i * NR + j] + bv;
+                        let src = &c[i * NR..][..cols];
+                        if yp == 1 {
+                            for (dst, &v) in out[row..row + cols].iter_mut().zip(src) {
+                                *dst = v + bv;
+                            }
+                        } else {
+                            for (j, &v) in src.iter().enumerate() {
+                                out[row + j * yp] = v + bv;
+                            }
                         }
                     }
                 }
