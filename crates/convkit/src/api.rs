@@ -318,7 +318,15 @@ pub mod raw {
         let mut gx = alloc("grad_input", x_shape)?;
         let mut gw = alloc("grad_weight", w_shape)?;
         let mut gb = alloc("grad_bias", &[p.out_channels])?;
-        reference::conv_backward(&p, x, w, gy, Some(&mut gx), Some(&mut gw), Some(&mut gb));
+        match crate::backward::grad_input_as_conv(&p, w) {
+            Some((q, wt)) => {
+                let plan = crate::plan::ConvPlan::new(&q, &wt, &crate::plan::PlanOptions::new())?;
+                let mut ws = plan.workspace()?;
+                plan.execute(gy, None, &mut gx, &mut ws)?;
+                reference::conv_backward(&p, x, w, gy, None, Some(&mut gw), Some(&mut gb));
+            }
+            None => reference::conv_backward(&p, x, w, gy, Some(&mut gx), Some(&mut gw), Some(&mut gb)),
+        }
         Ok((
             Tensor { shape: x_shape.to_vec(), data: gx },
             Tensor { shape: w_shape.to_vec(), data: gw },

@@ -23,6 +23,7 @@
 #![deny(unsafe_code)]
 
 mod api;
+pub mod backward;
 pub mod desc;
 pub mod error;
 pub mod filter;

@@ -196,3 +196,28 @@ proptest! {
         check::<f64>(&c, &p, |v| v)?;
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(150))]
+    /// Where grad_input is rewritten as a forward convolution, it equals the reference's.
+    #[test]
+    fn grad_input_as_conv_matches_the_reference(c in case()) {
+        let desc = c.desc.clone().stride([1]).padding_mode(PadMode::Zeros);
+        let p = ConvProblem::new(&desc, &c.x_shape, &c.w_shape);
+        prop_assume!(p.is_ok());
+        let p = p.unwrap();
+        let w: Vec<f64> = ints(c.w_shape.iter().product(), c.seed ^ 0x9e37);
+        let gy: Vec<f64> = ints(p.output_shape().iter().product(), c.seed ^ 0x77);
+        let x = vec![0.0f64; c.x_shape.iter().product()];
+        let rewritten = convkit::backward::grad_input_as_conv(&p, &w);
+        // Stride 1 with zero padding rewrites whenever no side is padded past the kernel's reach.
+        let fits = p.axes.iter().all(|a| a.pad_begin.max(a.pad_end) <= a.dilation * (a.kernel - 1));
+        prop_assert_eq!(rewritten.is_some(), fits, "{}", p);
+        let Some((q, wt)) = rewritten else { return Ok(()) };
+        let mut want = vec![0.0f64; x.len()];
+        reference::conv_backward(&p, &x, &w, &gy, Some(&mut want), None, None);
+        let mut got = vec![0.0f64; x.len()];
+        reference::conv_forward(&q, &gy, &wt, None, &mut got);
+        prop_assert!(got == want, "{}", p);
+    }
+}
