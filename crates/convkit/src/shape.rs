@@ -572,8 +572,10 @@ impl PoolProblem {
             }
             let span = padded - eff;
             let mut out = if ceil { span.div_ceil(stride[a]) + 1 } else { span / stride[a] + 1 };
-            // PyTorch: a last window that would start past the input plus begin padding is dropped.
-            if ceil && (out - 1) * stride[a] >= sp[a] + pb {
+            // PyTorch: a last window that ceil mode added and that would start past the input
+            // plus begin padding is dropped. (A full window that floor mode keeps — possible when
+            // the end padding reaches a whole window — stays.)
+            if ceil && span % stride[a] != 0 && (out - 1) * stride[a] >= sp[a] + pb {
                 out -= 1;
             }
             let ax = Axis {
