@@ -154,8 +154,7 @@ impl<T: Scalar> GemmTiled<T> {
     }
 
     /// Gather patch-matrix columns `pp·NR ..` of group `g`, sample `n` into `b` (`[cr][NR]`).
-    /// Columns whose tap reads consecutive input elements (stride 1 along the innermost axis,
-    /// same output row, no padding) are copied as runs; padding runs are filled.
+    /// Columns past the output are zero.
     fn pack_panel(&self, x: &[T], n: usize, g: usize, pp: usize, b: &mut [T]) {
         let (xn, xc, ref xsp) = self.x_strides;
         let rank = self.kernel.len();
@@ -183,32 +182,32 @@ impl<T: Scalar> GemmTiled<T> {
                 }
                 *off = acc;
             }
-            // Split the panel's columns into runs that read consecutive input elements (or
-            // padding), found once per tap and replayed for every channel.
-            let mut runs = [(0usize, 0usize, 0usize); NR];
-            let mut nruns = 0;
-            let mut j = 0;
-            while j < cols {
-                let start = j;
-                j += 1;
-                while j < cols
-                    && ((offs[start] == PAD && offs[j] == PAD)
-                        || (offs[start] != PAD && offs[j] == offs[start] + (j - start)))
-                {
-                    j += 1;
-                }
-                runs[nruns] = (start, j - start, offs[start]);
-                nruns += 1;
-            }
+            // One full run of consecutive input elements (stride 1, one output row, no padding)
+            // is copied as a fixed-size block (inline vector moves); short runs are gathered
+            // element by element, which beats a call to memmove per run.
+            // A panel crossing an output row splits into two runs, copied as slices.
+            let contiguous = cols == NR && offs[0] != PAD && (1..NR).all(|j| offs[j] == offs[0] + j);
+            let split = (!contiguous && cols == NR)
+                .then(|| {
+                    let cut = (1..NR).find(|&j| offs[j] != offs[j - 1].wrapping_add(1))?;
+                    let run = |a: usize, b: usize| {
+                        offs[a] != PAD && (a + 1..b).all(|j| offs[j] == offs[a] + (j - a))
+                    };
+                    (cut >= 4 && NR - cut >= 4 && run(0, cut) && run(cut, NR)).then_some(cut)
+                })
+                .flatten();
             for ci in 0..self.cg {
-                let row = &mut b[(ci * self.taps + tap) * NR..][..NR];
+                let row: &mut [T; NR] =
+                    (&mut b[(ci * self.taps + tap) * NR..][..NR]).try_into().expect("NR elements");
                 let base = cbase + ci * xc;
-                for &(start, len, off) in &runs[..nruns] {
-                    let dst = &mut row[start..start + len];
-                    if off == PAD {
-                        dst.fill(self.padv);
-                    } else {
-                        dst.copy_from_slice(&x[base + off..][..len]);
+                if contiguous {
+                    *row = x[base + offs[0]..][..NR].try_into().expect("NR elements");
+                } else if let Some(cut) = split {
+                    row[..cut].copy_from_slice(&x[base + offs[0]..][..cut]);
+                    row[cut..].copy_from_slice(&x[base + offs[cut]..][..NR - cut]);
+                } else {
+                    for (dst, &off) in row.iter_mut().zip(&offs).take(cols) {
+                        *dst = if off == PAD { self.padv } else { x[base + off] };
                     }
                 }
             }
