@@ -3,6 +3,12 @@
 //! names the argument and its value; outputs are written beside their target and renamed
 //! into place only when every output is complete.
 
+mod bench;
+mod demo;
+mod filter;
+mod font;
+mod html;
+mod image_io;
 mod output;
 
 use clap::{Args, Parser, Subcommand};
@@ -34,8 +40,15 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Cmd {
+    /// The main job: edges, blur and feature maps of an embedded image, as PNGs and an index.html
+    Demo(demo::DemoArgs),
+    /// Filter an image (PNG, JPEG, BMP, TIFF, PNM, .npy) with named or inline kernels, per channel
+    #[command(after_help = filter::after_help(), allow_negative_numbers = true)]
+    Filter(filter::FilterArgs),
+    /// Time convolution plans on benchmark workloads (GFLOP/s, % of the measured FMA peak)
+    Bench(bench::BenchArgs),
     /// Convolution (cross-correlation unless --flip): INPUT (N,C,spatial…) * WEIGHT (K,C/groups,kernel…)
-    #[command(after_help = GRAMMAR)]
+    #[command(after_help = GRAMMAR, allow_negative_numbers = true)]
     Conv {
         /// Input .npy, (N, C, D, H, W) or channels-last with --layout nhwc
         input: PathBuf,
@@ -51,7 +64,7 @@ enum Cmd {
         padding_mode: String,
     },
     /// Transposed convolution: WEIGHT is (C, K/groups, kernel…)
-    #[command(after_help = GRAMMAR)]
+    #[command(after_help = GRAMMAR, allow_negative_numbers = true)]
     ConvTranspose {
         /// Input .npy
         input: PathBuf,
@@ -67,7 +80,7 @@ enum Cmd {
         output_padding: String,
     },
     /// Gradients of a convolution with respect to input, weight and bias
-    #[command(after_help = GRAMMAR)]
+    #[command(after_help = GRAMMAR, allow_negative_numbers = true)]
     ConvBackward {
         /// Input .npy of the forward convolution
         input: PathBuf,
@@ -91,7 +104,7 @@ enum Cmd {
         padding_mode: String,
     },
     /// Pooling: max | avg | global-max | global-avg
-    #[command(after_help = GRAMMAR)]
+    #[command(after_help = GRAMMAR, allow_negative_numbers = true)]
     Pool {
         /// max | avg | global-max | global-avg
         kind: String,
@@ -200,6 +213,9 @@ fn read(arg: &str, path: &Path) -> CliResult<NpyArray> {
 
 fn run(cli: Cli) -> CliResult<()> {
     match cli.cmd {
+        Cmd::Demo(args) => demo::run(args),
+        Cmd::Filter(args) => filter::run(args),
+        Cmd::Bench(args) => bench::run(args),
         Cmd::Conv { input, weight, output, common, padding_mode } => {
             let desc = common.conv_desc(&padding_mode)?;
             let x = read("input", &input)?;
@@ -389,6 +405,10 @@ fn main() -> ExitCode {
                 // --help and --version
                 let _ = err.print();
                 return ExitCode::SUCCESS;
+            }
+            if err.kind() == clap::error::ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand {
+                eprintln!("convkit: missing command: try 'convkit --help'");
+                return ExitCode::from(2);
             }
             // One line: clap's message without its usage block.
             let text = err.render().to_string();

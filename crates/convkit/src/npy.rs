@@ -61,9 +61,45 @@ pub fn read_npy(arg: &str, path: &Path) -> Result<NpyArray> {
 }
 
 /// Read a `.npy` array from any reader; `max_bytes` bounds the data it may claim to hold.
-pub fn read_npy_from(arg: &str, path: &Path, reader: impl Read, max_bytes: u64) -> Result<NpyArray> {
+pub fn read_npy_from(arg: &str, path: &Path, mut reader: impl Read, max_bytes: u64) -> Result<NpyArray> {
     let err = |reason: String| Error::File { arg: arg.to_string(), path: path.display().to_string(), reason };
-    let npy = npyz::NpyFile::new(reader).map_err(|e| err(format!("not a valid .npy file: {e}")))?;
+    // Read the header first and check its shape ourselves: npyz multiplies the dimensions
+    // without overflow checks.
+    let mut head = vec![0u8; 10];
+    reader.read_exact(&mut head).map_err(|e| err(format!("not a valid .npy file: {e}")))?;
+    if &head[..6] != b"\x93NUMPY" {
+        return Err(err("not a valid .npy file: bad magic string".into()));
+    }
+    let header_len = match head[6] {
+        1 => u16::from_le_bytes([head[8], head[9]]) as usize,
+        2 | 3 => {
+            let mut more = [0u8; 2];
+            reader.read_exact(&mut more).map_err(|e| err(format!("not a valid .npy file: {e}")))?;
+            head.extend_from_slice(&more);
+            u32::from_le_bytes([head[8], head[9], more[0], more[1]]) as usize
+        }
+        v => return Err(err(format!("unsupported .npy format version {v}: expected 1, 2 or 3"))),
+    };
+    if header_len > 1 << 20 {
+        return Err(err(format!("not a valid .npy file: header of {header_len} bytes")));
+    }
+    let start = head.len();
+    head.resize(start + header_len, 0);
+    reader.read_exact(&mut head[start..]).map_err(|e| err(format!("not a valid .npy file: {e}")))?;
+    let dict = String::from_utf8_lossy(&head[start..]);
+    if let Some(dims) = dict.split("'shape':").nth(1).and_then(|r| r.split(')').next()) {
+        let dims = dims.trim_start().trim_start_matches('(');
+        let product = dims
+            .split(',')
+            .map(str::trim)
+            .filter(|d| !d.is_empty())
+            .try_fold(1u64, |acc, d| d.parse::<u64>().ok().and_then(|d| acc.checked_mul(d)));
+        if product.is_none() {
+            return Err(err(format!("shape ({dims}) is invalid or too large")));
+        }
+    }
+    let npy = npyz::NpyFile::new(std::io::Cursor::new(head).chain(reader))
+        .map_err(|e| err(format!("not a valid .npy file: {e}")))?;
     let dtype = match npy.dtype() {
         npyz::DType::Plain(t) => t.to_string(),
         other => {

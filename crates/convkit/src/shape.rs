@@ -155,15 +155,15 @@ fn forward_pads(
         Padding::Same | Padding::SameLower => (0..rank)
             .map(|a| {
                 let out = inputs[a].div_ceil(strides[a]);
-                let total = ((out - 1) * strides[a] + effs[a]).saturating_sub(inputs[a]);
+                let total = (out - 1)
+                    .checked_mul(strides[a])
+                    .and_then(|x| x.checked_add(effs[a]))
+                    .ok_or_else(|| Error::arg("padding", padding, format!("overflows on axis {a}")))?
+                    .saturating_sub(inputs[a]);
                 let small = total / 2;
-                if *padding == Padding::Same {
-                    (small, total - small)
-                } else {
-                    (total - small, small)
-                }
+                Ok(if *padding == Padding::Same { (small, total - small) } else { (total - small, small) })
             })
-            .collect(),
+            .collect::<Result<Vec<_>>>()?,
     })
 }
 
@@ -181,6 +181,20 @@ fn check_pad_mode(mode: PadMode, a: usize, input: usize, pb: usize, pe: usize) -
             format!("{pb},{pe} on axis {a}"),
             format!("{mode} padding {rule} the input size {input}"),
         ))
+    }
+}
+
+/// Most (output positions × kernel taps) along one axis: implementations keep a table of
+/// that size per axis (2 GiB at this bound), so larger axes are refused up front.
+pub const MAX_AXIS_TAPS: usize = 1 << 27;
+
+fn check_table(a: usize, output: usize, kernel: usize) -> Result<()> {
+    match output.checked_mul(kernel) {
+        Some(n) if n <= MAX_AXIS_TAPS => Ok(()),
+        _ => Err(Error::TooLarge {
+            what: format!("axis {a}'s tap table ({output} outputs × {kernel} taps)"),
+            shape: format!("[{output}, {kernel}]"),
+        }),
     }
 }
 
@@ -261,15 +275,23 @@ impl ConvProblem {
                 .and_then(|x| x.checked_add(pe))
                 .ok_or_else(|| Error::arg("padding", desc.padding.to_string(), "overflows"))?;
             if padded < effs[a] {
+                let (arg, value) = if dilation[a] > 1 {
+                    ("dilation", join(&desc.dilation))
+                } else {
+                    ("padding", desc.padding.to_string())
+                };
                 return Err(Error::arg(
-                    "padding",
-                    desc.padding.to_string(),
+                    arg,
+                    value,
                     format!(
-                        "leaves no output on axis {a}: padded input {padded} < effective kernel {}",
-                        effs[a]
+                        "leaves no output on axis {a}: padded input {padded} < effective kernel {} \
+                         (kernel {}, dilation {})",
+                        effs[a], kernel[a], dilation[a]
                     ),
                 ));
             }
+            let output = (padded - effs[a]) / stride[a] + 1;
+            check_table(a, output, kernel[a])?;
             axes.push(Axis {
                 input: sp[a],
                 kernel: kernel[a],
@@ -278,7 +300,7 @@ impl ConvProblem {
                 pad_begin: pb,
                 pad_end: pe,
                 output_padding: 0,
-                output: (padded - effs[a]) / stride[a] + 1,
+                output,
             });
         }
         let p = ConvProblem {
@@ -434,13 +456,13 @@ impl ConvTransposeProblem {
                 .checked_mul(stride[a])
                 .and_then(|x| x.checked_add(effs[a]))
                 .and_then(|x| x.checked_add(op[a]))
-                .ok_or_else(|| Error::too_large("output", input))?;
+                .ok_or_else(|| Error::arg("stride", join(&desc.stride), "the output size overflows"))?;
             let (pb, pe) = match &desc.padding {
                 Padding::Explicit(v) => explicit_pads(v, rank)?[a],
                 Padding::Valid => (0, 0),
                 Padding::Full => (effs[a] - 1, effs[a] - 1),
                 Padding::Same | Padding::SameLower => {
-                    let total = full.saturating_sub(sp[a] * stride[a]);
+                    let total = full.saturating_sub(sp[a].saturating_mul(stride[a]));
                     let small = total / 2;
                     if desc.padding == Padding::Same {
                         (small, total - small)
@@ -457,6 +479,7 @@ impl ConvTransposeProblem {
                     format!("crops away the whole output on axis {a} (uncropped size {full})"),
                 ));
             }
+            check_table(a, sp[a], kernel[a])?;
             axes.push(Axis {
                 input: sp[a],
                 kernel: kernel[a],
@@ -575,9 +598,10 @@ impl PoolProblem {
             // PyTorch: a last window that ceil mode added and that would start past the input
             // plus begin padding is dropped. (A full window that floor mode keeps — possible when
             // the end padding reaches a whole window — stays.)
-            if ceil && span % stride[a] != 0 && (out - 1) * stride[a] >= sp[a] + pb {
+            if ceil && span % stride[a] != 0 && (out - 1).saturating_mul(stride[a]) >= sp[a] + pb {
                 out -= 1;
             }
+            check_table(a, out, 1)?;
             let ax = Axis {
                 input: sp[a],
                 kernel: kernel[a],

@@ -256,18 +256,8 @@ impl FilterPlan {
         let mut out = Planar::zeros(c, ay.output, ax.output)?;
         let per_row = c.saturating_mul(src.width).saturating_mul(ay.stride).max(1);
         let tile = self.opts.tile_rows.unwrap_or((4 << 20) / per_row).clamp(1, ay.output);
-        let weights: Vec<(Vec<T>, Option<(Vec<T>, Vec<T>)>)> = st
-            .filter
-            .kernels()
-            .iter()
-            .map(|k| {
-                let rep =
-                    |w: &[f64]| (0..c).flat_map(|_| w.iter().map(|&v| T::from_f64(v))).collect::<Vec<T>>();
-                let sep =
-                    if st.separable { k.factors().map(|(col, row)| (rep(col), rep(row))) } else { None };
-                (rep(k.weights()), sep)
-            })
-            .collect();
+        let weights: Vec<DepthwiseWeights<T>> =
+            st.filter.kernels().iter().map(|k| DepthwiseWeights::new(k, c, st.separable)).collect();
         let (kh, kw) = st.filter.size();
         let pad_value = match self.opts.border {
             PadMode::Constant(v) => T::from_f64(v),
@@ -306,8 +296,8 @@ impl FilterPlan {
             };
             let (s, d) = ([ay.stride, ax.stride], [ay.dilation, ax.dilation]);
             let mut responses = Vec::with_capacity(weights.len());
-            for (dense, sep) in &weights {
-                let y = match sep {
+            for DepthwiseWeights { dense, factors } in &weights {
+                let y = match factors {
                     Some((col, row)) => {
                         let v = crate::raw::conv(
                             &strip,
@@ -348,6 +338,22 @@ impl FilterPlan {
             r0 = r1;
         }
         Ok(out)
+    }
+}
+
+/// A kernel repeated once per channel: the `(C, 1, kh, kw)` weight of a depthwise convolution,
+/// and for a separable kernel its `(C, 1, kh, 1)` column and `(C, 1, 1, kw)` row.
+struct DepthwiseWeights<T> {
+    dense: Vec<T>,
+    factors: Option<(Vec<T>, Vec<T>)>,
+}
+
+impl<T: Scalar> DepthwiseWeights<T> {
+    fn new(k: &Kernel, channels: usize, separable: bool) -> Self {
+        let rep =
+            |w: &[f64]| (0..channels).flat_map(|_| w.iter().map(|&v| T::from_f64(v))).collect::<Vec<T>>();
+        let factors = if separable { k.factors().map(|(col, row)| (rep(col), rep(row))) } else { None };
+        DepthwiseWeights { dense: rep(k.weights()), factors }
     }
 }
 

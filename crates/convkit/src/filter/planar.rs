@@ -55,6 +55,9 @@ impl<T: Scalar> Planar<T> {
         height: usize,
         width: usize,
     ) -> Result<Self> {
+        if channels == 0 {
+            return Err(Error::shape("image", &[height, width, channels], "has no channels"));
+        }
         let mut p = Planar::zeros(channels, height, width)?;
         if samples.len() != p.data.len() {
             return Err(Error::shape(

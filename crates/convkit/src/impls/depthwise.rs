@@ -16,6 +16,9 @@ use rayon::prelude::*;
 /// GEMM path reuses each input row better.
 pub const MAX_MULTIPLIER: usize = 4;
 
+/// Most (outer output positions × outer taps) the row table may hold (256 MiB).
+pub const MAX_ROW_TABLE: usize = 1 << 24;
+
 /// Whether `dw-direct` handles `p`.
 pub fn supports(p: &ConvProblem) -> Result<(), String> {
     let cg = p.in_channels / p.groups;
@@ -28,6 +31,12 @@ pub fn supports(p: &ConvProblem) -> Result<(), String> {
     }
     if p.layout != Layout::Nchw {
         return Err("channels-last layout".into());
+    }
+    let rank = p.axes.len();
+    let rows =
+        p.axes[..rank - 1].iter().try_fold(1usize, |acc, a| acc.checked_mul(a.output)?.checked_mul(a.kernel));
+    if rows.is_none_or(|r| r > MAX_ROW_TABLE) {
+        return Err(format!("outer-axis row table larger than {MAX_ROW_TABLE} entries"));
     }
     Ok(())
 }

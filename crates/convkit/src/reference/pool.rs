@@ -15,23 +15,27 @@ struct AxisWindow {
     first_tap: usize,
 }
 
+/// Windows are computed arithmetically (in `i128`, so huge kernels or pads neither overflow nor
+/// loop over taps that read nothing).
 fn axis_windows(ax: &Axis) -> Vec<AxisWindow> {
+    let (k, d) = (ax.kernel as i128, ax.dilation as i128);
+    let (n, pb, pe) = (ax.input as i128, ax.pad_begin as i128, ax.pad_end as i128);
+    let ceil_div = |a: i128| -((-a).div_euclid(d));
+    // Taps t in 0..k with lo ≤ start + t·d ≤ hi.
+    let taps = |start: i128, lo: i128, hi: i128| {
+        (ceil_div(lo - start).max(0), (hi - start).div_euclid(d).min(k - 1))
+    };
     (0..ax.output)
         .map(|o| {
-            let start = (o * ax.stride) as isize - ax.pad_begin as isize;
-            let first = (0..ax.kernel).map(|t| start + (t * ax.dilation) as isize).find(|&p| p >= 0);
-            let mut w =
-                AxisWindow { inside: Vec::new(), in_padded: 0, first_tap: first.unwrap_or(0) as usize };
-            for t in 0..ax.kernel {
-                let p = (o * ax.stride + t * ax.dilation) as isize - ax.pad_begin as isize;
-                if p >= 0 && (p as usize) < ax.input {
-                    w.inside.push(p as usize);
-                }
-                if p >= -(ax.pad_begin as isize) && p < (ax.input + ax.pad_end) as isize {
-                    w.in_padded += 1;
-                }
+            let start = o as i128 * ax.stride as i128 - pb;
+            let (t0, t1) = taps(start, 0, n - 1);
+            let (p0, p1) = taps(start, -pb, n + pe - 1);
+            let first = ceil_div(-start).max(0);
+            AxisWindow {
+                inside: (t0..=t1).map(|t| (start + t * d) as usize).collect(),
+                in_padded: (p1 - p0 + 1).max(0) as usize,
+                first_tap: if first < k { (start + first * d) as usize } else { 0 },
             }
-            w
         })
         .collect()
 }

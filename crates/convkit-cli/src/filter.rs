@@ -1,0 +1,222 @@
+//! `convkit filter INPUT -o OUTPUT --kernel SPEC…`: filter an image (or a `.npy` array) with
+//! named or inline kernels, per channel, and map the responses back to pixels.
+
+use crate::image_io::{
+    encode_image, encode_npy, output_kind, planar_from_npy, read_image, read_input_npy, CliResult, Depth,
+    FileKind, Loaded,
+};
+use clap::Args;
+use convkit::filter::{Filter, FilterOptions, FilterPlan, Planar, RangeMap, NAMED_KERNELS};
+use convkit::npy::{NpyArray, NpyElement};
+use convkit::{parse_list, PadMode, Padding, Scalar};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use std::io::IsTerminal;
+use std::path::PathBuf;
+
+/// The `--help` text after the options: kernels, borders, ranges, formats.
+pub fn after_help() -> String {
+    let mut s = String::from("Kernels (--kernel, repeat to stack; applied in order):\n");
+    for (name, what) in NAMED_KERNELS {
+        s += &format!("  {name:<30} {what}\n");
+    }
+    let matrix = "\"1,0,-1;2,0,-2;1,0,-1\"";
+    s += &format!("  {matrix:<30} an inline matrix: rows separated by ';', values by ',' (a/b allowed)\n");
+    s += &format!("  {:<30} a 1-D or 2-D .npy array of weights\n", "FILE.npy");
+    s += "
+Kernels are cross-correlated, as OpenCV's filter2D and deep-learning libraries do (--flip for true
+convolution); separable kernels (box, gaussian) run as two 1-D passes. Every channel is filtered on
+its own (a depthwise convolution); alpha is passed through (taken at each output pixel's window
+centre when the size changes). --stride applies once, to the last kernel of a stack; dilation,
+padding and border apply to every kernel.
+
+Padding P (default same): an integer; rows,cols; top,left,bottom,right; valid | same | same-lower |
+full. `same` keeps the size at stride 1; an even-sized kernel puts the extra row/column of padding
+at the END (bottom/right), as everywhere in convkit. OpenCV's default anchor puts it at the start:
+use same-lower to match filter2D with even kernels.
+
+Borders (--border, default reflect), as OpenCV's BORDER_* on the row `abcd`:
+  reflect     dcb|abcd|cba   BORDER_REFLECT_101 (BORDER_DEFAULT), NumPy 'reflect'
+  symmetric   cba|abcd|dcb   BORDER_REFLECT, NumPy 'symmetric' (repeats the edge pixel)
+  replicate   aaa|abcd|ddd   BORDER_REPLICATE, NumPy 'edge'
+  circular    bcd|abcd|abc   BORDER_WRAP, NumPy 'wrap'
+  zeros       000|abcd|000   BORDER_CONSTANT with 0
+  constant:V  VVV|abcd|VVV   BORDER_CONSTANT with V (in stored units: 0-255 for 8-bit images)
+
+Ranges (--range) map responses to pixels; W is white (255 8-bit, 65535 16-bit, 1.0 float):
+  clip        v/W, clipped to [0,1]            default when the kernels' sums multiply to 1
+  abs         |v|/W, clipped to [0,1]
+  minmax      [min,max] stretched to [0,1]     default for other sums
+  abs+minmax  |v|, then stretched to [0,1]     default for edge kernels (sum 0, and the magnitudes)
+Min and max are taken over all colour channels together.
+
+Files: PNG, JPEG, BMP, TIFF, PNM in and out; grey, grey+alpha, RGB, RGBA; 8- and 16-bit (16-bit
+input stays 16-bit in PNG, TIFF and PNM). `.npy` in: (H, W) or (H, W, C), f32 or f64, values
+taken as intensities with white 1.0. `.npy` out: the raw float responses in the input's units
+(0-255 for 8-bit images, as filter2D with a float output depth), (H, W) or (H, W, C) with alpha
+last; --range given explicitly maps them to [0,1] first.
+
+Exit status: 0 on success, 2 on any bad input (one line on stderr, nothing written).";
+    s
+}
+
+#[derive(Args)]
+pub struct FilterArgs {
+    /// Input image (PNG, JPEG, BMP, TIFF, PNM) or .npy array (H, W[, C])
+    input: PathBuf,
+    /// Output file; its extension picks the format (.png .jpg .bmp .tif .pgm/.ppm/.pnm/.pam .npy)
+    #[arg(short, long)]
+    output: PathBuf,
+    /// Kernel: a name with optional :parameters, an inline matrix or a .npy file (see below); repeat to stack
+    #[arg(short, long = "kernel", value_name = "SPEC", required = true, allow_hyphen_values = true)]
+    kernels: Vec<String>,
+    /// Stride: one integer, or rows,cols (applies to the last kernel)
+    #[arg(long, default_value = "1", value_name = "S")]
+    stride: String,
+    /// Dilation: one integer, or rows,cols
+    #[arg(long, default_value = "1", value_name = "D")]
+    dilation: String,
+    /// Padding: integers or valid | same | same-lower | full (see below)
+    #[arg(long, default_value = "same", value_name = "P")]
+    padding: String,
+    /// Border: reflect | symmetric | replicate | circular | zeros | constant:V (see below)
+    #[arg(long, default_value = "reflect", value_name = "B")]
+    border: String,
+    /// Mapping of responses to pixels: clip | abs | minmax | abs+minmax (default depends on the kernels)
+    #[arg(long, value_name = "R")]
+    range: Option<String>,
+    /// Convert a colour image to grey (0.299 R + 0.587 G + 0.114 B) before filtering
+    #[arg(long)]
+    grey: bool,
+    /// True convolution: reverse every kernel
+    #[arg(long)]
+    flip: bool,
+}
+
+pub fn run(a: FilterArgs) -> CliResult<()> {
+    let e = |err: convkit::Error| err.to_string();
+    let filters = a.kernels.iter().map(|k| Filter::parse(k)).collect::<Result<Vec<_>, _>>().map_err(e)?;
+    let opts = FilterOptions::default()
+        .stride(parse_list("stride", &a.stride).map_err(e)?)
+        .dilation(parse_list("dilation", &a.dilation).map_err(e)?)
+        .padding(a.padding.parse::<Padding>().map_err(e)?)
+        .border(a.border.parse::<PadMode>().map_err(|err| err.to_string().replace("padding-mode", "border"))?)
+        .flip(a.flip);
+    let range = a.range.as_deref().map(str::parse::<RangeMap>).transpose().map_err(e)?;
+    let out_kind = output_kind(&a.output)?;
+    let job = Job { filters, opts, range, out_kind, grey: a.grey, output: a.output };
+    match read_input_npy(&a.input)? {
+        Some(NpyArray::F32(t)) => job.run(planar_from_npy(&a.input, &t.shape, &t.data)?),
+        Some(NpyArray::F64(t)) => job.run(planar_from_npy(&a.input, &t.shape, &t.data)?),
+        None => job.run(read_image(&a.input)?),
+    }
+}
+
+struct Job {
+    filters: Vec<Filter>,
+    opts: FilterOptions,
+    range: Option<RangeMap>,
+    out_kind: FileKind,
+    grey: bool,
+    output: PathBuf,
+}
+
+impl Job {
+    fn run<T: Scalar + NpyElement>(&self, input: Loaded<T>) -> CliResult<()> {
+        let e = |err: convkit::Error| err.to_string();
+        let Loaded { mut colour, alpha, depth } = input;
+        if self.grey && colour.channels != 1 {
+            if colour.channels != 3 {
+                return Err(format!(
+                    "invalid grey: the input has {} colour channels; --grey needs RGB (3)",
+                    colour.channels
+                ));
+            }
+            colour = colour.luma().map_err(e)?;
+        }
+        let (c, h, w) = (colour.channels, colour.height, colour.width);
+        let plan = FilterPlan::new(&self.filters, &self.opts, c, h, w).map_err(e)?;
+        let bar = progress_bar(&plan);
+        let result = self.filter_and_write(&plan, colour, alpha, depth, &bar);
+        bar.finish_and_clear();
+        result
+    }
+
+    fn filter_and_write<T: Scalar + NpyElement>(
+        &self,
+        plan: &FilterPlan,
+        colour: Planar<T>,
+        alpha: Option<Planar<T>>,
+        depth: Depth,
+        bar: &ProgressBar,
+    ) -> CliResult<()> {
+        let e = |err: convkit::Error| err.to_string();
+        let mut out =
+            plan.run(&colour, &mut |done, total| bar.set_position(done * 1000 / total.max(1))).map_err(e)?;
+        if !bar.is_hidden() {
+            if let Ok(style) = ProgressStyle::with_template("{spinner} writing {msg} ({elapsed})") {
+                bar.set_style(style);
+            }
+            bar.set_message(self.output.display().to_string());
+            bar.enable_steady_tick(std::time::Duration::from_millis(200));
+        }
+        // Alpha is not filtered: it is carried over, taken at each output pixel's window centre
+        // when the size changed.
+        let alpha = match alpha {
+            Some(a) if (out.height, out.width) == (colour.height, colour.width) => Some(a),
+            Some(a) => Some(a.pick(&plan.centres(0), &plan.centres(1)).map_err(e)?),
+            None => None,
+        };
+        drop(colour);
+        let to_unit = |mut a: Planar<T>| {
+            let s = 1.0 / depth.full_scale();
+            a.data.iter_mut().for_each(|v| *v = T::from_f64(v.to_f64() * s));
+            a
+        };
+        let bytes = match self.out_kind {
+            FileKind::Npy => {
+                // Raw responses unless a range was asked for.
+                if let Some(r) = self.range {
+                    r.apply(&mut out.data, depth.full_scale());
+                }
+                let out = match alpha {
+                    Some(a) => {
+                        let a = if self.range.is_some() { to_unit(a) } else { a };
+                        out.append_channels(&a).map_err(e)?
+                    }
+                    None => out,
+                };
+                encode_npy(&out)?
+            }
+            FileKind::Image(format) => {
+                let range = self.range.unwrap_or_else(|| RangeMap::default_for(&self.filters));
+                range.apply(&mut out.data, depth.full_scale());
+                let has_alpha = alpha.is_some();
+                let unit = match alpha {
+                    Some(a) => out.append_channels(&to_unit(a)).map_err(e)?,
+                    None => out,
+                };
+                encode_image(&unit, has_alpha, depth == Depth::U16, format, &self.output)?
+            }
+        };
+        let mut staged = crate::output::Outputs::default();
+        staged.add_bytes("output", self.output.clone(), bytes);
+        staged.commit()
+    }
+}
+
+/// A progress bar on stderr when it is a terminal and the job is big enough to wait for;
+/// hidden otherwise. Positions are in thousandths of the work.
+fn progress_bar(plan: &FilterPlan) -> ProgressBar {
+    let (c, h, w) = plan.output_size();
+    let big = (c as u64) * (h as u64) * (w as u64) >= 1 << 20;
+    if !(big && std::io::stderr().is_terminal()) {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::with_draw_target(Some(1000), ProgressDrawTarget::stderr());
+    if let Ok(style) =
+        ProgressStyle::with_template("filtering [{bar:40}] {percent:>3}%  {elapsed} elapsed, ~{eta} left")
+    {
+        bar.set_style(style.progress_chars("=> "));
+    }
+    bar
+}

@@ -1,0 +1,277 @@
+//! Reading and writing images (PNG, JPEG, BMP, TIFF, PNM through the `image` crate) and `.npy`
+//! arrays as planar float images, and the all-or-nothing writer for byte outputs: every file is
+//! written beside its target and renamed into place only when all of them are complete.
+
+use convkit::filter::{quantize, Planar};
+use convkit::npy::{read_npy, write_npy_to, NpyArray, NpyElement};
+use convkit::Scalar;
+use image::codecs::jpeg::JpegEncoder;
+use image::codecs::pnm::PnmEncoder;
+use image::{DynamicImage, ImageBuffer, ImageFormat, ImageReader, Luma, LumaA, Rgb, Rgba};
+use std::io::Cursor;
+use std::path::Path;
+
+pub type CliResult<T> = Result<T, String>;
+
+/// Sample depth of an image file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Depth {
+    /// 8-bit integer samples, white = 255.
+    U8,
+    /// 16-bit integer samples, white = 65535.
+    U16,
+    /// Floating point (`.npy`, float TIFF), white = 1.0.
+    Float,
+}
+
+impl Depth {
+    /// The value of white.
+    pub fn full_scale(self) -> f64 {
+        match self {
+            Depth::U8 => 255.0,
+            Depth::U16 => 65535.0,
+            Depth::Float => 1.0,
+        }
+    }
+}
+
+/// A decoded input: colour channels to filter, an optional alpha channel passed through, and
+/// the depth they came in.
+pub struct Loaded<T> {
+    pub colour: Planar<T>,
+    pub alpha: Option<Planar<T>>,
+    pub depth: Depth,
+}
+
+/// An input or output file kind, by extension.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FileKind {
+    Npy,
+    Image(ImageFormat),
+}
+
+const OUTPUT_EXTENSIONS: &str = ".png, .jpg/.jpeg, .bmp, .tif/.tiff, .pgm/.ppm/.pnm/.pam or .npy";
+
+/// The kind of an output file from its extension.
+pub fn output_kind(path: &Path) -> CliResult<FileKind> {
+    let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("").to_ascii_lowercase();
+    Ok(match ext.as_str() {
+        "npy" => FileKind::Npy,
+        "png" => FileKind::Image(ImageFormat::Png),
+        "jpg" | "jpeg" => FileKind::Image(ImageFormat::Jpeg),
+        "bmp" => FileKind::Image(ImageFormat::Bmp),
+        "tif" | "tiff" => FileKind::Image(ImageFormat::Tiff),
+        "pgm" | "ppm" | "pnm" | "pam" => FileKind::Image(ImageFormat::Pnm),
+        _ => {
+            return Err(format!(
+                "invalid output {}: unsupported file type; use {OUTPUT_EXTENSIONS}",
+                path.display()
+            ))
+        }
+    })
+}
+
+/// The input array of a `.npy` file, or `None` if `path` is not a `.npy` file.
+pub fn read_input_npy(path: &Path) -> CliResult<Option<NpyArray>> {
+    let is_npy = path.extension().and_then(|e| e.to_str()).is_some_and(|e| e.eq_ignore_ascii_case("npy"));
+    if !is_npy {
+        return Ok(None);
+    }
+    read_npy("input", path).map(Some).map_err(|e| e.to_string())
+}
+
+/// A `.npy` array `(H, W)` or `(H, W, C)` as a planar image of floating-point depth.
+pub fn planar_from_npy<T: Scalar + Into<f64>>(
+    path: &Path,
+    shape: &[usize],
+    data: &[T],
+) -> CliResult<Loaded<T>> {
+    let (h, w, c) = match shape[..] {
+        [h, w] => (h, w, 1),
+        [h, w, c] => (h, w, c),
+        _ => {
+            return Err(format!(
+                "input {}: shape {shape:?} is not an image; expected (H, W) or (H, W, C), channels last",
+                path.display()
+            ))
+        }
+    };
+    if h == 0 || w == 0 || c == 0 {
+        return Err(format!("input {}: shape {shape:?} is empty", path.display()));
+    }
+    let colour = Planar::from_interleaved(data, c, h, w).map_err(|e| e.to_string())?;
+    Ok(Loaded { colour, alpha: None, depth: Depth::Float })
+}
+
+/// Decode an image file (any of the supported formats, recognised by content) into `f32` planes
+/// holding the stored sample values.
+pub fn read_image(path: &Path) -> CliResult<Loaded<f32>> {
+    let err = |reason: String| format!("input {}: {reason}", path.display());
+    let reader = ImageReader::open(path)
+        .map_err(|e| err(format!("cannot open: {e}")))?
+        .with_guessed_format()
+        .map_err(|e| err(format!("cannot read: {e}")))?;
+    match reader.format() {
+        Some(
+            ImageFormat::Png | ImageFormat::Jpeg | ImageFormat::Bmp | ImageFormat::Tiff | ImageFormat::Pnm,
+        ) => {}
+        Some(f) => return Err(err(format!("unsupported image format {f:?}"))),
+        None => return Err(err("not a PNG, JPEG, BMP, TIFF, PNM or .npy file".into())),
+    }
+    let mut reader = reader;
+    // The default 512 MiB decoder limit would refuse a 16-bit 8000x8000 RGBA image.
+    let mut limits = image::Limits::default();
+    limits.max_alloc = Some(16 << 30);
+    reader.limits(limits);
+    let img = reader.decode().map_err(|e| err(format!("cannot decode: {e}")))?;
+    decoded(img).map_err(err)
+}
+
+/// Decode image bytes (the demo's embedded image).
+pub fn decode_image_bytes(bytes: &[u8]) -> CliResult<Loaded<f32>> {
+    let img = image::load_from_memory(bytes).map_err(|e| format!("embedded image: {e}"))?;
+    decoded(img)
+}
+
+fn decoded(img: DynamicImage) -> CliResult<Loaded<f32>> {
+    let (w, h) = (img.width() as usize, img.height() as usize);
+    fn split<S: Copy + Into<f64>>(
+        raw: &[S],
+        channels: usize,
+        alpha: bool,
+        h: usize,
+        w: usize,
+        depth: Depth,
+    ) -> CliResult<Loaded<f32>> {
+        let all = Planar::<f32>::from_interleaved(raw, channels, h, w).map_err(|e| e.to_string())?;
+        if !alpha {
+            return Ok(Loaded { colour: all, alpha: None, depth });
+        }
+        let colour = all.take_channels(0, channels - 1).map_err(|e| e.to_string())?;
+        let a = all.take_channels(channels - 1, 1).map_err(|e| e.to_string())?;
+        Ok(Loaded { colour, alpha: Some(a), depth })
+    }
+    match img {
+        DynamicImage::ImageLuma8(b) => split(b.as_raw(), 1, false, h, w, Depth::U8),
+        DynamicImage::ImageLumaA8(b) => split(b.as_raw(), 2, true, h, w, Depth::U8),
+        DynamicImage::ImageRgb8(b) => split(b.as_raw(), 3, false, h, w, Depth::U8),
+        DynamicImage::ImageRgba8(b) => split(b.as_raw(), 4, true, h, w, Depth::U8),
+        DynamicImage::ImageLuma16(b) => split(b.as_raw(), 1, false, h, w, Depth::U16),
+        DynamicImage::ImageLumaA16(b) => split(b.as_raw(), 2, true, h, w, Depth::U16),
+        DynamicImage::ImageRgb16(b) => split(b.as_raw(), 3, false, h, w, Depth::U16),
+        DynamicImage::ImageRgba16(b) => split(b.as_raw(), 4, true, h, w, Depth::U16),
+        DynamicImage::ImageRgb32F(b) => split(b.as_raw(), 3, false, h, w, Depth::Float),
+        other => split(other.to_rgba32f().as_raw(), 4, true, h, w, Depth::Float),
+    }
+}
+
+/// Encode `[0, 1]` intensities (colour channels, then alpha if any) as `format`; `depth16`
+/// asks for 16-bit samples where the format has them (PNG, TIFF, PNM). `path` picks the PNM
+/// flavour and names the output in errors.
+pub fn encode_image<T: Scalar>(
+    unit: &Planar<T>,
+    has_alpha: bool,
+    depth16: bool,
+    format: ImageFormat,
+    path: &Path,
+) -> CliResult<Vec<u8>> {
+    let err = |reason: String| format!("invalid output {}: {reason}", path.display());
+    let (w, h) = (unit.width, unit.height);
+    let (w32, h32) = match (u32::try_from(w), u32::try_from(h)) {
+        (Ok(a), Ok(b)) => (a, b),
+        _ => return Err(err(format!("{w}x{h} is too large for an image file; write .npy"))),
+    };
+    let colour = unit.channels - has_alpha as usize;
+    if !matches!(colour, 1 | 3) {
+        return Err(err(format!("{colour} colour channels cannot be stored in an image file; write .npy")));
+    }
+    let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("").to_ascii_lowercase();
+    let sixteen = depth16 && matches!(format, ImageFormat::Png | ImageFormat::Tiff | ImageFormat::Pnm);
+    let none = || err("internal: buffer size mismatch".into());
+    let mut img = if sixteen {
+        let raw = unit.to_interleaved(|v| quantize(v, 65535.0) as u16);
+        match (colour, has_alpha) {
+            (1, false) => DynamicImage::ImageLuma16(
+                ImageBuffer::<Luma<u16>, _>::from_raw(w32, h32, raw).ok_or_else(none)?,
+            ),
+            (1, true) => DynamicImage::ImageLumaA16(
+                ImageBuffer::<LumaA<u16>, _>::from_raw(w32, h32, raw).ok_or_else(none)?,
+            ),
+            (_, false) => DynamicImage::ImageRgb16(
+                ImageBuffer::<Rgb<u16>, _>::from_raw(w32, h32, raw).ok_or_else(none)?,
+            ),
+            (_, true) => DynamicImage::ImageRgba16(
+                ImageBuffer::<Rgba<u16>, _>::from_raw(w32, h32, raw).ok_or_else(none)?,
+            ),
+        }
+    } else {
+        let raw = unit.to_interleaved(|v| quantize(v, 255.0) as u8);
+        match (colour, has_alpha) {
+            (1, false) => DynamicImage::ImageLuma8(
+                ImageBuffer::<Luma<u8>, _>::from_raw(w32, h32, raw).ok_or_else(none)?,
+            ),
+            (1, true) => DynamicImage::ImageLumaA8(
+                ImageBuffer::<LumaA<u8>, _>::from_raw(w32, h32, raw).ok_or_else(none)?,
+            ),
+            (_, false) => {
+                DynamicImage::ImageRgb8(ImageBuffer::<Rgb<u8>, _>::from_raw(w32, h32, raw).ok_or_else(none)?)
+            }
+            (_, true) => DynamicImage::ImageRgba8(
+                ImageBuffer::<Rgba<u8>, _>::from_raw(w32, h32, raw).ok_or_else(none)?,
+            ),
+        }
+    };
+    // Fit the layout to what the format can hold.
+    match (format, ext.as_str()) {
+        (ImageFormat::Jpeg, _) => {
+            img = if colour == 1 {
+                DynamicImage::ImageLuma8(img.to_luma8())
+            } else {
+                DynamicImage::ImageRgb8(img.to_rgb8())
+            }
+        }
+        (ImageFormat::Tiff, _) if colour == 1 && has_alpha => {
+            img = if sixteen {
+                DynamicImage::ImageRgba16(img.to_rgba16())
+            } else {
+                DynamicImage::ImageRgba8(img.to_rgba8())
+            }
+        }
+        (ImageFormat::Pnm, "pgm") => {
+            if colour != 1 {
+                return Err(err("a .pgm file holds grey images; use --grey, or write .ppm".into()));
+            }
+            img = if sixteen {
+                DynamicImage::ImageLuma16(img.to_luma16())
+            } else {
+                DynamicImage::ImageLuma8(img.to_luma8())
+            }
+        }
+        (ImageFormat::Pnm, "ppm") => {
+            img = if sixteen {
+                DynamicImage::ImageRgb16(img.to_rgb16())
+            } else {
+                DynamicImage::ImageRgb8(img.to_rgb8())
+            }
+        }
+        _ => {}
+    }
+    let mut buf = Cursor::new(Vec::new());
+    let res = match format {
+        ImageFormat::Jpeg => img.write_with_encoder(JpegEncoder::new_with_quality(&mut buf, 95)),
+        ImageFormat::Pnm => img.write_with_encoder(PnmEncoder::new(&mut buf)),
+        f => img.write_to(&mut buf, f),
+    };
+    res.map_err(|e| err(format!("cannot encode: {e}")))?;
+    Ok(buf.into_inner())
+}
+
+/// A `.npy` file's bytes: `(H, W)` for one channel, `(H, W, C)` otherwise.
+pub fn encode_npy<T: Scalar + NpyElement>(p: &Planar<T>) -> CliResult<Vec<u8>> {
+    let shape: Vec<usize> =
+        if p.channels == 1 { vec![p.height, p.width] } else { vec![p.height, p.width, p.channels] };
+    let data: Vec<T> = p.to_interleaved(T::from_f64);
+    let mut buf = Vec::new();
+    write_npy_to(&mut buf, &shape, &data).map_err(|e| format!("cannot encode .npy: {e}"))?;
+    Ok(buf)
+}
