@@ -36,19 +36,41 @@ pub struct GemmTiled<T> {
     out_sp: Vec<usize>,
     outs: usize,
     x_strides: (usize, usize, Vec<usize>),
-    y_strides: (usize, usize, usize),
     padv: T,
 }
 
-/// A unit of work that owns one contiguous range of the output.
-#[derive(Clone, Copy)]
-struct Job {
+/// A unit of work: sample `n`, groups `groups`, column panels `ppanels`, and the part of the
+/// output it owns.
+struct Job<'a, T> {
     n: usize,
     groups: (usize, usize),
-    kpanels: (usize, usize),
     ppanels: (usize, usize),
-    origin: usize,
-    len: usize,
+    out: Out<'a, T>,
+}
+
+/// The output a job writes. Channels-first: one slice per output channel of its group,
+/// covering its columns. Channels-last: one block holding all channels of its columns.
+enum Out<'a, T> {
+    Rows { rows: Vec<&'a mut [T]>, k0: usize, p0: usize },
+    Block { buf: &'a mut [T], p0: usize, channels: usize },
+}
+
+impl<T: Scalar> Out<'_, T> {
+    /// Store `vals + bias` at channel `k`, columns `p..p + vals.len()`.
+    fn put(&mut self, k: usize, p: usize, vals: &[T], bias: T) {
+        match self {
+            Out::Rows { rows, k0, p0 } => {
+                for (d, &v) in rows[k - *k0][p - *p0..][..vals.len()].iter_mut().zip(vals) {
+                    *d = v + bias;
+                }
+            }
+            Out::Block { buf, p0, channels } => {
+                for (j, &v) in vals.iter().enumerate() {
+                    buf[(p - *p0 + j) * *channels + k] = v + bias;
+                }
+            }
+        }
+    }
 }
 
 impl<T: Scalar> GemmTiled<T> {
@@ -73,9 +95,6 @@ impl<T: Scalar> GemmTiled<T> {
             }
         }
         let out_sp = p.output_spatial();
-        let (yn, yc, ysp) = data_strides(p.layout, p.out_channels, &out_sp);
-        let yp = if p.layout == Layout::Nchw { 1 } else { p.out_channels };
-        debug_assert!(ysp.last().is_none_or(|&s| s == yp));
         GemmTiled {
             isa,
             tile: T::gemm_tile(isa).unwrap_or(generic::gemm_6x16::<T>),
@@ -90,67 +109,9 @@ impl<T: Scalar> GemmTiled<T> {
             outs: out_sp.iter().product(),
             out_sp,
             x_strides: data_strides(p.layout, p.in_channels, &p.input_spatial()),
-            y_strides: (yn, yc, yp),
             padv: T::from_f64(pad_value(p.padding_mode)),
             p: p.clone(),
         }
-    }
-
-    /// Split the output into `threads` × (batch, group) contiguous jobs, in output order, the
-    /// job's part number being the thread that runs it.
-    fn jobs(&self, threads: usize) -> Vec<(usize, Job)> {
-        let (yn, yc, yp) = self.y_strides;
-        let ppanels = self.outs.div_ceil(NR);
-        let split = |n: usize, part: usize| (n * part / threads, n * (part + 1) / threads);
-        let mut jobs = Vec::new();
-        for n in 0..self.p.batch {
-            match self.p.layout {
-                Layout::Nchw => {
-                    for g in 0..self.p.groups {
-                        for part in 0..threads {
-                            let (k0, k1) = split(self.kpanels, part);
-                            if k0 == k1 {
-                                continue;
-                            }
-                            let first = g * self.kg + k0 * MR;
-                            let last = g * self.kg + (k1 * MR).min(self.kg);
-                            jobs.push((
-                                part,
-                                Job {
-                                    n,
-                                    groups: (g, g + 1),
-                                    kpanels: (k0, k1),
-                                    ppanels: (0, ppanels),
-                                    origin: n * yn + first * yc,
-                                    len: (last - first) * yc,
-                                },
-                            ));
-                        }
-                    }
-                }
-                Layout::Nhwc => {
-                    for part in 0..threads {
-                        let (p0, p1) = split(ppanels, part);
-                        if p0 == p1 {
-                            continue;
-                        }
-                        let (first, last) = (p0 * NR, (p1 * NR).min(self.outs));
-                        jobs.push((
-                            part,
-                            Job {
-                                n,
-                                groups: (0, self.p.groups),
-                                kpanels: (0, self.kpanels),
-                                ppanels: (p0, p1),
-                                origin: n * yn + first * yp,
-                                len: (last - first) * yp,
-                            },
-                        ));
-                    }
-                }
-            }
-        }
-        jobs
     }
 
     /// Gather patch-matrix columns `pp·NR ..` of group `g`, sample `n` into `b` (`[cr][NR]`).
@@ -219,8 +180,7 @@ impl<T: Scalar> GemmTiled<T> {
         }
     }
 
-    fn run_job(&self, x: &[T], bias: Option<&[T]>, job: &Job, out: &mut [T], ws: &mut [T]) {
-        let (yn, yc, yp) = self.y_strides;
+    fn run_job(&self, x: &[T], bias: Option<&[T]>, job: &mut Job<'_, T>, ws: &mut [T]) {
         let (b, rest) = ws.split_at_mut(self.cr * NR);
         let ctiles = &mut rest[..self.kpanels * MR * NR];
         for g in job.groups.0..job.groups.1 {
@@ -229,7 +189,7 @@ impl<T: Scalar> GemmTiled<T> {
                 let mut r0 = 0;
                 while r0 < self.cr {
                     let kc = KC.min(self.cr - r0);
-                    for kp in job.kpanels.0..job.kpanels.1 {
+                    for kp in 0..self.kpanels {
                         let a = &self.packed[((g * self.kpanels + kp) * self.cr + r0) * MR..][..kc * MR];
                         let c: &mut [T; MR * NR] = (&mut ctiles[kp * MR * NR..][..MR * NR])
                             .try_into()
@@ -239,26 +199,72 @@ impl<T: Scalar> GemmTiled<T> {
                     r0 += kc;
                 }
                 let cols = NR.min(self.outs - pp * NR);
-                for kp in job.kpanels.0..job.kpanels.1 {
+                for kp in 0..self.kpanels {
                     let c = &ctiles[kp * MR * NR..][..MR * NR];
                     for i in 0..MR.min(self.kg - kp * MR) {
                         let k = g * self.kg + kp * MR + i;
-                        let bv = bias.map_or(T::ZERO, |b| b[k]);
-                        let row = job.n * yn + k * yc + pp * NR * yp - job.origin;
-                        let src = &c[i * NR..][..cols];
-                        if yp == 1 {
-                            for (dst, &v) in out[row..row + cols].iter_mut().zip(src) {
-                                *dst = v + bv;
+                        job.out.put(k, pp * NR, &c[i * NR..][..cols], bias.map_or(T::ZERO, |b| b[k]));
+                    }
+                }
+            }
+        }
+    }
+
+    /// Split the output into jobs: every (sample, group) — channels-last: every sample — cut
+    /// into `threads` runs of column panels, run `t` going to thread `t`. Each job owns
+    /// disjoint slices of `y`; the arithmetic per output does not depend on the split.
+    fn jobs<'a>(&self, y: &'a mut [T], threads: usize) -> Vec<Vec<Job<'a, T>>> {
+        let ppanels = self.outs.div_ceil(NR);
+        let bound = |t: usize| (ppanels * t / threads) * NR;
+        let cuts: Vec<usize> = (0..=threads).map(|t| bound(t).min(self.outs)).collect();
+        let mut lists: Vec<Vec<Job<'a, T>>> = (0..threads).map(|_| Vec::new()).collect();
+        let (n_, k_, g_) = (self.p.batch, self.p.out_channels, self.p.groups);
+        match self.p.layout {
+            Layout::Nchw => {
+                for (n, sample) in y.chunks_mut(k_ * self.outs).enumerate() {
+                    for (g, group) in sample.chunks_mut(self.kg * self.outs).enumerate() {
+                        let mut parts: Vec<Vec<&'a mut [T]>> = (0..threads).map(|_| Vec::new()).collect();
+                        for row in group.chunks_mut(self.outs) {
+                            let mut rest = row;
+                            for t in 0..threads {
+                                let (mine, tail) = rest.split_at_mut(cuts[t + 1] - cuts[t]);
+                                parts[t].push(mine);
+                                rest = tail;
                             }
-                        } else {
-                            for (j, &v) in src.iter().enumerate() {
-                                out[row + j * yp] = v + bv;
+                        }
+                        for (t, rows) in parts.into_iter().enumerate() {
+                            if cuts[t] < cuts[t + 1] {
+                                lists[t].push(Job {
+                                    n,
+                                    groups: (g, g + 1),
+                                    ppanels: (cuts[t] / NR, cuts[t + 1].div_ceil(NR)),
+                                    out: Out::Rows { rows, k0: g * self.kg, p0: cuts[t] },
+                                });
                             }
                         }
                     }
                 }
             }
+            Layout::Nhwc => {
+                for (n, sample) in y.chunks_mut(k_ * self.outs).enumerate() {
+                    let mut rest = sample;
+                    for t in 0..threads {
+                        let (mine, tail) = rest.split_at_mut((cuts[t + 1] - cuts[t]) * k_);
+                        rest = tail;
+                        if cuts[t] < cuts[t + 1] {
+                            lists[t].push(Job {
+                                n,
+                                groups: (0, g_),
+                                ppanels: (cuts[t] / NR, cuts[t + 1].div_ceil(NR)),
+                                out: Out::Block { buf: mine, p0: cuts[t], channels: k_ },
+                            });
+                        }
+                    }
+                }
+            }
         }
+        debug_assert!(lists.iter().flatten().all(|j| j.n < n_));
+        lists
     }
 }
 
@@ -274,24 +280,12 @@ impl<T: Scalar> ConvImpl<T> for GemmTiled<T> {
     fn execute(&self, x: &[T], bias: Option<&[T]>, y: &mut [T], ws: &mut [T], threads: usize) {
         let per = self.workspace_per_thread();
         let threads = threads.max(1);
-        // Hand every job its own slice of the output (jobs come in output order, disjoint).
-        let mut lists: Vec<Vec<(Job, &mut [T])>> = (0..threads).map(|_| Vec::new()).collect();
-        let mut rest = &mut y[..];
-        let mut at = 0;
-        for (part, job) in self.jobs(threads) {
-            let tail = std::mem::take(&mut rest);
-            let (_, tail) = tail.split_at_mut(job.origin - at);
-            let (mine, tail) = tail.split_at_mut(job.len);
-            rest = tail;
-            at = job.origin + job.len;
-            lists[part].push((job, mine));
-        }
-        let work = |(list, ws): (Vec<(Job, &mut [T])>, &mut [T])| {
-            for (job, out) in list {
-                self.run_job(x, bias, &job, out, ws);
+        let work = |(list, ws): (Vec<Job<'_, T>>, &mut [T])| {
+            for mut job in list {
+                self.run_job(x, bias, &mut job, ws);
             }
         };
-        let pairs: Vec<_> = lists.into_iter().zip(ws.chunks_mut(per.max(1))).collect();
+        let pairs: Vec<_> = self.jobs(y, threads).into_iter().zip(ws.chunks_mut(per.max(1))).collect();
         if threads == 1 {
             pairs.into_iter().for_each(work);
         } else {
