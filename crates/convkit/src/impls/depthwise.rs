@@ -136,14 +136,16 @@ impl<T: Scalar> Depthwise<T> {
         }
     }
 
-    fn plane(&self, x: &[T], bias: Option<&[T]>, idx: usize, y: &mut [T]) {
-        let (n, k) = (idx / self.p.out_channels, idx % self.p.out_channels);
-        let c = k / self.kg;
+    /// Output rows `first..` (counted over all planes) into `y`, one row of `out_last` at a time.
+    fn rows(&self, x: &[T], bias: Option<&[T]>, first: usize, y: &mut [T]) {
         let last = self.p.axes[self.p.axes.len() - 1];
-        for (pos, yrow) in y.chunks_exact_mut(self.out_last).enumerate() {
+        let per_plane = self.plane_out / self.out_last;
+        for (i, yrow) in y.chunks_exact_mut(self.out_last).enumerate() {
+            let (plane, pos) = ((first + i) / per_plane, (first + i) % per_plane);
+            let (n, k) = (plane / self.p.out_channels, plane % self.p.out_channels);
             let r = DwRow {
                 x,
-                cbase: n * self.xn + c * self.xc,
+                cbase: n * self.xn + (k / self.kg) * self.xc,
                 rows: &self.rows[pos * self.outer_taps..][..self.outer_taps],
                 w: &self.w[k * self.taps..][..self.taps],
                 kl: last.kernel,
@@ -171,19 +173,16 @@ impl<T: Scalar> ConvImpl<T> for Depthwise<T> {
     }
 
     fn execute(&self, x: &[T], bias: Option<&[T]>, y: &mut [T], _ws: &mut [T], threads: usize) {
-        let planes = self.p.batch * self.p.out_channels;
-        if threads <= 1 || planes <= 1 {
-            for (i, plane) in y.chunks_exact_mut(self.plane_out).enumerate() {
-                self.plane(x, bias, i, plane);
-            }
+        // Contiguous runs of output rows, one per thread, so a single plane (an image filter)
+        // is shared too.
+        let rows = y.len() / self.out_last;
+        if threads <= 1 || rows <= 1 {
+            self.rows(x, bias, 0, y);
         } else {
-            // Contiguous runs of planes, one per thread.
-            let per = planes.div_ceil(threads);
-            y.par_chunks_mut(per * self.plane_out).enumerate().for_each(|(t, run)| {
-                for (i, plane) in run.chunks_exact_mut(self.plane_out).enumerate() {
-                    self.plane(x, bias, t * per + i, plane);
-                }
-            });
+            let per = rows.div_ceil(threads);
+            y.par_chunks_mut(per * self.out_last)
+                .enumerate()
+                .for_each(|(t, run)| self.rows(x, bias, t * per, run));
         }
     }
 }
