@@ -89,7 +89,6 @@ impl<T: Scalar> Depthwise<T> {
                 rows.push(off);
             }
         }
-        let last_table = tap_table(&last, p.flip, p.padding_mode);
         // Interior: outputs whose every inner tap reads its natural, unpadded position.
         let natural = |ox: usize| {
             (0..last.kernel).all(|tl| {
@@ -109,13 +108,8 @@ impl<T: Scalar> Depthwise<T> {
         } else {
             w.to_vec()
         };
-        let last_table = if p.flip {
-            let unflipped = tap_table(&last, false, p.padding_mode);
-            debug_assert_eq!(unflipped.len(), last_table.len());
-            unflipped
-        } else {
-            last_table
-        };
+        // The inner axis always walks forward (the kernel row was reversed above for flip).
+        let last_table = tap_table(&last, false, p.padding_mode);
         Depthwise {
             isa,
             row_fn: T::dw_row(isa).unwrap_or(generic::dw_row::<T>),
