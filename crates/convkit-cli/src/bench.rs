@@ -39,21 +39,12 @@ pub struct BenchArgs {
     /// One case from the command line: input shape (N,C,spatial…) …
     #[arg(long, value_name = "SHAPE", requires = "weight")]
     input: Option<String>,
-    /// … and weight shape (K,C/groups,kernel…); stride/padding/dilation/groups from the flags below
+    /// … and weight shape (K,C/groups,kernel…); stride, padding, dilation, groups, flip and
+    /// layout come from the convolution flags
     #[arg(long, value_name = "SHAPE", requires = "input")]
     weight: Option<String>,
-    /// Stride of the command-line case
-    #[arg(long, default_value = "1", value_name = "S")]
-    stride: String,
-    /// Padding of the command-line case (conv grammar)
-    #[arg(long, default_value = "0", value_name = "P")]
-    padding: String,
-    /// Dilation of the command-line case
-    #[arg(long, default_value = "1", value_name = "D")]
-    dilation: String,
-    /// Groups of the command-line case
-    #[arg(long, default_value = "1", value_name = "G")]
-    groups: usize,
+    #[command(flatten)]
+    conv: crate::ConvArgs,
 }
 
 struct Case {
@@ -139,17 +130,16 @@ pub fn run(a: BenchArgs) -> Result<(), String> {
     if a.peak {
         return Ok(());
     }
+    if a.conv.bias.is_some() {
+        return Err("invalid bias: bench times convolutions without a bias".into());
+    }
     let mut cases = if let (Some(i), Some(w)) = (&a.input, &a.weight) {
         vec![Case {
             name: "command-line".into(),
             pass: "forward".into(),
             input: convkit::parse_list("input", i).map_err(|e| e.to_string())?,
             weight: convkit::parse_list("weight", w).map_err(|e| e.to_string())?,
-            desc: ConvDesc::new()
-                .stride(convkit::parse_list("stride", &a.stride).map_err(|e| e.to_string())?)
-                .padding(a.padding.parse::<Padding>().map_err(|e| e.to_string())?)
-                .dilation(convkit::parse_list("dilation", &a.dilation).map_err(|e| e.to_string())?)
-                .groups(a.groups),
+            desc: a.conv.conv_desc("zeros")?,
         }]
     } else if let Some(path) = &a.suite {
         let text = std::fs::read_to_string(path)

@@ -218,10 +218,10 @@ impl<T: Scalar> GemmTiled<T> {
         let bound = |t: usize| (ppanels * t / threads) * NR;
         let cuts: Vec<usize> = (0..=threads).map(|t| bound(t).min(self.outs)).collect();
         let mut lists: Vec<Vec<Job<'a, T>>> = (0..threads).map(|_| Vec::new()).collect();
-        let (n_, k_, g_) = (self.p.batch, self.p.out_channels, self.p.groups);
+        let (channels, groups) = (self.p.out_channels, self.p.groups);
         match self.p.layout {
             Layout::Nchw => {
-                for (n, sample) in y.chunks_mut(k_ * self.outs).enumerate() {
+                for (n, sample) in y.chunks_mut(channels * self.outs).enumerate() {
                     for (g, group) in sample.chunks_mut(self.kg * self.outs).enumerate() {
                         let mut parts: Vec<Vec<&'a mut [T]>> = (0..threads).map(|_| Vec::new()).collect();
                         for row in group.chunks_mut(self.outs) {
@@ -246,24 +246,23 @@ impl<T: Scalar> GemmTiled<T> {
                 }
             }
             Layout::Nhwc => {
-                for (n, sample) in y.chunks_mut(k_ * self.outs).enumerate() {
+                for (n, sample) in y.chunks_mut(channels * self.outs).enumerate() {
                     let mut rest = sample;
                     for t in 0..threads {
-                        let (mine, tail) = rest.split_at_mut((cuts[t + 1] - cuts[t]) * k_);
+                        let (mine, tail) = rest.split_at_mut((cuts[t + 1] - cuts[t]) * channels);
                         rest = tail;
                         if cuts[t] < cuts[t + 1] {
                             lists[t].push(Job {
                                 n,
-                                groups: (0, g_),
+                                groups: (0, groups),
                                 ppanels: (cuts[t] / NR, cuts[t + 1].div_ceil(NR)),
-                                out: Out::Block { buf: mine, p0: cuts[t], channels: k_ },
+                                out: Out::Block { buf: mine, p0: cuts[t], channels },
                             });
                         }
                     }
                 }
             }
         }
-        debug_assert!(lists.iter().flatten().all(|j| j.n < n_));
         lists
     }
 }
