@@ -5,11 +5,14 @@
 
 mod bench;
 mod demo;
+mod explain;
 mod filter;
 mod font;
 mod html;
 mod image_io;
 mod output;
+mod serve;
+mod shape;
 
 use clap::{Args, Parser, Subcommand};
 use convkit::npy::{read_npy, NpyArray, NpyElement};
@@ -47,6 +50,14 @@ enum Cmd {
     Filter(filter::FilterArgs),
     /// Time convolution plans on benchmark workloads (GFLOP/s, % of the measured FMA peak)
     Bench(bench::BenchArgs),
+    /// Layer-stack arithmetic: output shape, parameters, multiply-adds and receptive field per layer
+    #[command(after_help = shape::after_help())]
+    Shape(shape::ShapeArgs),
+    /// A convolution or pooling on a small input, worked step by step like a textbook example
+    #[command(after_help = explain::after_help(), allow_negative_numbers = true)]
+    Explain(explain::ExplainArgs),
+    /// An interactive page on 127.0.0.1: the sliding window, image filters and layer stacks
+    Serve(serve::ServeArgs),
     /// Convolution (cross-correlation unless --flip): INPUT (N,C,spatial…) * WEIGHT (K,C/groups,kernel…)
     #[command(after_help = GRAMMAR, allow_negative_numbers = true)]
     Conv {
@@ -216,6 +227,9 @@ fn run(cli: Cli) -> CliResult<()> {
         Cmd::Demo(args) => demo::run(args),
         Cmd::Filter(args) => filter::run(args),
         Cmd::Bench(args) => bench::run(args),
+        Cmd::Shape(args) => shape::run(args),
+        Cmd::Explain(args) => explain::run(args),
+        Cmd::Serve(args) => serve::run(args),
         Cmd::Conv { input, weight, output, common, padding_mode } => {
             let desc = common.conv_desc(&padding_mode)?;
             let x = read("input", &input)?;

@@ -26,6 +26,7 @@ mod api;
 pub mod backward;
 pub mod desc;
 pub mod error;
+pub mod explain;
 pub mod filter;
 pub mod impls;
 pub mod isa;
@@ -35,6 +36,7 @@ pub mod plan;
 pub mod reference;
 pub mod scalar;
 pub mod shape;
+pub mod stack;
 mod tensor;
 
 pub use api::{

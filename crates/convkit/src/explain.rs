@@ -1,0 +1,1 @@
+//! Placeholder for issue 5 (explain); being written.

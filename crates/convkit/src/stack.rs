@@ -1,0 +1,1 @@
+//! Placeholder for issue 5 (stack); being written.
