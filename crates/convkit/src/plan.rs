@@ -135,7 +135,7 @@ impl<T: Scalar> ConvPlan<T> {
 
     /// Scratch elements [`ConvPlan::execute`] needs (all threads together).
     pub fn workspace_len(&self) -> usize {
-        self.imp.workspace_per_thread() * self.threads
+        self.imp.workspace(self.threads)
     }
 
     /// A workspace of the right size.

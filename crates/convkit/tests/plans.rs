@@ -161,6 +161,57 @@ fn tile_edges_match_the_reference() {
     }
 }
 
+/// Rows wider than a column panel (whole-panel copies from the staged or direct input), every
+/// stride on the innermost axis (phase-split staging), and an input too large to stage, which
+/// is gathered through the tap tables instead.
+#[test]
+fn wide_rows_and_large_inputs_match_the_reference() {
+    let modes = [PadMode::Zeros, PadMode::Reflect, PadMode::Circular, PadMode::Constant(-1.0)];
+    let mut cases = Vec::new();
+    for (i, (stride, dil, pad, flip, layout)) in [
+        (1, 1, 1, false, Layout::Nchw),
+        (2, 1, 3, true, Layout::Nchw),
+        (3, 2, 2, false, Layout::Nchw),
+        (1, 2, 0, false, Layout::Nchw),
+        (2, 1, 1, false, Layout::Nhwc),
+        (1, 1, 2, true, Layout::Nhwc),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let desc = ConvDesc::new()
+            .stride([stride])
+            .dilation([dil])
+            .padding(Padding::uniform(pad))
+            .padding_mode(modes[i % modes.len()])
+            .flip(flip)
+            .layout(layout)
+            .groups(1 + i % 2);
+        let (c, k) = (2 + 2 * (i % 2), 8);
+        let x_shape = if layout == Layout::Nchw { vec![2, c, 9, 37] } else { vec![2, 9, 37, c] };
+        cases.push(Case {
+            desc,
+            x_shape,
+            w_shape: vec![k, c / (1 + i % 2), 3, 5],
+            bias: i % 2 == 0,
+            seed: i as u64,
+        });
+    }
+    // 2002 x 2002 padded f64 elements are more than MAX_STAGE_BYTES: the gather path.
+    cases.push(Case {
+        desc: ConvDesc::new().padding(Padding::uniform(1)),
+        x_shape: vec![1, 1, 2000, 2000],
+        w_shape: vec![2, 1, 3, 3],
+        bias: false,
+        seed: 7,
+    });
+    for case in cases {
+        let p = ConvProblem::new(&case.desc, &case.x_shape, &case.w_shape).unwrap();
+        check::<f32>(&case, &p, |v| v as f32).unwrap();
+        check::<f64>(&case, &p, |v| v).unwrap();
+    }
+}
+
 /// Depthwise-shaped problems (one input channel per group), with inner axes long enough for
 /// the row kernels' 16-wide interior blocks.
 fn dw_case() -> impl Strategy<Value = Case> {

@@ -162,7 +162,7 @@ impl<T: Scalar> ConvImpl<T> for Depthwise<T> {
         format!("dw-direct:{}", self.isa)
     }
 
-    fn workspace_per_thread(&self) -> usize {
+    fn workspace(&self, _threads: usize) -> usize {
         0
     }
 

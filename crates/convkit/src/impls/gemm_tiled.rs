@@ -1,23 +1,67 @@
 //! `gemm-tiled`: convolution as a GEMM `Y[K, P] = W[K, C/g·taps] · X̂[C/g·taps, P]` per group,
 //! where the patch matrix `X̂` is never materialised whole: one `NR`-column panel at a time is
-//! gathered (padding modes, dilation, stride, flip and layout resolved through per-axis tap
-//! tables) into a few kilobytes of workspace and multiplied at once by every packed weight
-//! panel, blocked over the reduction so the panel stays in L1.
+//! gathered into a few kilobytes of workspace and multiplied at once by packed weight panels,
+//! blocked over the reduction so the panel stays in L1.
+//!
+//! Where the input can be read in place or staged, a panel is gathered by plain contiguous
+//! copies. The input is read in place when the windows never leave it, the layout is
+//! channels-first and the innermost stride is 1. Otherwise each sample is first staged: padded
+//! (with the padding mode applied), converted to channels-first and, for an innermost stride
+//! `s > 1`, split into `s` phases along the innermost axis, so that every tap of every output
+//! row reads consecutive elements. Then the source offset of reduction row `r` at column `p`
+//! is `row_off[r] + col_off(p)`, both precomputed or cheap. Inputs whose staged copy would
+//! exceed [`MAX_STAGE_BYTES`] are gathered element by element through per-axis tap tables.
+//!
+//! Threads: channels-first output is split by blocks of `MR` output channels (contiguous in
+//! memory), channels-last output by column panels. Every output is computed by the same
+//! sequence of operations whatever the split.
 
-use super::ConvImpl;
+use super::{split_join, ConvImpl};
 use crate::isa::Isa;
 use crate::kernels::{generic, GemmTile, MR, NR};
-use crate::reference::{pad_value, tap_table, unravel};
+use crate::reference::{pad_source, pad_value, tap_table, unravel};
 use crate::scalar::Scalar;
 use crate::shape::{data_strides, ConvProblem};
 use crate::Layout;
-use rayon::prelude::*;
 
 /// Reduction block: a `KC × NR` slice of the patch panel is 16 KiB in f32.
 const KC: usize = 256;
 
 /// Most spatial axes this implementation handles (the planner declines more).
 pub const MAX_RANK: usize = 8;
+
+/// Largest staged input copy (one sample, padded and phase-split), in bytes.
+pub const MAX_STAGE_BYTES: usize = 14 << 20;
+
+/// How panels read the input.
+enum Source {
+    /// The input itself: channels-first, windows inside it, innermost stride 1.
+    Direct,
+    /// A staged copy of one sample in the workspace.
+    Staged(Stage),
+    /// Element by element through the per-axis tap tables.
+    Gather,
+}
+
+/// The staged copy of one sample: `[channel][outer padded positions…][phase][Wq]`.
+struct Stage {
+    /// Elements per channel.
+    channel: usize,
+    /// Padded extent read on each outer axis.
+    outer_len: Vec<usize>,
+    /// Per axis: padded position → input index (`None`: the padding constant).
+    maps: Vec<Vec<Option<usize>>>,
+    /// Innermost axis: padded position → offset in the staged row.
+    row_pos: Vec<usize>,
+    /// Elements per staged row: `stride · Wq`.
+    row_len: usize,
+    /// Innermost padded positions `lo..hi` copy input `lo − pad..hi − pad` unchanged.
+    interior: (usize, usize),
+    /// Innermost begin padding.
+    pad: usize,
+    /// Innermost stride: the number of phases.
+    phases: usize,
+}
 
 /// Tiled implicit-GEMM convolution for one problem, weights packed in `MR`-row panels.
 pub struct GemmTiled<T> {
@@ -31,46 +75,20 @@ pub struct GemmTiled<T> {
     kpanels: usize,
     /// `[group][k panel][cr][MR]`, rows past `kg` zero.
     packed: Vec<T>,
+    source: Source,
+    /// Direct and staged sources: offset of reduction row `r` (channel and tap) in the source.
+    row_off: Vec<usize>,
+    /// Direct and staged sources: source offset step per output index, per axis.
+    col_step: Vec<usize>,
+    /// Direct and staged sources: source elements per channel.
+    src_channel: usize,
+    /// Gather source: per-axis tap tables.
     tables: Vec<Vec<Option<usize>>>,
     kernel: Vec<usize>,
     out_sp: Vec<usize>,
     outs: usize,
     x_strides: (usize, usize, Vec<usize>),
     padv: T,
-}
-
-/// A unit of work: sample `n`, groups `groups`, column panels `ppanels`, and the part of the
-/// output it owns.
-struct Job<'a, T> {
-    n: usize,
-    groups: (usize, usize),
-    ppanels: (usize, usize),
-    out: Out<'a, T>,
-}
-
-/// The output a job writes. Channels-first: one slice per output channel of its group,
-/// covering its columns. Channels-last: one block holding all channels of its columns.
-enum Out<'a, T> {
-    Rows { rows: Vec<&'a mut [T]>, k0: usize, p0: usize },
-    Block { buf: &'a mut [T], p0: usize, channels: usize },
-}
-
-impl<T: Scalar> Out<'_, T> {
-    /// Store `vals + bias` at channel `k`, columns `p..p + vals.len()`.
-    fn put(&mut self, k: usize, p: usize, vals: &[T], bias: T) {
-        match self {
-            Out::Rows { rows, k0, p0 } => {
-                for (d, &v) in rows[k - *k0][p - *p0..][..vals.len()].iter_mut().zip(vals) {
-                    *d = v + bias;
-                }
-            }
-            Out::Block { buf, p0, channels } => {
-                for (j, &v) in vals.iter().enumerate() {
-                    buf[(p - *p0 + j) * *channels + k] = v + bias;
-                }
-            }
-        }
-    }
 }
 
 impl<T: Scalar> GemmTiled<T> {
@@ -95,6 +113,54 @@ impl<T: Scalar> GemmTiled<T> {
             }
         }
         let out_sp = p.output_spatial();
+        let outs = out_sp.iter().product();
+        let x_strides = data_strides(p.layout, p.in_channels, &p.input_spatial());
+        let source = Self::choose_source(p, outs);
+
+        // Source geometry: the stride of each outer axis, of a channel, and of the phases.
+        let rank = p.axes.len();
+        let last = p.axes[rank - 1];
+        let (axis_stride, src_channel, phase_len, inner_stride) = match &source {
+            Source::Direct => (x_strides.2.clone(), x_strides.1, 0, 1),
+            Source::Staged(st) => {
+                let mut s = vec![0; rank];
+                s[rank - 1] = 1;
+                let mut acc = st.row_len;
+                for a in (0..rank - 1).rev() {
+                    s[a] = acc;
+                    acc *= st.outer_len[a];
+                }
+                (s, st.channel, st.row_len / last.stride, last.stride)
+            }
+            Source::Gather => (vec![0; rank], 0, 0, 1),
+        };
+        let mut row_off = Vec::new();
+        let mut col_step = vec![0; rank];
+        if !matches!(source, Source::Gather) {
+            let mut t = vec![0; rank];
+            let tap_off: Vec<usize> = (0..taps)
+                .map(|tap| {
+                    unravel(tap, &kernel, &mut t);
+                    p.axes
+                        .iter()
+                        .enumerate()
+                        .map(|(a, ax)| {
+                            let tt = if p.flip { ax.kernel - 1 - t[a] } else { t[a] };
+                            let pos = tt * ax.dilation;
+                            if a + 1 == rank {
+                                (pos % inner_stride) * phase_len + pos / inner_stride
+                            } else {
+                                pos * axis_stride[a]
+                            }
+                        })
+                        .sum()
+                })
+                .collect();
+            row_off = (0..cg).flat_map(|ci| tap_off.iter().map(move |&o| ci * src_channel + o)).collect();
+            for (a, ax) in p.axes.iter().enumerate() {
+                col_step[a] = if a + 1 == rank { 1 } else { ax.stride * axis_stride[a] };
+            }
+        }
         GemmTiled {
             isa,
             tile: T::gemm_tile(isa).unwrap_or(generic::gemm_6x16::<T>),
@@ -104,19 +170,190 @@ impl<T: Scalar> GemmTiled<T> {
             cr,
             kpanels,
             packed,
+            source,
+            row_off,
+            col_step,
+            src_channel,
             tables: p.axes.iter().map(|a| tap_table(a, p.flip, p.padding_mode)).collect(),
             kernel,
-            outs: out_sp.iter().product(),
+            outs,
             out_sp,
-            x_strides: data_strides(p.layout, p.in_channels, &p.input_spatial()),
+            x_strides,
             padv: T::from_f64(pad_value(p.padding_mode)),
             p: p.clone(),
         }
     }
 
-    /// Gather patch-matrix columns `pp·NR ..` of group `g`, sample `n` into `b` (`[cr][NR]`).
-    /// Columns past the output are zero.
-    fn pack_panel(&self, x: &[T], n: usize, g: usize, pp: usize, b: &mut [T]) {
+    fn choose_source(p: &ConvProblem, outs: usize) -> Source {
+        let rank = p.axes.len();
+        if outs == 0 {
+            return Source::Gather;
+        }
+        // The padded extent each axis reads.
+        let extent: Vec<usize> =
+            p.axes.iter().map(|a| (a.output - 1) * a.stride + (a.kernel - 1) * a.dilation + 1).collect();
+        let last = p.axes[rank - 1];
+        let inside = p.axes.iter().zip(&extent).all(|(a, &e)| a.pad_begin == 0 && e <= a.input);
+        if p.layout == Layout::Nchw && last.stride == 1 && inside {
+            return Source::Direct;
+        }
+        let wq = extent[rank - 1].div_ceil(last.stride);
+        let row_len = wq * last.stride;
+        let outer_len = extent[..rank - 1].to_vec();
+        let size = outer_len
+            .iter()
+            .try_fold(row_len, |acc, &l| acc.checked_mul(l))
+            .and_then(|c| c.checked_mul(p.in_channels).map(|all| (c, all)));
+        let Some((channel, all)) = size else { return Source::Gather };
+        if all.checked_mul(std::mem::size_of::<T>()).is_none_or(|bytes| bytes > MAX_STAGE_BYTES) {
+            return Source::Gather;
+        }
+        let maps = p
+            .axes
+            .iter()
+            .zip(&extent)
+            .map(|(a, &e)| {
+                (0..e)
+                    .map(|q| pad_source(q as isize - a.pad_begin as isize, a.input, p.padding_mode))
+                    .collect()
+            })
+            .collect();
+        let row_pos = (0..extent[rank - 1]).map(|q| (q % last.stride) * wq + q / last.stride).collect();
+        let lo = last.pad_begin.min(extent[rank - 1]);
+        let hi = (last.pad_begin + last.input).clamp(lo, extent[rank - 1]);
+        Source::Staged(Stage {
+            channel,
+            outer_len,
+            maps,
+            row_pos,
+            row_len,
+            interior: (lo, hi),
+            pad: last.pad_begin,
+            phases: last.stride,
+        })
+    }
+
+    /// Workspace of one thread: a patch panel and the tiles of every `MR`-row block.
+    fn per_thread(&self) -> usize {
+        self.cr * NR + self.kpanels * MR * NR
+    }
+
+    fn stage_len(&self) -> usize {
+        match &self.source {
+            Source::Staged(st) => st.channel * self.p.in_channels,
+            _ => 0,
+        }
+    }
+
+    /// Stage input channels `c0..` of sample `n` into `dst` (whole channels).
+    fn stage_channels(&self, st: &Stage, x: &[T], n: usize, c0: usize, dst: &mut [T]) {
+        let (xn, xc, ref xsp) = self.x_strides;
+        let rank = self.kernel.len();
+        let inner = &st.maps[rank - 1];
+        let xs = xsp[rank - 1];
+        let mut coords = [0usize; MAX_RANK];
+        for (ci, chan) in dst.chunks_exact_mut(st.channel).enumerate() {
+            let cbase = n * xn + (c0 + ci) * xc;
+            for (ri, row) in chan.chunks_exact_mut(st.row_len).enumerate() {
+                unravel(ri, &st.outer_len, &mut coords[..rank - 1]);
+                let mut base = Some(cbase);
+                for a in 0..rank - 1 {
+                    base = base.and_then(|b| st.maps[a][coords[a]].map(|i| b + i * xsp[a]));
+                }
+                let Some(base) = base else {
+                    row.fill(self.padv);
+                    continue;
+                };
+                let at = |q: usize| inner[q].map_or(self.padv, |i| x[base + i * xs]);
+                if st.phases == 1 && xs == 1 {
+                    // Stride 1, channels-first: copy the interior, map the borders.
+                    let (lo, hi) = st.interior;
+                    for (q, d) in row[..lo].iter_mut().enumerate() {
+                        *d = at(q);
+                    }
+                    row[lo..hi].copy_from_slice(&x[base + lo - st.pad..][..hi - lo]);
+                    for (q, d) in row.iter_mut().enumerate().skip(hi) {
+                        *d = at(q);
+                    }
+                } else {
+                    for (q, &pos) in st.row_pos.iter().enumerate() {
+                        row[pos] = at(q);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Stage sample `n` into `dst`, channels split over `threads`.
+    fn stage(&self, st: &Stage, x: &[T], n: usize, dst: &mut [T], threads: usize) {
+        let c = self.p.in_channels;
+        let cut = |t: usize| (c * t / threads) * st.channel;
+        split_join(dst, &mut [], 0, threads, &cut, &|t, part, _| {
+            self.stage_channels(st, x, n, c * t / threads, part)
+        });
+    }
+
+    /// Source offsets of the columns of panel `pp` (`cols` of them).
+    fn col_offsets(&self, pp: usize, cols: usize, off: &mut [usize; NR]) {
+        let rank = self.kernel.len();
+        let mut o = [0usize; MAX_RANK];
+        unravel(pp * NR, &self.out_sp, &mut o[..rank]);
+        for slot in off.iter_mut().take(cols) {
+            *slot = (0..rank).map(|a| o[a] * self.col_step[a]).sum();
+            // Next output position, row-major.
+            for a in (0..rank).rev() {
+                o[a] += 1;
+                if o[a] < self.out_sp[a] {
+                    break;
+                }
+                o[a] = 0;
+            }
+        }
+    }
+
+    /// Gather panel `pp` from a direct or staged source `src`, group channels at `base`.
+    fn pack_copy(&self, src: &[T], base: usize, pp: usize, b: &mut [T]) {
+        let cols = NR.min(self.outs - pp * NR);
+        let mut off = [0usize; NR];
+        self.col_offsets(pp, cols, &mut off);
+        let rows = b[..self.cr * NR].chunks_exact_mut(NR).zip(&self.row_off);
+        if cols == NR && (1..NR).all(|j| off[j] == off[0] + j) {
+            for (row, &ro) in rows {
+                let row: &mut [T; NR] = row.try_into().expect("NR elements");
+                *row = src[base + ro + off[0]..][..NR].try_into().expect("NR elements");
+            }
+            return;
+        }
+        // Runs of consecutive source elements.
+        let mut runs = [(0usize, 0usize); NR];
+        let (mut nruns, mut j) = (0, 0);
+        while j < cols {
+            let j0 = j;
+            j += 1;
+            while j < cols && off[j] == off[j - 1] + 1 {
+                j += 1;
+            }
+            runs[nruns] = (j0, j - j0);
+            nruns += 1;
+        }
+        for (row, &ro) in rows {
+            for &(j0, len) in &runs[..nruns] {
+                let s = &src[base + ro + off[j0]..][..len];
+                if len >= 8 {
+                    row[j0..j0 + len].copy_from_slice(s);
+                } else {
+                    for (d, &v) in row[j0..j0 + len].iter_mut().zip(s) {
+                        *d = v;
+                    }
+                }
+            }
+            row[cols..].fill(T::ZERO);
+        }
+    }
+
+    /// Gather patch-matrix columns `pp·NR ..` of group `g`, sample `n` into `b` (`[cr][NR]`)
+    /// through the tap tables. Columns past the output are zero.
+    fn pack_gather(&self, x: &[T], n: usize, g: usize, pp: usize, b: &mut [T]) {
         let (xn, xc, ref xsp) = self.x_strides;
         let rank = self.kernel.len();
         let cols = NR.min(self.outs - pp * NR);
@@ -143,127 +380,127 @@ impl<T: Scalar> GemmTiled<T> {
                 }
                 *off = acc;
             }
-            // One full run of consecutive input elements (stride 1, one output row, no padding)
-            // is copied as a fixed-size block (inline vector moves); short runs are gathered
-            // element by element, which beats a call to memmove per run.
-            // A panel crossing an output row splits into two runs, copied as slices.
-            let contiguous = cols == NR && offs[0] != PAD && (1..NR).all(|j| offs[j] == offs[0] + j);
-            let split = (!contiguous && cols == NR)
-                .then(|| {
-                    let cut = (1..NR).find(|&j| offs[j] != offs[j - 1].wrapping_add(1))?;
-                    let run = |a: usize, b: usize| {
-                        offs[a] != PAD && (a + 1..b).all(|j| offs[j] == offs[a] + (j - a))
-                    };
-                    (cut >= 4 && NR - cut >= 4 && run(0, cut) && run(cut, NR)).then_some(cut)
-                })
-                .flatten();
             for ci in 0..self.cg {
-                let row: &mut [T; NR] =
-                    (&mut b[(ci * self.taps + tap) * NR..][..NR]).try_into().expect("NR elements");
+                let row = &mut b[(ci * self.taps + tap) * NR..][..NR];
                 let base = cbase + ci * xc;
-                if contiguous {
-                    *row = x[base + offs[0]..][..NR].try_into().expect("NR elements");
-                } else if let Some(cut) = split {
-                    row[..cut].copy_from_slice(&x[base + offs[0]..][..cut]);
-                    row[cut..].copy_from_slice(&x[base + offs[cut]..][..NR - cut]);
-                } else {
-                    for (dst, &off) in row.iter_mut().zip(&offs).take(cols) {
-                        *dst = if off == PAD { self.padv } else { x[base + off] };
-                    }
+                for (dst, &off) in row.iter_mut().zip(&offs).take(cols) {
+                    *dst = if off == PAD { self.padv } else { x[base + off] };
                 }
+                row[cols..].fill(T::ZERO);
             }
-            for ci in 0..self.cg {
-                for dst in &mut b[(ci * self.taps + tap) * NR + cols..][..NR - cols] {
-                    *dst = T::ZERO;
+        }
+    }
+
+    /// Multiply panel `b` by the weight blocks `kps` of group `g` into the tiles.
+    fn multiply(&self, g: usize, kps: (usize, usize), b: &[T], ctiles: &mut [T]) {
+        let mut r0 = 0;
+        while r0 < self.cr {
+            let kc = KC.min(self.cr - r0);
+            for kp in kps.0..kps.1 {
+                let a = &self.packed[((g * self.kpanels + kp) * self.cr + r0) * MR..][..kc * MR];
+                let c: &mut [T; MR * NR] = (&mut ctiles[kp * MR * NR..][..MR * NR])
+                    .try_into()
+                    .expect("tile slice has MR·NR elements");
+                (self.tile)(kc, a, &b[r0 * NR..][..kc * NR], c, r0 > 0);
+            }
+            r0 += kc;
+        }
+    }
+
+    /// Pack panel `pp` of group `g` of sample `n` from the source.
+    fn pack(&self, x: &[T], staged: &[T], n: usize, g: usize, pp: usize, b: &mut [T]) {
+        match self.source {
+            Source::Direct => {
+                let base = n * self.x_strides.0 + g * self.cg * self.src_channel;
+                self.pack_copy(x, base, pp, b)
+            }
+            Source::Staged(_) => self.pack_copy(staged, g * self.cg * self.src_channel, pp, b),
+            Source::Gather => self.pack_gather(x, n, g, pp, b),
+        }
+    }
+
+    /// Channels-first: output channel blocks `u0..u1` (block `u` = group `u / kpanels`,
+    /// rows `MR·(u % kpanels)..`) of sample `n`; `y` starts at the first block's channel.
+    #[allow(clippy::too_many_arguments)]
+    fn run_blocks(
+        &self,
+        x: &[T],
+        staged: &[T],
+        bias: Option<&[T]>,
+        n: usize,
+        (u0, u1): (usize, usize),
+        y: &mut [T],
+        ws: &mut [T],
+    ) {
+        if u0 >= u1 {
+            return;
+        }
+        let (b, rest) = ws.split_at_mut(self.cr * NR);
+        let ctiles = &mut rest[..self.kpanels * MR * NR];
+        let k_first = self.block_channel(u0);
+        let ppanels = self.outs.div_ceil(NR);
+        for g in u0 / self.kpanels..=(u1 - 1) / self.kpanels {
+            let kps = (
+                u0.max(g * self.kpanels) - g * self.kpanels,
+                u1.min((g + 1) * self.kpanels) - g * self.kpanels,
+            );
+            for pp in 0..ppanels {
+                self.pack(x, staged, n, g, pp, b);
+                self.multiply(g, kps, b, ctiles);
+                let cols = NR.min(self.outs - pp * NR);
+                for kp in kps.0..kps.1 {
+                    let c = &ctiles[kp * MR * NR..][..MR * NR];
+                    for i in 0..MR.min(self.kg - kp * MR) {
+                        let k = g * self.kg + kp * MR + i;
+                        let bk = bias.map_or(T::ZERO, |b| b[k]);
+                        let dst = &mut y[(k - k_first) * self.outs + pp * NR..][..cols];
+                        for (d, &v) in dst.iter_mut().zip(&c[i * NR..][..cols]) {
+                            *d = v + bk;
+                        }
+                    }
                 }
             }
         }
     }
 
-    fn run_job(&self, x: &[T], bias: Option<&[T]>, job: &mut Job<'_, T>, ws: &mut [T]) {
+    /// Channels-last: column panels `p0..p1` of sample `n`, every group; `y` starts at column
+    /// `p0·NR`.
+    #[allow(clippy::too_many_arguments)]
+    fn run_panels(
+        &self,
+        x: &[T],
+        staged: &[T],
+        bias: Option<&[T]>,
+        n: usize,
+        (p0, p1): (usize, usize),
+        y: &mut [T],
+        ws: &mut [T],
+    ) {
         let (b, rest) = ws.split_at_mut(self.cr * NR);
         let ctiles = &mut rest[..self.kpanels * MR * NR];
-        for g in job.groups.0..job.groups.1 {
-            for pp in job.ppanels.0..job.ppanels.1 {
-                self.pack_panel(x, job.n, g, pp, b);
-                let mut r0 = 0;
-                while r0 < self.cr {
-                    let kc = KC.min(self.cr - r0);
-                    for kp in 0..self.kpanels {
-                        let a = &self.packed[((g * self.kpanels + kp) * self.cr + r0) * MR..][..kc * MR];
-                        let c: &mut [T; MR * NR] = (&mut ctiles[kp * MR * NR..][..MR * NR])
-                            .try_into()
-                            .expect("tile slice has MR·NR elements");
-                        (self.tile)(kc, a, &b[r0 * NR..][..kc * NR], c, r0 > 0);
-                    }
-                    r0 += kc;
-                }
-                let cols = NR.min(self.outs - pp * NR);
+        let k_all = self.p.out_channels;
+        for pp in p0..p1 {
+            let cols = NR.min(self.outs - pp * NR);
+            for g in 0..self.p.groups {
+                self.pack(x, staged, n, g, pp, b);
+                self.multiply(g, (0, self.kpanels), b, ctiles);
                 for kp in 0..self.kpanels {
                     let c = &ctiles[kp * MR * NR..][..MR * NR];
                     for i in 0..MR.min(self.kg - kp * MR) {
                         let k = g * self.kg + kp * MR + i;
-                        job.out.put(k, pp * NR, &c[i * NR..][..cols], bias.map_or(T::ZERO, |b| b[k]));
+                        let bk = bias.map_or(T::ZERO, |b| b[k]);
+                        for (j, &v) in c[i * NR..][..cols].iter().enumerate() {
+                            y[((pp - p0) * NR + j) * k_all + k] = v + bk;
+                        }
                     }
                 }
             }
         }
     }
 
-    /// Split the output into jobs: every (sample, group) — channels-last: every sample — cut
-    /// into `threads` runs of column panels, run `t` going to thread `t`. Each job owns
-    /// disjoint slices of `y`; the arithmetic per output does not depend on the split.
-    fn jobs<'a>(&self, y: &'a mut [T], threads: usize) -> Vec<Vec<Job<'a, T>>> {
-        let ppanels = self.outs.div_ceil(NR);
-        let bound = |t: usize| (ppanels * t / threads) * NR;
-        let cuts: Vec<usize> = (0..=threads).map(|t| bound(t).min(self.outs)).collect();
-        let mut lists: Vec<Vec<Job<'a, T>>> = (0..threads).map(|_| Vec::new()).collect();
-        let (channels, groups) = (self.p.out_channels, self.p.groups);
-        match self.p.layout {
-            Layout::Nchw => {
-                for (n, sample) in y.chunks_mut(channels * self.outs).enumerate() {
-                    for (g, group) in sample.chunks_mut(self.kg * self.outs).enumerate() {
-                        let mut parts: Vec<Vec<&'a mut [T]>> = (0..threads).map(|_| Vec::new()).collect();
-                        for row in group.chunks_mut(self.outs) {
-                            let mut rest = row;
-                            for t in 0..threads {
-                                let (mine, tail) = rest.split_at_mut(cuts[t + 1] - cuts[t]);
-                                parts[t].push(mine);
-                                rest = tail;
-                            }
-                        }
-                        for (t, rows) in parts.into_iter().enumerate() {
-                            if cuts[t] < cuts[t + 1] {
-                                lists[t].push(Job {
-                                    n,
-                                    groups: (g, g + 1),
-                                    ppanels: (cuts[t] / NR, cuts[t + 1].div_ceil(NR)),
-                                    out: Out::Rows { rows, k0: g * self.kg, p0: cuts[t] },
-                                });
-                            }
-                        }
-                    }
-                }
-            }
-            Layout::Nhwc => {
-                for (n, sample) in y.chunks_mut(channels * self.outs).enumerate() {
-                    let mut rest = sample;
-                    for t in 0..threads {
-                        let (mine, tail) = rest.split_at_mut((cuts[t + 1] - cuts[t]) * channels);
-                        rest = tail;
-                        if cuts[t] < cuts[t + 1] {
-                            lists[t].push(Job {
-                                n,
-                                groups: (0, groups),
-                                ppanels: (cuts[t] / NR, cuts[t + 1].div_ceil(NR)),
-                                out: Out::Block { buf: mine, p0: cuts[t], channels },
-                            });
-                        }
-                    }
-                }
-            }
-        }
-        lists
+    /// First output channel of channel block `u`.
+    fn block_channel(&self, u: usize) -> usize {
+        (u / self.kpanels) * self.kg + (u % self.kpanels) * MR
     }
 }
 
@@ -272,23 +509,47 @@ impl<T: Scalar> ConvImpl<T> for GemmTiled<T> {
         format!("gemm-tiled:{}", self.isa)
     }
 
-    fn workspace_per_thread(&self) -> usize {
-        self.cr * NR + self.kpanels * MR * NR
+    fn workspace(&self, threads: usize) -> usize {
+        self.stage_len() + self.per_thread() * threads
     }
 
     fn execute(&self, x: &[T], bias: Option<&[T]>, y: &mut [T], ws: &mut [T], threads: usize) {
-        let per = self.workspace_per_thread();
         let threads = threads.max(1);
-        let work = |(list, ws): (Vec<Job<'_, T>>, &mut [T])| {
-            for mut job in list {
-                self.run_job(x, bias, &mut job, ws);
+        let per = self.per_thread();
+        let (staged, ws) = ws.split_at_mut(self.stage_len());
+        let per_sample = self.p.out_channels * self.outs;
+        if per_sample == 0 {
+            return;
+        }
+        for (n, yn) in y.chunks_exact_mut(per_sample).enumerate() {
+            if let Source::Staged(st) = &self.source {
+                self.stage(st, x, n, staged, threads);
             }
-        };
-        let pairs: Vec<_> = self.jobs(y, threads).into_iter().zip(ws.chunks_mut(per.max(1))).collect();
-        if threads == 1 {
-            pairs.into_iter().for_each(work);
-        } else {
-            pairs.into_par_iter().for_each(work);
+            let staged = &*staged;
+            match self.p.layout {
+                Layout::Nchw => {
+                    let units = self.p.groups * self.kpanels;
+                    let first = |t: usize| units * t / threads;
+                    let cut = |t: usize| {
+                        if t == threads {
+                            per_sample
+                        } else {
+                            self.block_channel(first(t)) * self.outs
+                        }
+                    };
+                    split_join(yn, ws, per, threads, &cut, &|t, part, w| {
+                        self.run_blocks(x, staged, bias, n, (first(t), first(t + 1)), part, w)
+                    });
+                }
+                Layout::Nhwc => {
+                    let ppanels = self.outs.div_ceil(NR);
+                    let first = |t: usize| ppanels * t / threads;
+                    let cut = |t: usize| (first(t) * NR).min(self.outs) * self.p.out_channels;
+                    split_join(yn, ws, per, threads, &cut, &|t, part, w| {
+                        self.run_panels(x, staged, bias, n, (first(t), first(t + 1)), part, w)
+                    });
+                }
+            }
         }
     }
 }

@@ -13,10 +13,10 @@ use crate::shape::ConvProblem;
 pub trait ConvImpl<T: Scalar>: Send + Sync {
     /// Name like `gemm-tiled:avx2`.
     fn name(&self) -> String;
-    /// Scratch elements one worker thread needs.
-    fn workspace_per_thread(&self) -> usize;
-    /// Compute `y = conv(x) + bias` with `threads` workers, each owning `workspace_per_thread`
-    /// elements of `ws`. Results do not depend on `threads`.
+    /// Scratch elements `threads` workers need.
+    fn workspace(&self, threads: usize) -> usize;
+    /// Compute `y = conv(x) + bias` with `threads` workers in `ws` (at least
+    /// `workspace(threads)` elements). Results do not depend on `threads`.
     fn execute(&self, x: &[T], bias: Option<&[T]>, y: &mut [T], ws: &mut [T], threads: usize);
 }
 
@@ -86,4 +86,43 @@ fn rank_fits(p: &ConvProblem) -> Result<(), String> {
     } else {
         Err(format!("{} spatial axes, at most 8 supported", p.axes.len()))
     }
+}
+
+/// Run `f(t, part, ws_t)` for every worker `t < threads`, where `part` is `y[cut(t)..cut(t + 1)]`
+/// (`cut(0) = 0`, `cut(threads) = y.len()`, non-decreasing) and `ws_t` the `t`-th run of
+/// `per_ws` elements of `ws`. The parts are split recursively with `rayon::join`, allocating
+/// nothing; one worker runs on the calling thread.
+pub(crate) fn split_join<T: Send, F>(
+    y: &mut [T],
+    ws: &mut [T],
+    per_ws: usize,
+    threads: usize,
+    cut: &(dyn Fn(usize) -> usize + Sync),
+    f: &F,
+) where
+    F: Fn(usize, &mut [T], &mut [T]) + Sync,
+{
+    fn go<T: Send, F: Fn(usize, &mut [T], &mut [T]) + Sync>(
+        y: &mut [T],
+        base: usize,
+        ws: &mut [T],
+        per_ws: usize,
+        (t0, t1): (usize, usize),
+        cut: &(dyn Fn(usize) -> usize + Sync),
+        f: &F,
+    ) {
+        if t1 - t0 == 1 {
+            f(t0, y, &mut ws[..per_ws]);
+            return;
+        }
+        let mid = (t0 + t1) / 2;
+        let at = cut(mid);
+        let (ya, yb) = y.split_at_mut(at - base);
+        let (wa, wb) = ws.split_at_mut((mid - t0) * per_ws);
+        rayon::join(
+            || go(ya, base, wa, per_ws, (t0, mid), cut, f),
+            || go(yb, at, wb, per_ws, (mid, t1), cut, f),
+        );
+    }
+    go(y, 0, ws, per_ws, (0, threads.max(1)), cut, f)
 }

@@ -21,7 +21,7 @@ impl<T: Scalar> ConvImpl<T> for Reference<T> {
     fn name(&self) -> String {
         "reference".into()
     }
-    fn workspace_per_thread(&self) -> usize {
+    fn workspace(&self, _threads: usize) -> usize {
         0
     }
     fn execute(&self, x: &[T], bias: Option<&[T]>, y: &mut [T], _ws: &mut [T], _threads: usize) {
