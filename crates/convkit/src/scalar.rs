@@ -3,7 +3,7 @@
 
 use crate::isa::Isa;
 use crate::kernels::generic::DwRowFn;
-use crate::kernels::GemmTile;
+use crate::kernels::{GemmIndirect, GemmTile, PanelCopy};
 
 /// A floating-point element type: `f32` or `f64`.
 pub trait Scalar:
@@ -38,6 +38,19 @@ pub trait Scalar:
     /// The SIMD GEMM tile kernel for this type at `isa`, if one exists.
     #[doc(hidden)]
     fn gemm_tile(isa: Isa) -> Option<GemmTile<Self>>;
+    /// The SIMD panel copy kernel for this type at `isa`, if one exists.
+    #[doc(hidden)]
+    fn copy_panel(isa: Isa) -> Option<PanelCopy<Self>> {
+        let _ = isa;
+        None
+    }
+    /// The SIMD indirect GEMM tile kernel for this type at `isa` computing at least `rows`
+    /// rows of the tile, if one exists.
+    #[doc(hidden)]
+    fn gemm_indirect(isa: Isa, rows: usize) -> Option<GemmIndirect<Self>> {
+        let _ = (isa, rows);
+        None
+    }
 }
 
 impl Scalar for f32 {
@@ -70,6 +83,26 @@ impl Scalar for f32 {
             return Some(crate::kernels::x86_64::f32_gemm_6x16_avx2_fma);
         }
         let _ = isa;
+        None
+    }
+    fn copy_panel(isa: Isa) -> Option<PanelCopy<Self>> {
+        #[cfg(target_arch = "x86_64")]
+        if isa >= Isa::Avx2Fma && crate::isa::supported(Isa::Avx2Fma) {
+            return Some(crate::kernels::x86_64::f32_copy_panel_avx2);
+        }
+        let _ = isa;
+        None
+    }
+    fn gemm_indirect(isa: Isa, rows: usize) -> Option<GemmIndirect<Self>> {
+        #[cfg(target_arch = "x86_64")]
+        if isa >= Isa::Avx2Fma && crate::isa::supported(Isa::Avx2Fma) {
+            return Some(if rows <= 4 {
+                crate::kernels::x86_64::f32_gemm_4x16_indirect_avx2_fma
+            } else {
+                crate::kernels::x86_64::f32_gemm_6x16_indirect_avx2_fma
+            });
+        }
+        let _ = (isa, rows);
         None
     }
 }

@@ -197,6 +197,16 @@ fn wide_rows_and_large_inputs_match_the_reference() {
             seed: i as u64,
         });
     }
+    // Small groups (4, 5 and 6 outputs per group: the in-place indirect tiles) over wide rows.
+    for (i, kg) in [1usize, 3, 4, 5, 6].into_iter().enumerate() {
+        cases.push(Case {
+            desc: ConvDesc::new().padding(Padding::uniform(i % 2)).groups(3).flip(i == 2),
+            x_shape: vec![1, 6, 4, 21 + 7 * i],
+            w_shape: vec![3 * kg, 2, 3, 3],
+            bias: true,
+            seed: 100 + i as u64,
+        });
+    }
     // 2002 x 2002 padded f64 elements are more than MAX_STAGE_BYTES: the gather path.
     cases.push(Case {
         desc: ConvDesc::new().padding(Padding::uniform(1)),

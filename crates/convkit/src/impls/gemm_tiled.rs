@@ -18,7 +18,7 @@
 
 use super::{split_join, ConvImpl};
 use crate::isa::Isa;
-use crate::kernels::{generic, GemmTile, MR, NR};
+use crate::kernels::{generic, GemmIndirect, GemmTile, PanelCopy, MR, NR};
 use crate::reference::{pad_source, pad_value, tap_table, unravel};
 use crate::scalar::Scalar;
 use crate::shape::{data_strides, ConvProblem};
@@ -26,6 +26,11 @@ use crate::Layout;
 
 /// Reduction block: a `KC × NR` slice of the patch panel is 16 KiB in f32.
 const KC: usize = 256;
+
+/// Column panels multiplied by at most this many `MR`-row weight blocks are read in place
+/// (indirect) when they are one run of the source; with more blocks, packing the panel once
+/// pays for itself.
+const INDIRECT_MAX_BLOCKS: usize = 1;
 
 /// Most spatial axes this implementation handles (the planner declines more).
 pub const MAX_RANK: usize = 8;
@@ -68,6 +73,8 @@ pub struct GemmTiled<T> {
     p: ConvProblem,
     isa: Isa,
     tile: GemmTile<T>,
+    copy: PanelCopy<T>,
+    indirect: GemmIndirect<T>,
     cg: usize,
     kg: usize,
     taps: usize,
@@ -78,6 +85,8 @@ pub struct GemmTiled<T> {
     source: Source,
     /// Direct and staged sources: offset of reduction row `r` (channel and tap) in the source.
     row_off: Vec<usize>,
+    /// The largest of `row_off`.
+    row_off_max: usize,
     /// Direct and staged sources: source offset step per output index, per axis.
     col_step: Vec<usize>,
     /// Direct and staged sources: source elements per channel.
@@ -164,6 +173,8 @@ impl<T: Scalar> GemmTiled<T> {
         GemmTiled {
             isa,
             tile: T::gemm_tile(isa).unwrap_or(generic::gemm_6x16::<T>),
+            copy: T::copy_panel(isa).unwrap_or(generic::copy_panel::<T>),
+            indirect: T::gemm_indirect(isa, kg).unwrap_or(generic::gemm_6x16_indirect::<T>),
             cg,
             kg,
             taps,
@@ -171,6 +182,7 @@ impl<T: Scalar> GemmTiled<T> {
             kpanels,
             packed,
             source,
+            row_off_max: row_off.iter().copied().max().unwrap_or(0),
             row_off,
             col_step,
             src_channel,
@@ -233,9 +245,14 @@ impl<T: Scalar> GemmTiled<T> {
         })
     }
 
-    /// Workspace of one thread: a patch panel and the tiles of every `MR`-row block.
+    /// Workspace of one thread: a patch panel (with `NR` elements of slack) and the tiles of
+    /// every `MR`-row block.
     fn per_thread(&self) -> usize {
-        self.cr * NR + self.kpanels * MR * NR
+        self.panel_len() + self.kpanels * MR * NR
+    }
+
+    fn panel_len(&self) -> usize {
+        self.cr * NR + NR
     }
 
     fn stage_len(&self) -> usize {
@@ -293,58 +310,55 @@ impl<T: Scalar> GemmTiled<T> {
         });
     }
 
-    /// Source offsets of the columns of panel `pp` (`cols` of them).
-    fn col_offsets(&self, pp: usize, cols: usize, off: &mut [usize; NR]) {
+    /// Runs of consecutive source elements among the `cols` columns of panel `pp`, as
+    /// (first column, source offset); returns their number. Columns are consecutive output
+    /// positions, so a run breaks only where the output wraps to its next row.
+    fn col_runs(&self, pp: usize, cols: usize, runs: &mut [(usize, usize); NR]) -> usize {
         let rank = self.kernel.len();
+        let last = rank - 1;
         let mut o = [0usize; MAX_RANK];
         unravel(pp * NR, &self.out_sp, &mut o[..rank]);
-        for slot in off.iter_mut().take(cols) {
-            *slot = (0..rank).map(|a| o[a] * self.col_step[a]).sum();
+        let offset = |o: &[usize]| -> usize { (0..rank).map(|a| o[a] * self.col_step[a]).sum() };
+        let (mut n, mut j) = (0, 0);
+        while j < cols {
+            runs[n] = (j, offset(&o));
+            n += 1;
+            let len = (self.out_sp[last] - o[last]).min(cols - j);
+            j += len;
             // Next output position, row-major.
-            for a in (0..rank).rev() {
-                o[a] += 1;
+            o[last] += len;
+            for a in (1..rank).rev() {
                 if o[a] < self.out_sp[a] {
                     break;
                 }
                 o[a] = 0;
+                o[a - 1] += 1;
             }
         }
+        n
     }
 
     /// Gather panel `pp` from a direct or staged source `src`, group channels at `base`.
     fn pack_copy(&self, src: &[T], base: usize, pp: usize, b: &mut [T]) {
         let cols = NR.min(self.outs - pp * NR);
-        let mut off = [0usize; NR];
-        self.col_offsets(pp, cols, &mut off);
-        let rows = b[..self.cr * NR].chunks_exact_mut(NR).zip(&self.row_off);
-        if cols == NR && (1..NR).all(|j| off[j] == off[0] + j) {
-            for (row, &ro) in rows {
-                let row: &mut [T; NR] = row.try_into().expect("NR elements");
-                *row = src[base + ro + off[0]..][..NR].try_into().expect("NR elements");
-            }
+        let mut runs = [(0usize, 0usize); NR];
+        let nruns = self.col_runs(pp, cols, &mut runs);
+        for r in &mut runs[..nruns] {
+            r.1 += base;
+        }
+        // Full panels: one fixed NR-element copy per run, in column order, each copy starting at
+        // its run's first column and running over into the next run's columns (overwritten by
+        // the next copy) or, for the last run, into the next row (overwritten when that row is
+        // written; the panel has NR elements of slack after its last row).
+        if cols == NR && runs[nruns - 1].1 + self.row_off_max + NR <= src.len() {
+            (self.copy)(src, &self.row_off, &runs[..nruns], b);
             return;
         }
-        // Runs of consecutive source elements.
-        let mut runs = [(0usize, 0usize); NR];
-        let (mut nruns, mut j) = (0, 0);
-        while j < cols {
-            let j0 = j;
-            j += 1;
-            while j < cols && off[j] == off[j - 1] + 1 {
-                j += 1;
-            }
-            runs[nruns] = (j0, j - j0);
-            nruns += 1;
-        }
-        for (row, &ro) in rows {
-            for &(j0, len) in &runs[..nruns] {
-                let s = &src[base + ro + off[j0]..][..len];
-                if len >= 8 {
-                    row[j0..j0 + len].copy_from_slice(s);
-                } else {
-                    for (d, &v) in row[j0..j0 + len].iter_mut().zip(s) {
-                        *d = v;
-                    }
+        for (row, &ro) in b[..self.cr * NR].chunks_exact_mut(NR).zip(&self.row_off) {
+            for (i, &(j0, s)) in runs[..nruns].iter().enumerate() {
+                let end = if i + 1 < nruns { runs[i + 1].0 } else { cols };
+                for (d, &v) in row[j0..end].iter_mut().zip(&src[ro + s..]) {
+                    *d = v;
                 }
             }
             row[cols..].fill(T::ZERO);
@@ -419,6 +433,48 @@ impl<T: Scalar> GemmTiled<T> {
         }
     }
 
+    /// The tiles of weight blocks `kps` of group `g` for column panel `pp` of sample `n`.
+    /// With few weight blocks a panel that is one run of the source is multiplied in place
+    /// (indirect, no copy); otherwise it is packed into `b` first.
+    fn compute(
+        &self,
+        x: &[T],
+        staged: &[T],
+        (n, g, pp): (usize, usize, usize),
+        kps: (usize, usize),
+        b: &mut [T],
+        ctiles: &mut [T],
+    ) {
+        if kps.1 - kps.0 <= INDIRECT_MAX_BLOCKS && self.outs - pp * NR >= NR {
+            let (src, base) = match self.source {
+                Source::Direct => (x, n * self.x_strides.0 + g * self.cg * self.src_channel),
+                Source::Staged(_) => (staged, g * self.cg * self.src_channel),
+                Source::Gather => (x, usize::MAX),
+            };
+            let mut runs = [(0usize, 0usize); NR];
+            if base != usize::MAX && self.col_runs(pp, NR, &mut runs) == 1 {
+                let base = base + runs[0].1;
+                if base + self.row_off_max + NR <= src.len() {
+                    let mut r0 = 0;
+                    while r0 < self.cr {
+                        let kc = KC.min(self.cr - r0);
+                        for kp in kps.0..kps.1 {
+                            let a = &self.packed[((g * self.kpanels + kp) * self.cr + r0) * MR..][..kc * MR];
+                            let c: &mut [T; MR * NR] = (&mut ctiles[kp * MR * NR..][..MR * NR])
+                                .try_into()
+                                .expect("tile slice has MR·NR elements");
+                            (self.indirect)(kc, a, src, base, &self.row_off[r0..], c, r0 > 0);
+                        }
+                        r0 += kc;
+                    }
+                    return;
+                }
+            }
+        }
+        self.pack(x, staged, n, g, pp, b);
+        self.multiply(g, kps, b, ctiles);
+    }
+
     /// Channels-first: output channel blocks `u0..u1` (block `u` = group `u / kpanels`,
     /// rows `MR·(u % kpanels)..`) of sample `n`; `y` starts at the first block's channel.
     #[allow(clippy::too_many_arguments)]
@@ -435,7 +491,7 @@ impl<T: Scalar> GemmTiled<T> {
         if u0 >= u1 {
             return;
         }
-        let (b, rest) = ws.split_at_mut(self.cr * NR);
+        let (b, rest) = ws.split_at_mut(self.panel_len());
         let ctiles = &mut rest[..self.kpanels * MR * NR];
         let k_first = self.block_channel(u0);
         let ppanels = self.outs.div_ceil(NR);
@@ -445,8 +501,7 @@ impl<T: Scalar> GemmTiled<T> {
                 u1.min((g + 1) * self.kpanels) - g * self.kpanels,
             );
             for pp in 0..ppanels {
-                self.pack(x, staged, n, g, pp, b);
-                self.multiply(g, kps, b, ctiles);
+                self.compute(x, staged, (n, g, pp), kps, b, ctiles);
                 let cols = NR.min(self.outs - pp * NR);
                 for kp in kps.0..kps.1 {
                     let c = &ctiles[kp * MR * NR..][..MR * NR];
@@ -476,14 +531,13 @@ impl<T: Scalar> GemmTiled<T> {
         y: &mut [T],
         ws: &mut [T],
     ) {
-        let (b, rest) = ws.split_at_mut(self.cr * NR);
+        let (b, rest) = ws.split_at_mut(self.panel_len());
         let ctiles = &mut rest[..self.kpanels * MR * NR];
         let k_all = self.p.out_channels;
         for pp in p0..p1 {
             let cols = NR.min(self.outs - pp * NR);
             for g in 0..self.p.groups {
-                self.pack(x, staged, n, g, pp, b);
-                self.multiply(g, (0, self.kpanels), b, ctiles);
+                self.compute(x, staged, (n, g, pp), (0, self.kpanels), b, ctiles);
                 for kp in 0..self.kpanels {
                     let c = &ctiles[kp * MR * NR..][..MR * NR];
                     for i in 0..MR.min(self.kg - kp * MR) {

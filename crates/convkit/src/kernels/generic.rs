@@ -159,3 +159,41 @@ pub fn dw_row_body<T: Scalar, const FUSED: bool>(r: &DwRow<'_, T>, y: &mut [T]) 
 pub fn dw_row<T: Scalar>(r: &DwRow<'_, T>, y: &mut [T]) {
     dw_row_body::<T, false>(r, y)
 }
+
+/// Portable panel copy (see [`crate::kernels::PanelCopy`]).
+pub fn copy_panel<T: Scalar>(src: &[T], rows: &[usize], runs: &[(usize, usize)], dst: &mut [T]) {
+    for (r, &ro) in rows.iter().enumerate() {
+        for &(j0, s) in runs {
+            let d: &mut [T; NR] = (&mut dst[r * NR + j0..][..NR]).try_into().expect("NR elements");
+            *d = src[ro + s..][..NR].try_into().expect("NR elements");
+        }
+    }
+}
+
+/// Portable indirect GEMM tile (see [`crate::kernels::GemmIndirect`]); the same sums in the
+/// same order as [`gemm_6x16`].
+pub fn gemm_6x16_indirect<T: Scalar>(
+    kc: usize,
+    a: &[T],
+    src: &[T],
+    base: usize,
+    offs: &[usize],
+    c: &mut [T; MR * NR],
+    accumulate: bool,
+) {
+    let mut acc = [T::ZERO; MR * NR];
+    if accumulate {
+        acc = *c;
+    }
+    for (ap, &o) in a.chunks_exact(MR).zip(&offs[..kc]) {
+        let bp: &[T; NR] = src[base + o..][..NR].try_into().expect("NR elements");
+        for i in 0..MR {
+            let av = ap[i];
+            let row = &mut acc[i * NR..(i + 1) * NR];
+            for j in 0..NR {
+                row[j] = row[j] + av * bp[j];
+            }
+        }
+    }
+    *c = acc;
+}

@@ -44,3 +44,15 @@ pub fn measure_fma_peak(threads: usize, seconds: f64) -> Option<f64> {
     let _ = (threads, seconds);
     None
 }
+
+/// A panel copy kernel: for every row `r`, for every run `(j0, s)`, copy `NR` elements from
+/// `src[rows[r] + s..]` to `dst[r·NR + j0..]`, runs in order (a later run overwrites the
+/// columns past its start). Requires `max(rows) + max(s) + NR ≤ src.len()` and
+/// `(rows.len() − 1)·NR + max(j0) + NR ≤ dst.len()`; kernels panic otherwise.
+pub type PanelCopy<T> = fn(src: &[T], rows: &[usize], runs: &[(usize, usize)], dst: &mut [T]);
+
+/// An indirect GEMM tile kernel: as [`GemmTile`], but row `p` of `B` is read in place at
+/// `src[base + offs[p]..][..NR]` instead of from a packed panel (`offs.len() ≥ kc`). Kernels
+/// panic if a row lies outside `src`.
+pub type GemmIndirect<T> =
+    fn(kc: usize, a: &[T], src: &[T], base: usize, offs: &[usize], c: &mut [T; MR * NR], accumulate: bool);

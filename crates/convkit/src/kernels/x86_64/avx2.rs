@@ -60,6 +60,107 @@ unsafe fn kernel(kc: usize, a: *const f32, b: *const f32, c: *mut f32, accumulat
     }
 }
 
+/// `f32_gemm_6x16_indirect_avx2_fma`: [`f32_gemm_6x16_avx2_fma`] reading each row of `B` in
+/// place at `src[base + offs[p]..]` (an indirect convolution: no packed patch panel).
+pub fn f32_gemm_6x16_indirect_avx2_fma(
+    kc: usize,
+    a: &[f32],
+    src: &[f32],
+    base: usize,
+    offs: &[usize],
+    c: &mut [f32; MR * NR],
+    accumulate: bool,
+) {
+    indirect::<MR>(kc, a, src, base, offs, c, accumulate)
+}
+
+/// `f32_gemm_4x16_indirect_avx2_fma`: the indirect tile for at most 4 weight rows (small
+/// groups): rows 4 and 5 of the tile are left as they are.
+pub fn f32_gemm_4x16_indirect_avx2_fma(
+    kc: usize,
+    a: &[f32],
+    src: &[f32],
+    base: usize,
+    offs: &[usize],
+    c: &mut [f32; MR * NR],
+    accumulate: bool,
+) {
+    indirect::<4>(kc, a, src, base, offs, c, accumulate)
+}
+
+fn indirect<const ROWS: usize>(
+    kc: usize,
+    a: &[f32],
+    src: &[f32],
+    base: usize,
+    offs: &[usize],
+    c: &mut [f32; MR * NR],
+    accumulate: bool,
+) {
+    assert!(a.len() >= kc * MR && offs.len() >= kc, "packed weights or offsets shorter than kc");
+    // Every row must end inside `src`: base + offs[p] + NR ≤ src.len(), checked per row by
+    // the kernel against this limit.
+    let limit = src.len().checked_sub(NR).and_then(|l| l.checked_sub(base));
+    let Some(limit) = limit else { panic!("indirect rows lie outside the source") };
+    assert!(is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma"));
+    // SAFETY: the CPU supports AVX2 and FMA; `a` holds kc·MR elements and `offs` kc (checked
+    // above); the kernel reads row p only after checking offs[p] ≤ limit, so the row ends at
+    // or before src.len(); `c` is MR·NR elements by its type and ROWS ≤ MR.
+    unsafe {
+        kernel_indirect::<ROWS>(
+            kc,
+            a.as_ptr(),
+            src.as_ptr().add(base),
+            offs,
+            limit,
+            c.as_mut_ptr(),
+            accumulate,
+        )
+    }
+}
+
+#[target_feature(enable = "avx2,fma")]
+unsafe fn kernel_indirect<const ROWS: usize>(
+    kc: usize,
+    a: *const f32,
+    src: *const f32,
+    offs: &[usize],
+    limit: usize,
+    c: *mut f32,
+    accumulate: bool,
+) {
+    const { assert!(ROWS <= MR) };
+    let mut c0 = [_mm256_setzero_ps(); ROWS];
+    let mut c1 = [_mm256_setzero_ps(); ROWS];
+    if accumulate {
+        for i in 0..ROWS {
+            // SAFETY: i·NR + 8 + 8 ≤ MR·NR, inside `c`.
+            c0[i] = _mm256_loadu_ps(c.add(i * NR));
+            c1[i] = _mm256_loadu_ps(c.add(i * NR + 8));
+        }
+    }
+    let mut ap = a;
+    for &o in &offs[..kc] {
+        assert!(o <= limit, "indirect row outside the source");
+        // SAFETY: o ≤ limit, so src + o .. + NR lies inside the source; ap .. ap + MR lies
+        // inside the packed weights (p < kc, caller's check).
+        let bp = src.add(o);
+        let b0 = _mm256_loadu_ps(bp);
+        let b1 = _mm256_loadu_ps(bp.add(8));
+        for i in 0..ROWS {
+            let av = _mm256_broadcast_ss(&*ap.add(i));
+            c0[i] = _mm256_fmadd_ps(av, b0, c0[i]);
+            c1[i] = _mm256_fmadd_ps(av, b1, c1[i]);
+        }
+        ap = ap.add(MR);
+    }
+    for i in 0..ROWS {
+        // SAFETY: inside the MR·NR tile.
+        _mm256_storeu_ps(c.add(i * NR), c0[i]);
+        _mm256_storeu_ps(c.add(i * NR + 8), c1[i]);
+    }
+}
+
 /// FMA throughput probe: `iters` rounds of 12 independent 8-wide FMA chains (no memory
 /// traffic), returning a value that depends on every chain so nothing is optimised away.
 /// Each round is 12·8·2 = 192 FLOP.
@@ -184,5 +285,45 @@ unsafe fn dw_block<const V: usize>(r: &DwRow<'_, f32>, ox: usize, y: &mut [f32])
     for (j, a) in acc.iter().enumerate() {
         // SAFETY: out holds 8·V elements, so out[8j..8j+8] is in bounds.
         _mm256_storeu_ps(out.as_mut_ptr().add(8 * j), _mm256_add_ps(*a, bias));
+    }
+}
+
+/// `f32_copy_panel_avx2`: the panel copy of [`crate::kernels::PanelCopy`] with two 8-wide
+/// moves per run and row.
+pub fn f32_copy_panel_avx2(src: &[f32], rows: &[usize], runs: &[(usize, usize)], dst: &mut [f32]) {
+    assert!(is_x86_feature_detected!("avx2"));
+    let max_j = runs.iter().map(|r| r.0).max().unwrap_or(0);
+    assert!(rows.len().saturating_sub(1) * NR + max_j + NR <= dst.len(), "panel copy writes past the panel");
+    // SAFETY: AVX2 is present and every write dst[r·NR + j0 .. + NR] ends at or before
+    // (rows.len()−1)·NR + max_j + NR ≤ dst.len() (both checked above); `copy_panel` checks
+    // each read against src.len().
+    unsafe { copy_panel(src, rows, runs, dst.as_mut_ptr()) }
+}
+
+#[target_feature(enable = "avx2")]
+unsafe fn copy_panel(src: &[f32], rows: &[usize], runs: &[(usize, usize)], dst: *mut f32) {
+    const _: () = assert!(NR == 16);
+    let copy = |r: usize, from: usize, j0: usize| {
+        assert!(from.checked_add(NR).is_some_and(|end| end <= src.len()), "panel copy reads past the source");
+        // SAFETY: src[from .. from + NR] is in bounds (checked just above); the write is in
+        // bounds by the caller's check.
+        unsafe {
+            let p = src.as_ptr().add(from);
+            let q = dst.add(r * NR + j0);
+            let (lo, hi) = (_mm256_loadu_ps(p), _mm256_loadu_ps(p.add(8)));
+            _mm256_storeu_ps(q, lo);
+            _mm256_storeu_ps(q.add(8), hi);
+        }
+    };
+    if let [(j0, s)] = runs {
+        for (r, &ro) in rows.iter().enumerate() {
+            copy(r, ro + s, *j0);
+        }
+    } else {
+        for (r, &ro) in rows.iter().enumerate() {
+            for &(j0, s) in runs {
+                copy(r, ro + s, j0);
+            }
+        }
     }
 }
