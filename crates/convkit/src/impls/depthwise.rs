@@ -3,14 +3,13 @@
 //! computed by a row kernel that keeps blocks of outputs in registers across all taps; no
 //! per-group copy, no workspace.
 
-use super::ConvImpl;
+use super::{split_join, ConvImpl};
 use crate::isa::Isa;
 use crate::kernels::generic::{self, DwRow, DwRowFn};
-use crate::reference::{pad_value, tap_table, unravel};
+use crate::reference::{pad_source, pad_value, tap_table, unravel};
 use crate::scalar::Scalar;
 use crate::shape::{data_strides, ConvProblem};
 use crate::Layout;
-use rayon::prelude::*;
 
 /// Largest channel multiplier (outputs per input channel) this path takes; beyond it the
 /// GEMM path reuses each input row better.
@@ -60,6 +59,27 @@ pub struct Depthwise<T> {
     xn: usize,
     xc: usize,
     padv: T,
+    /// Rows with border outputs are first copied padded (padding mode applied) into the
+    /// workspace, one row per outer tap, `padded_len` each, so every output is interior.
+    /// `None` where that copy would exceed [`MAX_PADDED_ROWS`].
+    padded: Option<PaddedRows>,
+}
+
+/// Most workspace elements per thread for padded row copies.
+pub const MAX_PADDED_ROWS: usize = 1 << 20;
+
+/// How a row with borders is copied padded.
+struct PaddedRows {
+    /// Padded positions the row reads: `(out − 1)·stride + (kernel − 1)·dilation + 1`.
+    len: usize,
+    /// Padded position → input index (`None`: the padding constant).
+    map: Vec<Option<usize>>,
+    /// Positions `lo..hi` copy input `lo − pad..` unchanged.
+    interior: (usize, usize),
+    /// `Some(t·len)` for every outer tap `t`: the copies' offsets in the workspace.
+    rows: Vec<Option<usize>>,
+    /// Inner tap table over the padded copy: `Some(o·stride + t·dilation)`.
+    table: Vec<Option<usize>>,
 }
 
 impl<T: Scalar> Depthwise<T> {
@@ -110,7 +130,25 @@ impl<T: Scalar> Depthwise<T> {
         };
         // The inner axis always walks forward (the kernel row was reversed above for flip).
         let last_table = tap_table(&last, false, p.padding_mode);
+        let len = (last.output.max(1) - 1) * last.stride + (last.kernel - 1) * last.dilation + 1;
+        let padded = (len.checked_mul(outer_taps).is_some_and(|n| n <= MAX_PADDED_ROWS)
+            && (lo > 0 || hi < last.output))
+            .then(|| {
+                let ilo = last.pad_begin.min(len);
+                PaddedRows {
+                    len,
+                    map: (0..len)
+                        .map(|q| pad_source(q as isize - last.pad_begin as isize, last.input, p.padding_mode))
+                        .collect(),
+                    interior: (ilo, (last.pad_begin + last.input).clamp(ilo, len)),
+                    rows: (0..outer_taps).map(|t| Some(t * len)).collect(),
+                    table: (0..last.output)
+                        .flat_map(|o| (0..kl).map(move |t| Some(o * last.stride + t * last.dilation)))
+                        .collect(),
+                }
+            });
         Depthwise {
+            padded,
             isa,
             row_fn: T::dw_row(isa).unwrap_or(generic::dw_row::<T>),
             w,
@@ -131,29 +169,75 @@ impl<T: Scalar> Depthwise<T> {
     }
 
     /// Output rows `first..` (counted over all planes) into `y`, one row of `out_last` at a time.
-    fn rows(&self, x: &[T], bias: Option<&[T]>, first: usize, y: &mut [T]) {
+    fn rows(&self, x: &[T], bias: Option<&[T]>, first: usize, y: &mut [T], ws: &mut [T]) {
         let last = self.p.axes[self.p.axes.len() - 1];
         let per_plane = self.plane_out / self.out_last;
         for (i, yrow) in y.chunks_exact_mut(self.out_last).enumerate() {
             let (plane, pos) = ((first + i) / per_plane, (first + i) % per_plane);
             let (n, k) = (plane / self.p.out_channels, plane % self.p.out_channels);
-            let r = DwRow {
-                x,
-                cbase: n * self.xn + (k / self.kg) * self.xc,
-                rows: &self.rows[pos * self.outer_taps..][..self.outer_taps],
-                w: &self.w[k * self.taps..][..self.taps],
-                kl: last.kernel,
-                d: last.dilation,
-                s: last.stride,
-                pb: last.pad_begin,
-                table: &self.last_table,
-                lo: self.lo,
-                hi: self.hi,
-                padv: self.padv,
-                bias: bias.map_or(T::ZERO, |b| b[k]),
+            let cbase = n * self.xn + (k / self.kg) * self.xc;
+            let rows = &self.rows[pos * self.outer_taps..][..self.outer_taps];
+            let w = &self.w[k * self.taps..][..self.taps];
+            let bias = bias.map_or(T::ZERO, |b| b[k]);
+            let r = match &self.padded {
+                Some(pr) => {
+                    // Copy the rows this output row reads, padded, then run it all-interior.
+                    for (row, dst) in rows.iter().zip(ws.chunks_exact_mut(pr.len)) {
+                        let Some(row) = row else {
+                            dst.fill(self.padv);
+                            continue;
+                        };
+                        let base = cbase + row;
+                        let (lo, hi) = pr.interior;
+                        for (q, d) in dst.iter_mut().enumerate() {
+                            if q == lo {
+                                break;
+                            }
+                            *d = pr.map[q].map_or(self.padv, |i| x[base + i]);
+                        }
+                        dst[lo..hi].copy_from_slice(&x[base + lo - last.pad_begin..][..hi - lo]);
+                        for (q, d) in dst.iter_mut().enumerate().skip(hi) {
+                            *d = pr.map[q].map_or(self.padv, |i| x[base + i]);
+                        }
+                    }
+                    DwRow {
+                        x: ws,
+                        cbase: 0,
+                        rows: &pr.rows,
+                        w,
+                        kl: last.kernel,
+                        d: last.dilation,
+                        s: last.stride,
+                        pb: 0,
+                        table: &pr.table,
+                        lo: 0,
+                        hi: self.out_last,
+                        padv: self.padv,
+                        bias,
+                    }
+                }
+                None => DwRow {
+                    x,
+                    cbase,
+                    rows,
+                    w,
+                    kl: last.kernel,
+                    d: last.dilation,
+                    s: last.stride,
+                    pb: last.pad_begin,
+                    table: &self.last_table,
+                    lo: self.lo,
+                    hi: self.hi,
+                    padv: self.padv,
+                    bias,
+                },
             };
             (self.row_fn)(&r, yrow);
         }
+    }
+
+    fn per_thread(&self) -> usize {
+        self.padded.as_ref().map_or(0, |pr| pr.len * self.outer_taps)
     }
 }
 
@@ -162,21 +246,19 @@ impl<T: Scalar> ConvImpl<T> for Depthwise<T> {
         format!("dw-direct:{}", self.isa)
     }
 
-    fn workspace(&self, _threads: usize) -> usize {
-        0
+    fn workspace(&self, threads: usize) -> usize {
+        self.per_thread() * threads.max(1)
     }
 
-    fn execute(&self, x: &[T], bias: Option<&[T]>, y: &mut [T], _ws: &mut [T], threads: usize) {
+    fn execute(&self, x: &[T], bias: Option<&[T]>, y: &mut [T], ws: &mut [T], threads: usize) {
         // Contiguous runs of output rows, one per thread, so a single plane (an image filter)
         // is shared too.
         let rows = y.len() / self.out_last;
-        if threads <= 1 || rows <= 1 {
-            self.rows(x, bias, 0, y);
-        } else {
-            let per = rows.div_ceil(threads);
-            y.par_chunks_mut(per * self.out_last)
-                .enumerate()
-                .for_each(|(t, run)| self.rows(x, bias, t * per, run));
-        }
+        let threads = threads.clamp(1, rows.max(1));
+        let first = |t: usize| rows * t / threads;
+        let cut = |t: usize| first(t) * self.out_last;
+        split_join(y, ws, self.per_thread(), threads, &cut, &|t, part, w| {
+            self.rows(x, bias, first(t), part, w)
+        });
     }
 }
