@@ -381,18 +381,19 @@ impl Explanation {
         match self.op {
             Op::Conv => {
                 let sum = st.sum.unwrap_or(0.0);
-                let mut parts: Vec<String> = Vec::new();
+                let label = self.out_label(st);
                 if cg > 1 {
-                    parts
-                        .push(channel_sums.iter().map(|&s| factor(s, false)).collect::<Vec<_>>().join(" + "));
+                    let parts: Vec<String> = channel_sums.iter().map(|&s| factor(s, false)).collect();
+                    let head = if st.bias.is_some() { "sum".to_string() } else { label.clone() };
+                    out.push(format!("  {head} = {} = {}", parts.join(" + "), format_number(sum)));
                 }
                 if let Some(b) = st.bias {
-                    let s = if cg > 1 { format_number(sum) } else { factor(sum, false) };
-                    parts.push(format!("{s} + {} (bias)", factor(b, false)));
-                }
-                if !parts.is_empty() {
-                    parts.push(format_number(st.value));
-                    out.push(format!("  {} = {}", self.out_label(st), parts.join(" = ")));
+                    out.push(format!(
+                        "  {label} = {} + {} (bias) = {}",
+                        factor(sum, false),
+                        factor(b, false),
+                        format_number(st.value)
+                    ));
                 }
             }
             Op::MaxPool => match st.argmax {
@@ -510,12 +511,18 @@ impl Explanation {
         }
         let _ = writeln!(s);
         let dil = self.axes.iter().any(|a| a.dilation > 1);
+        let mut legend = Vec::new();
+        if self.has_padding() {
+            legend.push("[v] = padding");
+        }
+        if dil {
+            legend.push("· = skipped by the dilation");
+        }
         let _ = writeln!(
             s,
-            "For each output, the {} over the padded input{}{}:",
+            "For each output, the {} over the padded input{}:",
             if self.op == Op::Conv { "patch under the kernel" } else { "window" },
-            if self.has_padding() { " ([v] = padding)" } else { "" },
-            if dil { " (· = skipped by the dilation)" } else { "" }
+            if legend.is_empty() { String::new() } else { format!(" ({})", legend.join(", ")) }
         );
         for st in &self.steps {
             for l in self.step_lines(st) {
