@@ -68,8 +68,8 @@ pub struct ExplainArgs {
 
 /// Most characters an inline value list may have (1024 values of up to ~19 characters).
 const MAX_INLINE_CHARS: usize = 20_000;
-/// Most bytes of a .npy file explain reads (1024 f64 values plus a generous header).
-const MAX_NPY_BYTES: u64 = 1 << 16;
+/// Most bytes of a .npy file explain reads (1024 f64 values are 8 KiB; headers are small).
+const MAX_NPY_BYTES: u64 = 1 << 14;
 
 pub fn after_help() -> String {
     let l = Limits::default();
