@@ -217,8 +217,7 @@ struct Padded {
 
 fn pad_input(
     x: &[f64],
-    batch: usize,
-    channels: usize,
+    [batch, channels]: [usize; 2],
     axes: &[Axis],
     mode: PadMode,
     pad_constant: f64,
@@ -329,8 +328,7 @@ pub fn explain_conv(
     )?;
     let pad = pad_input(
         x,
-        p.batch,
-        p.in_channels,
+        [p.batch, p.in_channels],
         &p.axes,
         p.padding_mode,
         pad_value(p.padding_mode),
@@ -460,7 +458,7 @@ pub fn explain_pool(desc: &PoolDesc, x: &[f64], x_shape: &[usize], limits: &Limi
     )?;
     let max = p.kind == PoolKind::Max;
     let padv = if max { f64::NEG_INFINITY } else { 0.0 };
-    let pad = pad_input(x, p.batch, p.channels, &p.axes, PadMode::Zeros, padv, limits, "pool")?;
+    let pad = pad_input(x, [p.batch, p.channels], &p.axes, PadMode::Zeros, padv, limits, "pool")?;
     let out_shape = p.output_shape();
     let outs = checked_numel("output", &out_shape)?;
     check_limit(

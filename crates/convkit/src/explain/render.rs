@@ -54,6 +54,9 @@ fn factor(v: f64, pad: bool) -> String {
     }
 }
 
+/// One slice of a window: its label, the patch cells and the kernel cells.
+type Slice = (String, Vec<Vec<String>>, Vec<Vec<String>>);
+
 fn width(s: &str) -> usize {
     s.chars().count()
 }
@@ -224,12 +227,7 @@ impl Explanation {
 
     /// The patch over the padded input for channel `c` and, for convolution, the kernel laid
     /// over the same cells; both as 2-D cell grids per slice of the leading spatial axes.
-    fn patch_and_kernel(
-        &self,
-        st: &Step,
-        c: usize,
-        ci: usize,
-    ) -> Vec<(String, Vec<Vec<String>>, Vec<Vec<String>>)> {
+    fn patch_and_kernel(&self, st: &Step, c: usize, ci: usize) -> Vec<Slice> {
         let span = self.span(st);
         let rank = self.rank();
         let plane: usize = self.padded_shape.iter().product();
@@ -257,7 +255,7 @@ impl Explanation {
                     let tap: Option<Vec<usize>> = (0..rank)
                         .map(|a| {
                             let d = self.axes[a].dilation;
-                            (off[a] % d == 0 && off[a] / d < kernel[a]).then_some(off[a] / d)
+                            (off[a].is_multiple_of(d) && off[a] / d < kernel[a]).then_some(off[a] / d)
                         })
                         .collect();
                     let Some(tap) = tap else {
