@@ -216,7 +216,7 @@ fn read_file(arg: &str, s: &str, tool: &str) -> CliResult<Values> {
     if let Ok(m) = std::fs::metadata(path) {
         if m.len() > MAX_NPY_BYTES {
             return Err(format!(
-                "invalid {arg} {} ({} bytes): explain reads .npy files of at most {MAX_NPY_BYTES} bytes — use `convkit {tool}` for large inputs",
+                "invalid {arg} {} ({} bytes): explain reads .npy files of at most {MAX_NPY_BYTES} bytes — use convkit {tool} for large inputs",
                 path.display(),
                 m.len()
             ));

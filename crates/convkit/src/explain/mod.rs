@@ -199,7 +199,7 @@ fn check_limit(arg: &str, what: String, n: usize, max: usize, tool: &str) -> Res
         Err(Error::arg(
             arg,
             what,
-            format!("explain shows at most {max} — use `convkit {tool}` for large problems"),
+            format!("explain shows at most {max} — use convkit {tool} for large problems"),
         ))
     } else {
         Ok(())
