@@ -78,12 +78,13 @@ fn model_names() -> String {
 /// Resolve the arguments into an analysed stack.
 fn analysis(a: &ShapeArgs) -> CliResult<Analysis> {
     let text = match (&a.layers, &a.model) {
-        (Some(_), Some(m)) => return Err(format!("invalid model {m}: give either --layers or --model, not both")),
+        (Some(_), Some(m)) => {
+            return Err(format!("invalid model {m}: give either --layers or --model, not both"))
+        }
         (None, None) => return Err("missing layers: give --layers \"STACK\" or --model NAME".into()),
         (Some(l), None) => l.clone(),
-        (None, Some(m)) => {
-            model(m).ok_or_else(|| format!("invalid model {m}: unknown; expected one of {}", model_names()))?
-        }
+        (None, Some(m)) => model(m)
+            .ok_or_else(|| format!("invalid model {m}: unknown; expected one of {}", model_names()))?,
     };
     let input = match &a.input {
         Some(s) => parse_list("input", s).map_err(|e| e.to_string())?,
@@ -140,7 +141,7 @@ fn thousands(n: u64) -> String {
     let s = n.to_string();
     let mut out = String::new();
     for (i, ch) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i) % 3 == 0 {
+        if i > 0 && (s.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(ch);
@@ -206,7 +207,15 @@ fn render(a: &Analysis, f: Format) -> String {
             let mut s = String::from("index,text,op,output,params,macs,rf,jump,start\n");
             for r in &a.rows {
                 let [rf, j, st] = field_cells(&r.field);
-                s += &format!("{},{},{},{},{},{},{rf},{j},{st}\n", r.index, q(&r.text), r.op, xs(&r.output), r.params, r.macs);
+                s += &format!(
+                    "{},{},{},{},{},{},{rf},{j},{st}\n",
+                    r.index,
+                    q(&r.text),
+                    r.op,
+                    xs(&r.output),
+                    r.params,
+                    r.macs
+                );
             }
             let [rf, j, st] = field_cells(&a.field);
             s += &format!("total,,,{},{},{},{rf},{j},{st}\n", xs(&a.output), a.params, a.macs);
@@ -266,7 +275,9 @@ fn render(a: &Analysis, f: Format) -> String {
 fn check_lines(a: &Analysis) -> CliResult<String> {
     let mut s = String::new();
     let Some(fields) = &a.field else {
-        return Ok("impulse check: skipped (no receptive field past a strided transposed convolution)\n".into());
+        return Ok(
+            "impulse check: skipped (no receptive field past a strided transposed convolution)\n".into()
+        );
     };
     for (axis, f) in fields.iter().enumerate() {
         let m = measure_field(a, axis).map_err(|e| e.to_string())?;

@@ -25,12 +25,21 @@ fn bad(args: &[&str], want: &str) {
     assert!(e.starts_with("convkit: ") && e.contains(want), "{args:?}: got {e:?}, want {want:?}");
 }
 
-const ISSUE: &str = "conv 64 k7 s2 p3; maxpool k3 s2 p1; conv 64 k3 p1; conv 128 k3 s2 p1 d1 g1; avgpool k2; convT 64 k2 s2";
+const ISSUE: &str =
+    "conv 64 k7 s2 p3; maxpool k3 s2 p1; conv 64 k3 p1; conv 128 k3 s2 p1 d1 g1; avgpool k2; convT 64 k2 s2";
 
 #[test]
 fn json_follows_the_contract() {
-    let v: serde_json::Value =
-        serde_json::from_str(&ok(&["shape", "--input", "1,3,224,224", "--layers", ISSUE, "--format", "json"])).unwrap();
+    let v: serde_json::Value = serde_json::from_str(&ok(&[
+        "shape",
+        "--input",
+        "1,3,224,224",
+        "--layers",
+        ISSUE,
+        "--format",
+        "json",
+    ]))
+    .unwrap();
     assert_eq!(v["input"], serde_json::json!([1, 3, 224, 224]));
     let l = v["layers"].as_array().unwrap();
     assert_eq!(l.len(), 6);
@@ -56,7 +65,15 @@ fn json_follows_the_contract() {
 
 #[test]
 fn csv_has_one_row_per_layer_and_totals() {
-    let s = ok(&["shape", "--input", "1,3,32,32", "--layers", "conv 8 k3 p1 bias; bn; relu; maxpool k2", "--format", "csv"]);
+    let s = ok(&[
+        "shape",
+        "--input",
+        "1,3,32,32",
+        "--layers",
+        "conv 8 k3 p1 bias; bn; relu; maxpool k2",
+        "--format",
+        "csv",
+    ]);
     let lines: Vec<&str> = s.lines().collect();
     assert_eq!(lines.len(), 1 + 4 + 1);
     assert_eq!(lines[0], "index,text,op,output,params,macs,rf,jump,start");
@@ -68,7 +85,10 @@ fn csv_has_one_row_per_layer_and_totals() {
 #[test]
 fn table_and_markdown() {
     let t = ok(&["shape", "--input", "1,3,224,224", "--layers", ISSUE]);
-    assert!(t.lines().any(|l| l.contains("conv 64 k7 s2 p3") && l.contains("9,408") && l.contains("118.01M")), "{t}");
+    assert!(
+        t.lines().any(|l| l.contains("conv 64 k7 s2 p3") && l.contains("9,408") && l.contains("118.01M")),
+        "{t}"
+    );
     assert!(t.lines().last().unwrap().starts_with("total"), "{t}");
     let m = ok(&["shape", "--input", "1,3,224,224", "--layers", ISSUE, "--format", "markdown"]);
     assert!(m.contains("| # | layer | output | params | MACs | rf | jump | start |"), "{m}");
@@ -78,11 +98,16 @@ fn table_and_markdown() {
 #[test]
 fn models_default_to_224_and_pass_the_impulse_check() {
     // torchvision ResNet-50: 25,557,032 parameters minus the 2048→1000 fc.
-    let v: serde_json::Value = serde_json::from_str(&ok(&["shape", "--model", "resnet50", "--format", "json"])).unwrap();
+    let v: serde_json::Value =
+        serde_json::from_str(&ok(&["shape", "--model", "resnet50", "--format", "json"])).unwrap();
     assert_eq!(v["input"], serde_json::json!([1, 3, 224, 224]));
     assert_eq!(v["total"]["params"].as_u64(), Some(25_557_032 - 2_049_000));
     let s = ok(&["shape", "--model", "vgg16", "--check"]);
-    assert_eq!(s.lines().filter(|l| l.contains("impulse check") && l.ends_with("(agrees)")).count(), 2, "{s}");
+    assert_eq!(
+        s.lines().filter(|l| l.contains("impulse check") && l.ends_with("(agrees)")).count(),
+        2,
+        "{s}"
+    );
     let s = ok(&["shape", "--list-models"]);
     for m in ["alexnet", "vgg16", "resnet18", "resnet50", "mobilenetv2"] {
         assert!(s.contains(m));
@@ -97,10 +122,16 @@ fn bad_input_exits_2_with_one_line() {
     bad(&["shape", "--model", "vgg16", "--layers", "relu"], "not both");
     bad(&["shape", "--input", "1,3,x", "--layers", "relu"], "invalid input 1,3,x");
     bad(&["shape", "--input", "1,3", "--layers", "relu"], "expected N,C and 1 to 3 spatial sizes");
-    bad(&["shape", "--input", "1,3,8,8", "--layers", "conv 8 k3; conv 8 k7"], "invalid layer 2 'conv 8 k7': ");
+    bad(
+        &["shape", "--input", "1,3,8,8", "--layers", "conv 8 k3; conv 8 k7"],
+        "invalid layer 2 'conv 8 k7': ",
+    );
     bad(&["shape", "--input", "1,3,8,8", "--layers", "conv 8 k3; conv 8 k7"], "leaves no output on axis 0");
     bad(&["shape", "--input", "1,3,8,8", "--layers", "conv 8 q3"], "unknown token 'q3'");
     bad(&["shape", "--input", "1,3,8,8", "--layers", " ; "], "no layers");
     bad(&["shape", "--model", "vgg16", "--format", "xml"], "invalid format xml");
-    bad(&["shape", "--input", "1,3,8,8", "--layers", "res(conv 8 k3 | conv 8 k1)"], "the branches do not add up");
+    bad(
+        &["shape", "--input", "1,3,8,8", "--layers", "res(conv 8 k3 | conv 8 k1)"],
+        "the branches do not add up",
+    );
 }

@@ -311,8 +311,7 @@ struct Opts {
 }
 
 fn num(tok: &str, v: &str, min: usize) -> std::result::Result<usize, String> {
-    let n: usize =
-        v.parse().map_err(|_| format!("'{tok}': expected a non-negative integer, not '{v}'"))?;
+    let n: usize = v.parse().map_err(|_| format!("'{tok}': expected a non-negative integer, not '{v}'"))?;
     if n < min {
         return Err(format!("'{tok}': {n} is below the minimum {min}"));
     }
@@ -450,13 +449,19 @@ pub fn analyse(layers: &[Layer], input: &[usize]) -> Result<Analysis> {
 
 type Fields = Option<Vec<ReceptiveField>>;
 
-fn run(layers: &[Layer], input: &[usize], mut field: Fields, prefix: &str) -> Result<(Vec<Row>, Vec<usize>, Fields)> {
+fn run(
+    layers: &[Layer],
+    input: &[usize],
+    mut field: Fields,
+    prefix: &str,
+) -> Result<(Vec<Row>, Vec<usize>, Fields)> {
     let mut shape = input.to_vec();
     let mut rows = Vec::with_capacity(layers.len());
     for (i, l) in layers.iter().enumerate() {
         let place = format!("{prefix}{}", i + 1);
         let row = if let Op::Residual { main, shortcut } = &l.op {
-            let (m_rows, m_out, m_field) = run(main, &shape, field.clone(), &format!("{place}, main branch layer "))?;
+            let (m_rows, m_out, m_field) =
+                run(main, &shape, field.clone(), &format!("{place}, main branch layer "))?;
             let (s_rows, s_out, s_field) =
                 run(shortcut, &shape, field.clone(), &format!("{place}, shortcut layer "))?;
             if m_out != s_out {
@@ -470,8 +475,9 @@ fn run(layers: &[Layer], input: &[usize], mut field: Fields, prefix: &str) -> Re
             let params = total(&m_rows, |r| r.params)
                 .zip(total(&s_rows, |r| r.params))
                 .and_then(|(a, b)| a.checked_add(b));
-            let macs =
-                total(&m_rows, |r| r.macs).zip(total(&s_rows, |r| r.macs)).and_then(|(a, b)| a.checked_add(b));
+            let macs = total(&m_rows, |r| r.macs)
+                .zip(total(&s_rows, |r| r.macs))
+                .and_then(|(a, b)| a.checked_add(b));
             let too_large = || layer_err(&place, &l.text, "the parameter or multiply-add count overflows");
             Row {
                 index: i + 1,
@@ -518,7 +524,12 @@ fn union(a: Fields, b: Fields) -> Fields {
 
 fn layer_axes(axes: &[Axis]) -> Vec<LayerAxis> {
     axes.iter()
-        .map(|a| LayerAxis { kernel: a.kernel, stride: a.stride, dilation: a.dilation, pad_begin: a.pad_begin })
+        .map(|a| LayerAxis {
+            kernel: a.kernel,
+            stride: a.stride,
+            dilation: a.dilation,
+            pad_begin: a.pad_begin,
+        })
         .collect()
 }
 
@@ -601,7 +612,11 @@ fn step(l: &Layer, shape: &[usize], field: &Fields) -> Result<Row> {
             row.axes = p.axes;
         }
         Op::Pool { kind, kernel, stride, dilation, padding, ceil } => {
-            let mut d = PoolDesc::new(*kind).kernel(kernel).dilation(dilation).padding(padding.clone()).ceil_mode(*ceil);
+            let mut d = PoolDesc::new(*kind)
+                .kernel(kernel)
+                .dilation(dilation)
+                .padding(padding.clone())
+                .ceil_mode(*ceil);
             if !stride.is_empty() {
                 d = d.stride(stride);
             }
@@ -681,8 +696,11 @@ pub fn model(name: &str) -> Option<String> {
                     } else {
                         format!("conv {planes} k3 s{s} p1; bn; relu; conv {planes} k3 p1; bn")
                     };
-                    let short =
-                        if s != 1 || inplanes != out { format!(" conv {out} k1 s{s}; bn") } else { String::new() };
+                    let short = if s != 1 || inplanes != out {
+                        format!(" conv {out} k1 s{s}; bn")
+                    } else {
+                        String::new()
+                    };
                     l.push(format!("res({main} |{short})"));
                     l.push("relu".into());
                     inplanes = out;
@@ -692,9 +710,15 @@ pub fn model(name: &str) -> Option<String> {
         "mobilenetv2" => {
             l.extend(["conv 32 k3 s2 p1", "bn", "relu6"].map(String::from));
             let mut inp = 32;
-            for (t, c, n, s) in
-                [(1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 3, 2), (6, 64, 4, 2), (6, 96, 3, 1), (6, 160, 3, 2), (6, 320, 1, 1)]
-            {
+            for (t, c, n, s) in [
+                (1, 16, 1, 1),
+                (6, 24, 2, 2),
+                (6, 32, 3, 2),
+                (6, 64, 4, 2),
+                (6, 96, 3, 1),
+                (6, 160, 3, 2),
+                (6, 320, 1, 1),
+            ] {
                 for i in 0..n {
                     let stride = if i == 0 { s } else { 1 };
                     let hidden = inp * t;
@@ -812,10 +836,21 @@ fn line_back(ls: &[Line], n: usize, mut g: Vec<f64>) -> Result<Vec<f64>> {
             Line::Conv(a) => {
                 let w = vec![1.0; a.kernel];
                 let gy_shape = [1, 1, g.len()];
-                crate::raw::conv_backward(&zeros, &[1, 1, n], &w, &[1, 1, a.kernel], &g, &gy_shape, &conv_desc(a))?.0.data
+                crate::raw::conv_backward(
+                    &zeros,
+                    &[1, 1, n],
+                    &w,
+                    &[1, 1, a.kernel],
+                    &g,
+                    &gy_shape,
+                    &conv_desc(a),
+                )?
+                .0
+                .data
             }
             Line::Pool(a, ceil) => {
-                crate::raw::pool_backward(&zeros, &[1, 1, n], &g, &[1, 1, g.len()], &pool_desc(a, *ceil))?.data
+                crate::raw::pool_backward(&zeros, &[1, 1, n], &g, &[1, 1, g.len()], &pool_desc(a, *ceil))?
+                    .data
             }
             Line::Same => g,
             Line::Sum(m, s) => {

@@ -36,14 +36,14 @@ fn every_layer_kind_parses() {
     let kinds: Vec<&str> = l.iter().map(|l| l.kind()).collect();
     assert_eq!(
         kinds,
-        [
-            "conv", "convT", "maxpool", "avgpool", "gmaxpool", "gavgpool", "bn", "relu", "relu6", "conv",
-            "res"
-        ]
+        ["conv", "convT", "maxpool", "avgpool", "gmaxpool", "gavgpool", "bn", "relu", "relu6", "conv", "res"]
     );
     match &l[0].op {
         Op::Conv { out, kernel, stride, bias, .. } => {
-            assert_eq!((*out, kernel.as_slice(), stride.as_slice(), *bias), (Some(8), &[3, 1][..], &[2][..], true))
+            assert_eq!(
+                (*out, kernel.as_slice(), stride.as_slice(), *bias),
+                (Some(8), &[3, 1][..], &[2][..], true)
+            )
         }
         other => panic!("{other:?}"),
     }
@@ -92,11 +92,18 @@ fn analysis_errors_name_the_layer_and_axis() {
     let e = err("maxpool k2; maxpool k2; maxpool k2", &[1, 3, 4]);
     assert!(e.starts_with("invalid layer 3 'maxpool k2': ") && e.contains("on axis 0"), "{e}");
     let e = err("relu; res(conv 8 k3; conv 8 k3 | conv 8 k3)", &[1, 3, 8, 8]);
-    assert!(e.starts_with("invalid layer 2 'res(") && e.contains("main gives [1, 8, 4, 4], shortcut gives [1, 8, 6, 6]"), "{e}");
+    assert!(
+        e.starts_with("invalid layer 2 'res(")
+            && e.contains("main gives [1, 8, 4, 4], shortcut gives [1, 8, 6, 6]"),
+        "{e}"
+    );
     let e = err("res(conv 8 k3 | conv 8 k9)", &[1, 3, 8]);
     assert!(e.starts_with("invalid layer 1, shortcut layer 1 'conv 8 k9': ") && e.contains("axis 0"), "{e}");
     let e = err("conv 8 k3 g2", &[1, 3, 8, 8]);
-    assert!(e.contains("layer 1 'conv 8 k3 g2'") && e.contains("groups 2: must divide the 3 input channels"), "{e}");
+    assert!(
+        e.contains("layer 1 'conv 8 k3 g2'") && e.contains("groups 2: must divide the 3 input channels"),
+        "{e}"
+    );
     let e = err("conv 8 k3x3x3", &[1, 3, 8, 8]);
     assert!(e.contains("expected 1 or 2 values for 2 spatial axes"), "{e}");
     let e = err("convT 3 k2 s2 op2", &[1, 3, 8]);
@@ -123,7 +130,14 @@ fn hand_worked_stack() {
     let out: Vec<Vec<usize>> = a.rows.iter().map(|r| r.output.clone()).collect();
     assert_eq!(
         out,
-        [vec![1, 16, 32, 32], vec![1, 16, 32, 32], vec![1, 16, 32, 32], vec![1, 16, 16, 16], vec![1, 32, 8, 8], vec![1, 32, 1, 1]]
+        [
+            vec![1, 16, 32, 32],
+            vec![1, 16, 32, 32],
+            vec![1, 16, 32, 32],
+            vec![1, 16, 16, 16],
+            vec![1, 32, 8, 8],
+            vec![1, 32, 1, 1]
+        ]
     );
     assert_eq!(a.rows.iter().map(|r| r.params).collect::<Vec<_>>(), [448, 32, 0, 0, 2304, 0]);
     assert_eq!(a.rows.iter().map(|r| r.macs).collect::<Vec<_>>(), [442_368, 0, 0, 0, 147_456, 0]);
@@ -307,7 +321,8 @@ fn slim_resnet_v1_50_through_the_grammar_matches_distill() {
         for u in 0..units {
             let s = if u == units - 1 { stride } else { 1 };
             let out = depth * 4;
-            let short = if inp == out { format!("maxpool k1 s{s}") } else { format!("conv {out} k1 s{s}; bn") };
+            let short =
+                if inp == out { format!("maxpool k1 s{s}") } else { format!("conv {out} k1 s{s}; bn") };
             l.push(format!("res(conv {depth} k1; bn; relu; conv {depth} k3 s{s} p1; bn; relu; conv {out} k1; bn | {short}); relu"));
             inp = out;
         }
@@ -341,7 +356,9 @@ fn measured_fields() {
     // 0.29.2, weights 1, max pools as average pools, ReLUs removed, a 1024×1024 input, gradient of
     // the middle output of channel 0): the span of input rows with a nonzero gradient.
     // ResNet-50 is 427, not the table's 483, because torchvision strides the first unit.
-    for (name, rf) in [("alexnet", 195), ("vgg16", 212), ("resnet18", 435), ("resnet50", 427), ("mobilenetv2", 491)] {
+    for (name, rf) in
+        [("alexnet", 195), ("vgg16", 212), ("resnet18", 435), ("resnet50", 427), ("mobilenetv2", 491)]
+    {
         let a = trunk(name);
         for f in a.field.unwrap() {
             assert_eq!((f.size, f.jump), (rf, 32), "{name}");
@@ -367,7 +384,10 @@ fn impulse_cross_check_odd_stacks() {
     for (layers, input) in [
         ("conv 2 k3 d2 p1; avgpool k3 s2 ceil; conv 2 k4 s3 p0x2", &[1, 1, 40][..]),
         ("conv 2 k5x3 s2x1 p2x0; maxpool k2x3 s2 p1x1 d1x2; conv 2 k3 psame s2", &[1, 1, 30, 31]),
-        ("conv 2 k3 p1; res(conv 2 k3 s2 p1; conv 2 k3 p1 | conv 2 k1 s2); maxpool k3 s2 p1; gavgpool", &[1, 1, 9, 9, 9]),
+        (
+            "conv 2 k3 p1; res(conv 2 k3 s2 p1; conv 2 k3 p1 | conv 2 k1 s2); maxpool k3 s2 p1; gavgpool",
+            &[1, 1, 9, 9, 9],
+        ),
         ("conv 2 k2 psame-lower; conv 2 k4 s2 pfull", &[1, 1, 12]),
     ] {
         let a = run(layers, input);
