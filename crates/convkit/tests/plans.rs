@@ -207,6 +207,17 @@ fn wide_rows_and_large_inputs_match_the_reference() {
             seed: 100 + i as u64,
         });
     }
+    // Regression: the padded extent the windows read ends inside the begin padding (one
+    // window, stride past the input), so no input element is copied into the padded rows.
+    for (c, k, groups) in [(1, 1, 1), (2, 3, 1), (2, 2, 2)] {
+        cases.push(Case {
+            desc: ConvDesc::new().stride([10]).padding(Padding::uniform(3)).groups(groups),
+            x_shape: vec![1, c, 4],
+            w_shape: vec![k, c / groups, 1],
+            bias: true,
+            seed: 5,
+        });
+    }
     // 2002 x 2002 padded f64 elements are more than MAX_STAGE_BYTES: the gather path.
     cases.push(Case {
         desc: ConvDesc::new().padding(Padding::uniform(1)),

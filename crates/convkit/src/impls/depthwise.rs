@@ -195,7 +195,9 @@ impl<T: Scalar> Depthwise<T> {
                             }
                             *d = pr.map[q].map_or(self.padv, |i| x[base + i]);
                         }
-                        dst[lo..hi].copy_from_slice(&x[base + lo - last.pad_begin..][..hi - lo]);
+                        if hi > lo {
+                            dst[lo..hi].copy_from_slice(&x[base + lo - last.pad_begin..][..hi - lo]);
+                        }
                         for (q, d) in dst.iter_mut().enumerate().skip(hi) {
                             *d = pr.map[q].map_or(self.padv, |i| x[base + i]);
                         }

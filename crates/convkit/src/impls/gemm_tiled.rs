@@ -288,7 +288,9 @@ impl<T: Scalar> GemmTiled<T> {
                     for (q, d) in row[..lo].iter_mut().enumerate() {
                         *d = at(q);
                     }
-                    row[lo..hi].copy_from_slice(&x[base + lo - st.pad..][..hi - lo]);
+                    if hi > lo {
+                        row[lo..hi].copy_from_slice(&x[base + lo - st.pad..][..hi - lo]);
+                    }
                     for (q, d) in row.iter_mut().enumerate().skip(hi) {
                         *d = at(q);
                     }
