@@ -16,10 +16,11 @@
 //! memory), channels-last output by column panels. Every output is computed by the same
 //! sequence of operations whatever the split.
 
+use super::staging::Stage;
 use super::{split_join, ConvImpl};
 use crate::isa::Isa;
 use crate::kernels::{generic, GemmIndirect, GemmTile, PanelCopy, MR, NR};
-use crate::reference::{pad_source, pad_value, tap_table, unravel};
+use crate::reference::{pad_value, tap_table, unravel};
 use crate::scalar::Scalar;
 use crate::shape::{data_strides, ConvProblem};
 use crate::Layout;
@@ -46,26 +47,6 @@ enum Source {
     Staged(Stage),
     /// Element by element through the per-axis tap tables.
     Gather,
-}
-
-/// The staged copy of one sample: `[channel][outer padded positions…][phase][Wq]`.
-struct Stage {
-    /// Elements per channel.
-    channel: usize,
-    /// Padded extent read on each outer axis.
-    outer_len: Vec<usize>,
-    /// Per axis: padded position → input index (`None`: the padding constant).
-    maps: Vec<Vec<Option<usize>>>,
-    /// Innermost axis: padded position → offset in the staged row.
-    row_pos: Vec<usize>,
-    /// Elements per staged row: `stride · Wq`.
-    row_len: usize,
-    /// Innermost padded positions `lo..hi` copy input `lo − pad..hi − pad` unchanged.
-    interior: (usize, usize),
-    /// Innermost begin padding.
-    pad: usize,
-    /// Innermost stride: the number of phases.
-    phases: usize,
 }
 
 /// Tiled implicit-GEMM convolution for one problem, weights packed in `MR`-row panels.
@@ -128,19 +109,9 @@ impl<T: Scalar> GemmTiled<T> {
 
         // Source geometry: the stride of each outer axis, of a channel, and of the phases.
         let rank = p.axes.len();
-        let last = p.axes[rank - 1];
         let (axis_stride, src_channel, phase_len, inner_stride) = match &source {
             Source::Direct => (x_strides.2.clone(), x_strides.1, 0, 1),
-            Source::Staged(st) => {
-                let mut s = vec![0; rank];
-                s[rank - 1] = 1;
-                let mut acc = st.row_len;
-                for a in (0..rank - 1).rev() {
-                    s[a] = acc;
-                    acc *= st.outer_len[a];
-                }
-                (s, st.channel, st.row_len / last.stride, last.stride)
-            }
+            Source::Staged(st) => (st.axis_strides(), st.channel, st.phase_len(), st.phases),
             Source::Gather => (vec![0; rank], 0, 0, 1),
         };
         let mut row_off = Vec::new();
@@ -201,48 +172,16 @@ impl<T: Scalar> GemmTiled<T> {
         if outs == 0 {
             return Source::Gather;
         }
-        // The padded extent each axis reads.
-        let extent: Vec<usize> =
-            p.axes.iter().map(|a| (a.output - 1) * a.stride + (a.kernel - 1) * a.dilation + 1).collect();
         let last = p.axes[rank - 1];
-        let inside = p.axes.iter().zip(&extent).all(|(a, &e)| a.pad_begin == 0 && e <= a.input);
+        let inside = p
+            .axes
+            .iter()
+            .all(|a| a.pad_begin == 0 && (a.output - 1) * a.stride + (a.kernel - 1) * a.dilation < a.input);
         if p.layout == Layout::Nchw && last.stride == 1 && inside {
             return Source::Direct;
         }
-        let wq = extent[rank - 1].div_ceil(last.stride);
-        let row_len = wq * last.stride;
-        let outer_len = extent[..rank - 1].to_vec();
-        let size = outer_len
-            .iter()
-            .try_fold(row_len, |acc, &l| acc.checked_mul(l))
-            .and_then(|c| c.checked_mul(p.in_channels).map(|all| (c, all)));
-        let Some((channel, all)) = size else { return Source::Gather };
-        if all.checked_mul(std::mem::size_of::<T>()).is_none_or(|bytes| bytes > MAX_STAGE_BYTES) {
-            return Source::Gather;
-        }
-        let maps = p
-            .axes
-            .iter()
-            .zip(&extent)
-            .map(|(a, &e)| {
-                (0..e)
-                    .map(|q| pad_source(q as isize - a.pad_begin as isize, a.input, p.padding_mode))
-                    .collect()
-            })
-            .collect();
-        let row_pos = (0..extent[rank - 1]).map(|q| (q % last.stride) * wq + q / last.stride).collect();
-        let lo = last.pad_begin.min(extent[rank - 1]);
-        let hi = (last.pad_begin + last.input).clamp(lo, extent[rank - 1]);
-        Source::Staged(Stage {
-            channel,
-            outer_len,
-            maps,
-            row_pos,
-            row_len,
-            interior: (lo, hi),
-            pad: last.pad_begin,
-            phases: last.stride,
-        })
+        let max_channel = MAX_STAGE_BYTES / std::mem::size_of::<T>() / p.in_channels.max(1);
+        Stage::new(p, true, max_channel).map_or(Source::Gather, Source::Staged)
     }
 
     /// Workspace of one thread: a patch panel (with `NR` elements of slack) and the tiles of
@@ -264,42 +203,9 @@ impl<T: Scalar> GemmTiled<T> {
 
     /// Stage input channels `c0..` of sample `n` into `dst` (whole channels).
     fn stage_channels(&self, st: &Stage, x: &[T], n: usize, c0: usize, dst: &mut [T]) {
-        let (xn, xc, ref xsp) = self.x_strides;
-        let rank = self.kernel.len();
-        let inner = &st.maps[rank - 1];
-        let xs = xsp[rank - 1];
-        let mut coords = [0usize; MAX_RANK];
+        let (xn, xc, _) = self.x_strides;
         for (ci, chan) in dst.chunks_exact_mut(st.channel).enumerate() {
-            let cbase = n * xn + (c0 + ci) * xc;
-            for (ri, row) in chan.chunks_exact_mut(st.row_len).enumerate() {
-                unravel(ri, &st.outer_len, &mut coords[..rank - 1]);
-                let mut base = Some(cbase);
-                for a in 0..rank - 1 {
-                    base = base.and_then(|b| st.maps[a][coords[a]].map(|i| b + i * xsp[a]));
-                }
-                let Some(base) = base else {
-                    row.fill(self.padv);
-                    continue;
-                };
-                let at = |q: usize| inner[q].map_or(self.padv, |i| x[base + i * xs]);
-                if st.phases == 1 && xs == 1 {
-                    // Stride 1, channels-first: copy the interior, map the borders.
-                    let (lo, hi) = st.interior;
-                    for (q, d) in row[..lo].iter_mut().enumerate() {
-                        *d = at(q);
-                    }
-                    if hi > lo {
-                        row[lo..hi].copy_from_slice(&x[base + lo - st.pad..][..hi - lo]);
-                    }
-                    for (q, d) in row.iter_mut().enumerate().skip(hi) {
-                        *d = at(q);
-                    }
-                } else {
-                    for (q, &pos) in st.row_pos.iter().enumerate() {
-                        row[pos] = at(q);
-                    }
-                }
-            }
+            st.fill(x, n * xn + (c0 + ci) * xc, self.padv, chan);
         }
     }
 

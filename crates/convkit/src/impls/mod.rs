@@ -4,6 +4,7 @@
 pub mod depthwise;
 pub mod gemm_tiled;
 pub mod reference;
+pub mod staging;
 
 use crate::isa::Isa;
 use crate::scalar::Scalar;
