@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the browser end-to-end test (e2e/) needs, idempotently: Debian's chromium and
 # playwright-core from the committed e2e/package-lock.json. No browser is downloaded by npm.
-# Exit 0 with the browser ready; exit 3 with one line on stderr if chromium cannot be had (CI
+# Exit 0 with the browser ready; exit 3 after one "e2e: skipped: ..." line if chromium cannot be had (CI
 # then skips the e2e step); any other failure is an error.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -10,13 +10,13 @@ have_chromium() { [ -x /usr/bin/chromium ] && /usr/bin/chromium --version >/dev/
 
 if ! have_chromium; then
   if ! command -v apt-get >/dev/null 2>&1; then
-    echo "e2e: chromium could not be installed (no apt-get on this machine)" >&2
+    echo "e2e: skipped: chromium could not be installed (no apt-get on this machine)"
     exit 3
   fi
   sudo=""
   if [ "$(id -u)" != 0 ]; then
     if command -v sudo >/dev/null 2>&1; then sudo="sudo -n"; else
-      echo "e2e: chromium could not be installed (not root and no sudo)" >&2
+      echo "e2e: skipped: chromium could not be installed (not root and no sudo)"
       exit 3
     fi
   fi
@@ -26,7 +26,7 @@ if ! have_chromium; then
     $sudo apt-get update -qq >/dev/null 2>&1 || true
   fi
   if ! $sudo apt-get install -y -qq --no-install-recommends chromium >/dev/null 2>&1 || ! have_chromium; then
-    echo "e2e: chromium could not be installed (apt-get install chromium failed)" >&2
+    echo "e2e: skipped: chromium could not be installed (apt-get install chromium failed)"
     exit 3
   fi
 fi
