@@ -19,7 +19,7 @@ mkdirSync(shots, { recursive: true });
 
 let server; // the convkit serve child process
 let base; // its URL
-let browser;
+let browser; // the browser context (persistent, on the fresh profile)
 let page;
 let profile; // Chromium's fresh user-data dir
 const offsite = []; // requests that left the server
@@ -121,8 +121,10 @@ before(async () => {
     server.on('exit', (code) => reject(new Error(`convkit serve exited with ${code}: ${out}`)));
   });
   profile = mkdtempSync(path.join(tmpdir(), 'convkit-e2e-profile-'));
-  browser = await chromium.launch({
+  // A fresh, empty profile (playwright passes it as --user-data-dir).
+  browser = await chromium.launchPersistentContext(profile, {
     executablePath: CHROMIUM,
+    viewport: { width: 1400, height: 1000 },
     headless: true,
     args: [
       '--headless',
@@ -133,10 +135,9 @@ before(async () => {
       '--disable-background-networking',
       '--disable-component-update',
       '--disable-sync',
-      `--user-data-dir=${profile}`,
     ],
   });
-  page = await browser.newPage({ viewport: { width: 1400, height: 1000 } });
+  page = browser.pages()[0] || (await browser.newPage());
   page.on('request', (r) => {
     const u = r.url();
     if (!u.startsWith(base) && !u.startsWith('data:')) offsite.push(u);

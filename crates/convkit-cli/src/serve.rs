@@ -76,7 +76,9 @@ pub fn run(a: ServeArgs) -> CliResult<()> {
     };
     let mut out = std::io::stdout().lock();
     // Tests and scripts read this line to find the port.
-    writeln!(out, "convkit serve: {url}").and_then(|()| out.flush()).map_err(|err| format!("stdout: {err}"))?;
+    writeln!(out, "convkit serve: {url}")
+        .and_then(|()| out.flush())
+        .map_err(|err| format!("stdout: {err}"))?;
     drop(out);
     let workers: Vec<_> = (0..WORKERS)
         .map(|_| {

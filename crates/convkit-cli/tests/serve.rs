@@ -28,7 +28,8 @@ impl Server {
         let stdout = child.stdout.take().expect("stdout");
         BufReader::new(stdout).read_line(&mut line).expect("read the URL line");
         let mut server = Server { child, addr: String::new() };
-        let url = line.trim().strip_prefix("convkit serve: ").unwrap_or_else(|| panic!("no URL line: {line:?}"));
+        let url =
+            line.trim().strip_prefix("convkit serve: ").unwrap_or_else(|| panic!("no URL line: {line:?}"));
         let addr = url.strip_prefix("http://").and_then(|r| r.strip_suffix('/')).expect("http://HOST:PORT/");
         assert!(addr.starts_with("127.0.0.1:"), "{addr}");
         server.addr = addr.to_string();
@@ -146,9 +147,7 @@ fn page_and_assets_are_served_with_no_external_urls() {
     assert_eq!(index.status, 200);
     assert_eq!(index.header("content-type"), "text/html; charset=utf-8");
     assert!(index.text().contains(r#"<script src="/app.js">"#));
-    for (path, ty) in
-        [("/", "text/html"), ("/app.js", "text/javascript"), ("/style.css", "text/css")]
-    {
+    for (path, ty) in [("/", "text/html"), ("/app.js", "text/javascript"), ("/style.css", "text/css")] {
         let r = s.get(path);
         assert_eq!(r.status, 200, "{path}");
         assert!(r.header("content-type").starts_with(ty), "{path}: {}", r.header("content-type"));
@@ -227,7 +226,8 @@ fn garbage_is_refused_and_the_server_keeps_serving() {
     let big = vec![b' '; (8 << 20) + 1];
     assert_eq!(s.request("POST", "/api/filter", &big).status, 413);
     let mut chunked =
-        b"POST /api/filter HTTP/1.1\r\nHost: x\r\nConnection: close\r\nTransfer-Encoding: chunked\r\n\r\n".to_vec();
+        b"POST /api/filter HTTP/1.1\r\nHost: x\r\nConnection: close\r\nTransfer-Encoding: chunked\r\n\r\n"
+            .to_vec();
     for _ in 0..9 {
         chunked.extend_from_slice(format!("{:x}\r\n", 1 << 20).as_bytes());
         chunked.extend(std::iter::repeat(b' ').take(1 << 20));
@@ -314,7 +314,8 @@ fn filter_uploaded_and_embedded_images() {
     let input = dir.path().join("in.png");
     img.save(&input).unwrap();
     let out = dir.path().join("out.png");
-    let cli = cli_error(&["filter", input.to_str().unwrap(), "-o", out.to_str().unwrap(), "--kernel", "blurry"]);
+    let cli =
+        cli_error(&["filter", input.to_str().unwrap(), "-o", out.to_str().unwrap(), "--kernel", "blurry"]);
     assert_eq!(r.error(), cli);
     let r = s.post("/api/filter", &json!({"kernel": "box", "stride": "0"}));
     let cli = cli_error(&[

@@ -130,7 +130,9 @@ fn text(name: &str, v: &Option<Value>, default: &str) -> Result<String, Reply> {
 fn parse_kernel(spec: &str) -> Result<Filter, Reply> {
     let s = spec.trim();
     if s.to_ascii_lowercase().ends_with(".npy") {
-        return Err(bad(format!("invalid kernel {spec}: the server takes names and inline matrices only, not files")));
+        return Err(bad(format!(
+            "invalid kernel {spec}: the server takes names and inline matrices only, not files"
+        )));
     }
     let first = s.chars().next().unwrap_or(' ');
     let f = if s.contains([',', ';']) || first.is_ascii_digit() || "+-.".contains(first) {
@@ -150,10 +152,14 @@ fn matrix(k: &Kernel) -> Value {
 fn decode_upload(bytes: &[u8]) -> Result<Loaded<f32>, Reply> {
     let err = |why: String| bad(format!("invalid image: {why}"));
     let reader = || {
-        ImageReader::new(Cursor::new(bytes)).with_guessed_format().map_err(|e| err(format!("cannot read: {e}")))
+        ImageReader::new(Cursor::new(bytes))
+            .with_guessed_format()
+            .map_err(|e| err(format!("cannot read: {e}")))
     };
     match reader()?.format() {
-        Some(ImageFormat::Png | ImageFormat::Jpeg | ImageFormat::Bmp | ImageFormat::Tiff | ImageFormat::Pnm) => {}
+        Some(
+            ImageFormat::Png | ImageFormat::Jpeg | ImageFormat::Bmp | ImageFormat::Tiff | ImageFormat::Pnm,
+        ) => {}
         Some(f) => return Err(err(format!("unsupported image format {f:?}"))),
         None => return Err(err("not a PNG, JPEG, BMP, TIFF or PNM image".into())),
     }
@@ -186,7 +192,9 @@ pub(crate) fn filter(body: &[u8]) -> Reply {
             .flip(req.flip);
         let range = req.range.as_deref().map(str::parse::<RangeMap>).transpose().map_err(e)?;
         let Loaded { mut colour, alpha, depth } = match &req.image {
-            None => decoded(image::load_from_memory(CAMERA).map_err(|err| bad(err.to_string()))?).map_err(bad)?,
+            None => {
+                decoded(image::load_from_memory(CAMERA).map_err(|err| bad(err.to_string()))?).map_err(bad)?
+            }
             Some(b64) => {
                 let data = b64.split_once(";base64,").map_or(b64.as_str(), |(_, d)| d);
                 let bytes = base64::engine::general_purpose::STANDARD
@@ -232,7 +240,8 @@ pub(crate) fn filter(body: &[u8]) -> Reply {
             }
             None => out,
         };
-        let png = encode_image(&unit, has_alpha, false, ImageFormat::Png, Path::new("filtered.png")).map_err(bad)?;
+        let png = encode_image(&unit, has_alpha, false, ImageFormat::Png, Path::new("filtered.png"))
+            .map_err(bad)?;
         let kernels: Vec<Value> =
             filters[0].kernels().iter().map(|k| json!({ "name": k.name(), "matrix": matrix(k) })).collect();
         Ok(json!({
