@@ -230,7 +230,7 @@ fn garbage_is_refused_and_the_server_keeps_serving() {
             .to_vec();
     for _ in 0..9 {
         chunked.extend_from_slice(format!("{:x}\r\n", 1 << 20).as_bytes());
-        chunked.extend(std::iter::repeat(b' ').take(1 << 20));
+        chunked.extend(std::iter::repeat_n(b' ', 1 << 20));
         chunked.extend_from_slice(b"\r\n");
     }
     chunked.extend_from_slice(b"0\r\n\r\n");
