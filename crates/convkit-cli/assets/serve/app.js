@@ -22,6 +22,9 @@ function fmt(v) {
   return s === '-0' ? '0' : s;
 }
 
+// A value that JSON could not carry (−∞ in max pooling's padding) arrives as null.
+const fmtx = (v) => (v === null ? '−∞' : fmt(v));
+
 async function post(path, body) {
   const resp = await fetch(path, {
     method: 'POST',
@@ -254,14 +257,16 @@ function render() {
   padded.style.gridTemplateColumns = `repeat(${g.pw}, var(--cell))`;
   for (let i = 0; i < g.ph; i++) {
     for (let j = 0; j < g.pw; j++) {
-      const inside = i >= g.bh && i < g.bh + g.ih && j >= g.bw && j < g.bw + g.iw;
+      const inside = d.padded_is_pad
+        ? !d.padded_is_pad[i * g.pw + j]
+        : i >= g.bh && i < g.bh + g.ih && j >= g.bw && j < g.bw + g.iw;
       const key = `${i},${j}`;
       const cls = ['cell'];
       if (!inside) cls.push('pad');
       const t = win.get(key);
       if (t) cls.push('win');
       if (rf.has(key)) cls.push('rf');
-      const c = el('div', { class: cls.join(' '), testid: `in-cell-${i}-${j}` }, fmt(d.padded[i * g.pw + j]));
+      const c = el('div', { class: cls.join(' '), testid: `in-cell-${i}-${j}` }, fmtx(d.padded[i * g.pw + j]));
       if (t && t.w !== null && t.w !== undefined) c.append(el('span', { class: 'tap', 'aria-hidden': 'true' }, `×${fmt(t.w)}`));
       padded.append(c);
     }
@@ -300,14 +305,16 @@ function render() {
     const pool = d.op !== 'conv';
     step.terms.forEach((t, n) => {
       const where = t.source ? `x[${t.source.join(',')}]` : 'pad';
-      const text = pool ? `${where} = ${fmt(t.x)}` : `${fmt(t.x)} · ${fmt(t.w)} = ${fmt(t.product)}`;
-      products.append(el('li', { testid: `product-${n}`, title: where }, text));
+      const max = d.op === 'max-pool' && step.argmax === n;
+      const text = pool ? `${where} = ${fmtx(t.x)}${max ? '  ← max' : ''}` : `${fmt(t.x)} · ${fmt(t.w)} = ${fmt(t.product)}`;
+      products.append(el('li', { testid: `product-${n}`, title: where, class: max ? 'argmax' : '' }, text));
     });
     const o = rc(step.out);
     const label = g.oh === 1 ? `${o[1]}` : `(${o[0]}, ${o[1]})`;
     let sum;
     if (d.op === 'conv') sum = `sum = ${fmt(step.sum)}${step.bias !== null && step.bias !== undefined ? ` + bias ${fmt(step.bias)}` : ''} → output ${label} = ${fmt(step.value)}`;
-    else sum = `${d.op === 'max-pool' ? 'max' : 'mean'} → output ${label} = ${fmt(step.value)}`;
+    else if (d.op === 'max-pool') sum = `max → output ${label} = ${fmtx(step.value)}`;
+    else sum = `sum ${fmt(step.sum)} / ${fmt(step.divisor)} → output ${label} = ${fmt(step.value)}`;
     $('#sum').textContent = sum;
     $('#step-text').textContent = `Step ${W.cur + 1} of ${d.steps.length}: output ${label} = ${fmt(step.value)}`;
   }
