@@ -1,1 +1,0 @@
-//! Placeholder for issue 5 (explain); being written.
