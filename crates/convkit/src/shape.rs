@@ -348,6 +348,18 @@ impl ConvProblem {
         let w: u64 = self.weight_shape().iter().map(|&d| d as u64).product();
         w + if bias { self.out_channels as u64 } else { 0 }
     }
+    /// [`ConvProblem::params`], or `None` when the count overflows `u64`.
+    pub fn checked_params(&self, bias: bool) -> Option<u64> {
+        let w = self.weight_shape().iter().try_fold(1u64, |a, &d| a.checked_mul(d as u64))?;
+        w.checked_add(if bias { self.out_channels as u64 } else { 0 })
+    }
+    /// [`ConvProblem::macs`], or `None` when the count overflows `u64`.
+    pub fn checked_macs(&self) -> Option<u64> {
+        let mut dims = vec![self.batch, self.out_channels, self.in_channels / self.groups];
+        dims.extend(self.output_spatial());
+        dims.extend(self.kernel());
+        dims.iter().try_fold(1u64, |a, &d| a.checked_mul(d as u64))
+    }
     /// Multiply-adds: `N·K·∏out·(C/groups)·∏kernel`.
     pub fn macs(&self) -> u64 {
         let per_out = (self.in_channels / self.groups) as u64
@@ -528,6 +540,19 @@ impl ConvTransposeProblem {
         s.extend(self.axes.iter().map(|a| a.kernel));
         s
     }
+    /// Learnable parameters (weights, plus `K` with a bias), or `None` when the count overflows.
+    pub fn checked_params(&self, bias: bool) -> Option<u64> {
+        let w = self.weight_shape().iter().try_fold(1u64, |a, &d| a.checked_mul(d as u64))?;
+        w.checked_add(if bias { self.out_channels as u64 } else { 0 })
+    }
+    /// Multiply-adds `N·C·∏in·(K/groups)·∏kernel` (every input scatters into `K/groups·∏kernel`
+    /// outputs), or `None` when the count overflows.
+    pub fn checked_macs(&self) -> Option<u64> {
+        let mut dims = vec![self.batch, self.in_channels, self.out_channels / self.groups];
+        dims.extend(self.axes.iter().map(|a| a.input));
+        dims.extend(self.axes.iter().map(|a| a.kernel));
+        dims.iter().try_fold(1u64, |a, &d| a.checked_mul(d as u64))
+    }
 }
 
 /// A pooling layer checked against its input.
@@ -680,19 +705,36 @@ pub struct ReceptiveField {
 /// assert_eq!(rf.last().unwrap().size, 9);
 /// ```
 pub fn receptive_field(layers: &[LayerAxis]) -> Vec<ReceptiveField> {
-    let mut cur = ReceptiveField { size: 1, jump: 1, start: 0.0 };
+    let mut cur = ReceptiveField::INPUT;
     layers
         .iter()
         .map(|l| {
-            let eff = (l.dilation as u64) * (l.kernel.max(1) as u64 - 1) + 1;
-            cur = ReceptiveField {
-                size: cur.size + (eff - 1) * cur.jump,
-                jump: cur.jump * l.stride as u64,
-                start: cur.start + ((eff - 1) as f64 / 2.0 - l.pad_begin as f64) * cur.jump as f64,
-            };
+            cur = cur.then(l);
             cur
         })
         .collect()
+}
+
+impl ReceptiveField {
+    /// The field of the input itself: one position, jump 1, centred on position 0.
+    pub const INPUT: ReceptiveField = ReceptiveField { size: 1, jump: 1, start: 0.0 };
+
+    /// The field after one more layer `l` (one step of [`receptive_field`]'s recurrence), with
+    /// saturating arithmetic so absurd stacks cannot overflow.
+    ///
+    /// ```
+    /// use convkit::{LayerAxis, ReceptiveField};
+    /// let f = ReceptiveField::INPUT.then(&LayerAxis { kernel: 7, stride: 2, dilation: 1, pad_begin: 3 });
+    /// assert_eq!((f.size, f.jump, f.start), (7, 2, 0.0));
+    /// ```
+    pub fn then(&self, l: &LayerAxis) -> ReceptiveField {
+        let eff = (l.dilation as u64).saturating_mul(l.kernel.max(1) as u64 - 1).saturating_add(1);
+        ReceptiveField {
+            size: self.size.saturating_add((eff - 1).saturating_mul(self.jump)),
+            jump: self.jump.saturating_mul(l.stride as u64),
+            start: self.start + ((eff - 1) as f64 / 2.0 - l.pad_begin as f64) * self.jump as f64,
+        }
+    }
 }
 
 #[cfg(test)]
