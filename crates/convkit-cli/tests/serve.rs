@@ -203,6 +203,34 @@ fn api_errors_are_the_cli_errors() {
 }
 
 #[test]
+fn shape_model_and_layers() {
+    let s = Server::start();
+    let r = s.post("/api/shape", &json!({"model": "resnet18"}));
+    assert_eq!(r.status, 200, "{}", r.short());
+    let v = r.json();
+    // torchvision's resnet18 has 11,689,512 parameters, of which the classifier (fc, 512 → 1000)
+    // holds 512·1000 + 1000; the trunk ends at 512 × 7 × 7 for a 224 × 224 input.
+    assert_eq!(v["total"]["params"], json!(11_689_512 - (512 * 1000 + 1000)));
+    assert_eq!(v["total"]["output"], json!([1, 512, 7, 7]));
+
+    // By hand: conv 8 k3 p1 bias on 3 × 32 × 32 keeps 32 × 32 and has 8·3·3·3 + 8 = 224
+    // parameters; maxpool k2 s2 halves it to 16 × 16.
+    let r =
+        s.post("/api/shape", &json!({"input": "1,3,32,32", "layers": "conv 8 k3 p1 bias; maxpool k2 s2"}));
+    let v = r.json();
+    assert_eq!(v["layers"][0]["output"], json!([1, 8, 32, 32]));
+    assert_eq!(v["layers"][0]["params"], json!(224));
+    assert_eq!(v["total"]["output"], json!([1, 8, 16, 16]));
+
+    let r = s.post("/api/shape", &json!({"input": "1,3,32,32", "layers": "conv 8 k0"}));
+    assert_eq!(r.status, 400);
+    let cli = cli_error(&["shape", "--input", "1,3,32,32", "--layers", "conv 8 k0"]);
+    assert_eq!(r.error(), cli);
+    let r = s.post("/api/shape", &json!({"model": "lenet"}));
+    assert_eq!((r.status, r.error()), (400, cli_error(&["shape", "--model", "lenet"])));
+}
+
+#[test]
 fn garbage_is_refused_and_the_server_keeps_serving() {
     let s = Server::start();
     for body in [&b"{not json"[..], b"", b"[1,2,3]", b"\xff\xfe\x00", b"null", b"{\"input\": 5"] {
@@ -218,10 +246,10 @@ fn garbage_is_refused_and_the_server_keeps_serving() {
     // Files named by a request are never opened.
     let r = s.post("/api/explain", &json!({"input": "/etc/passwd.npy", "weight": "1"}));
     assert_eq!(r.status, 400);
-    assert!(r.error().contains("not files"), "{}", r.error());
+    assert!(r.error().contains("inline"), "{}", r.error());
     let r = s.post("/api/filter", &json!({"kernel": "/etc/kernel.npy"}));
     assert_eq!(r.status, 400);
-    assert!(r.error().contains("not files"), "{}", r.error());
+    assert!(r.error().contains("inline"), "{}", r.error());
 
     // Over the 8 MiB cap: refused by the declared length, then by the bytes actually sent.
     let big = vec![b' '; (8 << 20) + 1];

@@ -3,9 +3,9 @@
 //! runs a named or inline kernel over the embedded or an uploaded image.
 
 use super::{Reply, CAMERA};
-use crate::explain::ExplainArgs;
+use crate::explain::{explain_json_inline, ExplainArgs};
 use crate::image_io::{decoded, encode_image, Loaded};
-use crate::shape::ShapeArgs;
+use crate::shape::{report_json, ShapeArgs};
 use base64::Engine;
 use convkit::filter::{parse_matrix, Filter, FilterOptions, FilterPlan, Kernel, RangeMap, NAMED_KERNELS};
 use convkit::{parse_list, PadMode, Padding};
@@ -33,18 +33,6 @@ fn object(body: &[u8]) -> Result<serde_json::Map<String, Value>, Reply> {
     }
 }
 
-/// Refuse values that would make the server open a file: requests carry their data inline.
-fn no_files(m: &serde_json::Map<String, Value>, keys: &[&str]) -> Result<(), Reply> {
-    for k in keys {
-        if let Some(Value::String(s)) = m.get(*k) {
-            if s.trim().to_ascii_lowercase().ends_with(".npy") {
-                return Err(bad(format!("invalid {k} {s}: the server takes inline values only, not files")));
-            }
-        }
-    }
-    Ok(())
-}
-
 fn typed<T: serde::de::DeserializeOwned>(m: serde_json::Map<String, Value>) -> Result<T, Reply> {
     serde_json::from_value(Value::Object(m)).map_err(|err| bad(format!("invalid request body: {err}")))
 }
@@ -53,28 +41,17 @@ fn typed<T: serde::de::DeserializeOwned>(m: serde_json::Map<String, Value>) -> R
 pub(crate) fn explain(body: &[u8]) -> Reply {
     let run = || -> Result<Value, Reply> {
         let m = object(body)?;
-        no_files(&m, &["input", "weight", "bias"])?;
         let args: ExplainArgs = typed(m)?;
-        explain_json(&args).map_err(bad)
+        // The inline-only entry point: a request never makes the server open a file.
+        explain_json_inline(&args).map_err(bad)
     };
     run().map_or_else(|r| r, |v| Reply::json(200, &v))
-}
-
-/// Until `convkit explain` lands: the same signature, refusing every request.
-fn explain_json(_args: &ExplainArgs) -> crate::CliResult<Value> {
-    Err("explain: not built yet".into())
-}
-
-/// Until `convkit shape` lands: the same signature, refusing every request.
-fn report_json(_args: &ShapeArgs) -> crate::CliResult<Value> {
-    Err("shape: not built yet".into())
 }
 
 /// `POST /api/shape`: `{"input": "1,3,32,32", "layers": "conv 8 k3 p1; …"}` or `{"model": NAME}`.
 pub(crate) fn shape(body: &[u8]) -> Reply {
     let run = || -> Result<Value, Reply> {
         let m = object(body)?;
-        no_files(&m, &["input", "layers", "model"])?;
         let args: ShapeArgs = typed(m)?;
         report_json(&args).map_err(bad)
     };
