@@ -143,6 +143,9 @@ before(async () => {
     if (!u.startsWith(base) && !u.startsWith('data:')) offsite.push(u);
   });
   page.on('pageerror', (e) => pageErrors.push(String(e)));
+  page.on('response', (r) => {
+    if (r.status() >= 400) pageErrors.push(`HTTP ${r.status()}: ${r.url()}`);
+  });
   page.on('console', (m) => {
     if (m.type() === 'error') pageErrors.push(m.text());
   });
