@@ -133,7 +133,7 @@ pub fn decode_image_bytes(bytes: &[u8]) -> CliResult<Loaded<f32>> {
     decoded(img)
 }
 
-fn decoded(img: DynamicImage) -> CliResult<Loaded<f32>> {
+pub(crate) fn decoded(img: DynamicImage) -> CliResult<Loaded<f32>> {
     let (w, h) = (img.width() as usize, img.height() as usize);
     fn split<S: Copy + Into<f64>>(
         raw: &[S],

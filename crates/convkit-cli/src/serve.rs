@@ -1,12 +1,196 @@
-//! `convkit serve` (issue 5): being written.
+//! `convkit serve`: a local web page (sliding window, image filters, layer stacks) whose every
+//! number comes from the Rust core through a small JSON API. The page's files are embedded in
+//! the binary; nothing is fetched from the network.
+
+mod api;
 
 use crate::CliResult;
 use clap::Args;
+use std::io::{Read, Write};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener};
+use std::sync::Arc;
+use tiny_http::{Header, Method, Request, Response, Server};
 
 /// Arguments of `convkit serve`.
 #[derive(Args, Debug)]
-pub struct ServeArgs {}
+pub struct ServeArgs {
+    /// Address to listen on; only loopback addresses unless --allow-remote
+    #[arg(long, default_value = "127.0.0.1", value_name = "ADDR")]
+    host: String,
+    /// Port to listen on (0 picks a free port)
+    #[arg(long, default_value = "8000", value_name = "N")]
+    port: String,
+    /// Allow a non-loopback --host: anyone who can reach it can use the page (no authentication)
+    #[arg(long)]
+    allow_remote: bool,
+}
 
-pub fn run(_a: ServeArgs) -> CliResult<()> {
-    Err("serve: not built yet".into())
+/// Largest request body accepted (an uploaded image is sent base64-encoded).
+pub(crate) const MAX_BODY: usize = 8 << 20;
+/// Worker threads answering requests.
+const WORKERS: usize = 4;
+
+const INDEX_HTML: &str = include_str!("../assets/serve/index.html");
+const APP_JS: &str = include_str!("../assets/serve/app.js");
+const STYLE_CSS: &str = include_str!("../assets/serve/style.css");
+/// The embedded input: scikit-image's "camera" (CC0), see `assets/SOURCES.md`.
+pub(crate) const CAMERA: &[u8] = include_bytes!("../assets/camera.png");
+
+fn parse_addr(a: &ServeArgs) -> CliResult<SocketAddr> {
+    let ip: IpAddr = match a.host.trim() {
+        "localhost" => IpAddr::V4(Ipv4Addr::LOCALHOST),
+        h => h.trim_start_matches('[').trim_end_matches(']').parse().map_err(|_| {
+            format!("invalid host {}: expected an IP address such as 127.0.0.1 or ::1", a.host)
+        })?,
+    };
+    if !ip.is_loopback() && !a.allow_remote {
+        return Err(format!(
+            "invalid host {}: not a loopback address; add --allow-remote to serve other machines (the page has no authentication)",
+            a.host
+        ));
+    }
+    let port: u16 = a
+        .port
+        .trim()
+        .parse()
+        .map_err(|_| format!("invalid port {}: expected an integer from 0 to 65535", a.port))?;
+    Ok(SocketAddr::new(ip, port))
+}
+
+pub fn run(a: ServeArgs) -> CliResult<()> {
+    let addr = parse_addr(&a)?;
+    let listener = TcpListener::bind(addr).map_err(|err| {
+        let why = match err.kind() {
+            std::io::ErrorKind::AddrInUse => "already in use".to_string(),
+            _ => err.to_string(),
+        };
+        format!("invalid port {}: cannot listen on {addr}: {why}", a.port)
+    })?;
+    let local = listener.local_addr().map_err(|err| format!("invalid port {}: {err}", a.port))?;
+    let server =
+        Server::from_listener(listener, None).map_err(|err| format!("invalid port {}: {err}", a.port))?;
+    let server = Arc::new(server);
+    let url = match local.ip() {
+        IpAddr::V6(ip) => format!("http://[{ip}]:{}/", local.port()),
+        IpAddr::V4(ip) => format!("http://{ip}:{}/", local.port()),
+    };
+    let mut out = std::io::stdout().lock();
+    // Tests and scripts read this line to find the port.
+    writeln!(out, "convkit serve: {url}")
+        .and_then(|()| out.flush())
+        .map_err(|err| format!("stdout: {err}"))?;
+    drop(out);
+    let workers: Vec<_> = (0..WORKERS)
+        .map(|_| {
+            let server = Arc::clone(&server);
+            std::thread::spawn(move || {
+                while let Ok(req) = server.recv() {
+                    serve_one(req);
+                }
+            })
+        })
+        .collect();
+    for w in workers {
+        let _ = w.join();
+    }
+    Ok(())
+}
+
+/// A response: status, content type and body.
+pub(crate) struct Reply {
+    pub status: u16,
+    pub content_type: &'static str,
+    pub body: Vec<u8>,
+}
+
+impl Reply {
+    fn ok(content_type: &'static str, body: impl Into<Vec<u8>>) -> Reply {
+        Reply { status: 200, content_type, body: body.into() }
+    }
+
+    pub(crate) fn json(status: u16, value: &serde_json::Value) -> Reply {
+        Reply { status, content_type: "application/json", body: value.to_string().into_bytes() }
+    }
+
+    pub(crate) fn error(status: u16, msg: impl Into<String>) -> Reply {
+        Reply::json(status, &serde_json::json!({ "error": msg.into() }))
+    }
+}
+
+fn serve_one(mut req: Request) {
+    let method = req.method().clone();
+    let path = req.url().split(['?', '#']).next().unwrap_or("").to_string();
+    // A handler bug must not take a worker down: it becomes a 500.
+    let reply = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| route(&method, &path, &mut req)))
+        .unwrap_or_else(|_| Reply::error(500, "internal error"));
+    let mut resp = Response::from_data(reply.body).with_status_code(reply.status);
+    let headers = [
+        ("Content-Type", reply.content_type),
+        ("Cache-Control", "no-store"),
+        ("X-Content-Type-Options", "nosniff"),
+        (
+            "Content-Security-Policy",
+            "default-src 'self'; img-src 'self' data: blob:; style-src 'self'; script-src 'self'; connect-src 'self'",
+        ),
+    ];
+    for (k, v) in headers {
+        if let Ok(h) = Header::from_bytes(k.as_bytes(), v.as_bytes()) {
+            resp = resp.with_header(h);
+        }
+    }
+    if reply.status == 405 {
+        let allow = if path.starts_with("/api/") { "POST" } else { "GET, HEAD" };
+        if let Ok(h) = Header::from_bytes(&b"Allow"[..], allow.as_bytes()) {
+            resp = resp.with_header(h);
+        }
+    }
+    // The client may have gone away; nothing to do about it.
+    let _ = req.respond(resp);
+}
+
+fn route(method: &Method, path: &str, req: &mut Request) -> Reply {
+    let get = matches!(method, Method::Get | Method::Head);
+    let post = matches!(method, Method::Post);
+    let asset = match path {
+        "/" | "/index.html" => Some(Reply::ok("text/html; charset=utf-8", INDEX_HTML)),
+        "/app.js" => Some(Reply::ok("text/javascript; charset=utf-8", APP_JS)),
+        "/style.css" => Some(Reply::ok("text/css; charset=utf-8", STYLE_CSS)),
+        "/image/default.png" => Some(Reply::ok("image/png", CAMERA)),
+        "/api/kernels" => Some(Reply::json(200, &api::kernels())),
+        _ => None,
+    };
+    if let Some(reply) = asset {
+        return if get { reply } else { Reply::error(405, format!("method {method} not allowed on {path}")) };
+    }
+    let handler: fn(&[u8]) -> Reply = match path {
+        "/api/explain" => api::explain,
+        "/api/shape" => api::shape,
+        "/api/filter" => api::filter,
+        _ => return Reply::error(404, format!("not found: {path}")),
+    };
+    if !post {
+        return Reply::error(405, format!("method {method} not allowed on {path}: use POST"));
+    }
+    match read_body(req) {
+        Ok(body) => handler(&body),
+        Err(reply) => reply,
+    }
+}
+
+/// The request body, refused past [`MAX_BODY`] (by its declared length when there is one, so a
+/// huge upload is not read at all).
+fn read_body(req: &mut Request) -> Result<Vec<u8>, Reply> {
+    let too_large = || Reply::error(413, format!("request body larger than {} MiB", MAX_BODY >> 20));
+    if req.body_length().is_some_and(|n| n > MAX_BODY) {
+        return Err(too_large());
+    }
+    let mut body = Vec::new();
+    req.as_reader()
+        .take(MAX_BODY as u64 + 1)
+        .read_to_end(&mut body)
+        .map_err(|err| Reply::error(400, format!("cannot read the request body: {err}")))?;
+    if body.len() > MAX_BODY {
+        return Err(too_large());
+    }
+    Ok(body)
 }
