@@ -3,6 +3,7 @@
 //! computed by a row kernel that keeps blocks of outputs in registers across all taps; no
 //! per-group copy, no workspace.
 
+use super::staging::Stage;
 use super::{split_join, ConvImpl};
 use crate::isa::Isa;
 use crate::kernels::generic::{self, DwRow, DwRowFn};
@@ -63,6 +64,21 @@ pub struct Depthwise<T> {
     /// workspace, one row per outer tap, `padded_len` each, so every output is interior.
     /// `None` where that copy would exceed [`MAX_PADDED_ROWS`].
     padded: Option<PaddedRows>,
+    /// Padded problems whose planes are small enough are staged one input plane at a time
+    /// into the workspace instead (each input row copied once, every output interior).
+    plane: Option<PlaneStage>,
+    /// Inner tap table over a padded row: `Some(o·stride + t·dilation)` (staged modes).
+    padded_table: Vec<Option<usize>>,
+}
+
+/// Largest staged plane (elements per thread).
+pub const MAX_PLANE: usize = 1 << 18;
+
+/// Whole padded input planes staged in the workspace.
+struct PlaneStage {
+    stage: Stage,
+    /// `[outer output position][outer tap]` → row offset in the staged plane (all `Some`).
+    rows: Vec<Option<usize>>,
 }
 
 /// Most workspace elements per thread for padded row copies.
@@ -78,8 +94,6 @@ struct PaddedRows {
     interior: (usize, usize),
     /// `Some(t·len)` for every outer tap `t`: the copies' offsets in the workspace.
     rows: Vec<Option<usize>>,
-    /// Inner tap table over the padded copy: `Some(o·stride + t·dilation)`.
-    table: Vec<Option<usize>>,
 }
 
 impl<T: Scalar> Depthwise<T> {
@@ -142,12 +156,38 @@ impl<T: Scalar> Depthwise<T> {
                         .collect(),
                     interior: (ilo, (last.pad_begin + last.input).clamp(ilo, len)),
                     rows: (0..outer_taps).map(|t| Some(t * len)).collect(),
-                    table: (0..last.output)
-                        .flat_map(|o| (0..kl).map(move |t| Some(o * last.stride + t * last.dilation)))
-                        .collect(),
                 }
             });
+        let padding = p.axes.iter().any(|a| a.pad_begin > 0 || a.pad_end > 0);
+        let plane = Stage::new(p, false, MAX_PLANE).filter(|_| padding).map(|stage| {
+            let ast = stage.axis_strides();
+            let mut rows = Vec::with_capacity(npos * outer_taps);
+            for pos in 0..npos {
+                unravel(pos, &outer_out, &mut o);
+                for tap in 0..outer_taps {
+                    unravel(tap, &outer_k, &mut t);
+                    let off = (0..rank - 1)
+                        .map(|a| {
+                            let tt = if p.flip { outer_k[a] - 1 - t[a] } else { t[a] };
+                            (o[a] * outer[a].stride + tt * outer[a].dilation) * ast[a]
+                        })
+                        .sum();
+                    rows.push(Some(off));
+                }
+            }
+            PlaneStage { stage, rows }
+        });
+        let padded = padded.filter(|_| plane.is_none());
+        let padded_table = if plane.is_some() || padded.is_some() {
+            (0..last.output)
+                .flat_map(|o| (0..kl).map(move |t| Some(o * last.stride + t * last.dilation)))
+                .collect()
+        } else {
+            Vec::new()
+        };
         Depthwise {
+            padded_table,
+            plane,
             padded,
             isa,
             row_fn: T::dw_row(isa).unwrap_or(generic::dw_row::<T>),
@@ -172,6 +212,7 @@ impl<T: Scalar> Depthwise<T> {
     fn rows(&self, x: &[T], bias: Option<&[T]>, first: usize, y: &mut [T], ws: &mut [T]) {
         let last = self.p.axes[self.p.axes.len() - 1];
         let per_plane = self.plane_out / self.out_last;
+        let mut staged = None;
         for (i, yrow) in y.chunks_exact_mut(self.out_last).enumerate() {
             let (plane, pos) = ((first + i) / per_plane, (first + i) % per_plane);
             let (n, k) = (plane / self.p.out_channels, plane % self.p.out_channels);
@@ -179,6 +220,30 @@ impl<T: Scalar> Depthwise<T> {
             let rows = &self.rows[pos * self.outer_taps..][..self.outer_taps];
             let w = &self.w[k * self.taps..][..self.taps];
             let bias = bias.map_or(T::ZERO, |b| b[k]);
+            if let Some(ps) = &self.plane {
+                let plane = n * self.p.in_channels + k / self.kg;
+                if staged != Some(plane) {
+                    ps.stage.fill(x, cbase, self.padv, ws);
+                    staged = Some(plane);
+                }
+                let r = DwRow {
+                    x: ws,
+                    cbase: 0,
+                    rows: &ps.rows[pos * self.outer_taps..][..self.outer_taps],
+                    w,
+                    kl: last.kernel,
+                    d: last.dilation,
+                    s: last.stride,
+                    pb: 0,
+                    table: &self.padded_table,
+                    lo: 0,
+                    hi: self.out_last,
+                    padv: self.padv,
+                    bias,
+                };
+                (self.row_fn)(&r, yrow);
+                continue;
+            }
             let r = match &self.padded {
                 Some(pr) => {
                     // Copy the rows this output row reads, padded, then run it all-interior.
@@ -211,7 +276,7 @@ impl<T: Scalar> Depthwise<T> {
                         d: last.dilation,
                         s: last.stride,
                         pb: 0,
-                        table: &pr.table,
+                        table: &self.padded_table,
                         lo: 0,
                         hi: self.out_last,
                         padv: self.padv,
@@ -239,7 +304,11 @@ impl<T: Scalar> Depthwise<T> {
     }
 
     fn per_thread(&self) -> usize {
-        self.padded.as_ref().map_or(0, |pr| pr.len * self.outer_taps)
+        match (&self.plane, &self.padded) {
+            (Some(ps), _) => ps.stage.channel,
+            (None, Some(pr)) => pr.len * self.outer_taps,
+            (None, None) => 0,
+        }
     }
 }
 

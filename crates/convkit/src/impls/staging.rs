@@ -103,8 +103,8 @@ impl Stage {
         for (ri, row) in dst[..self.channel].chunks_exact_mut(self.row_len).enumerate() {
             unravel(ri, &self.outer_len, &mut coords[..rank - 1]);
             let mut base = Some(cbase);
-            for a in 0..rank - 1 {
-                base = base.and_then(|b| self.maps[a][coords[a]].map(|i| b + i * self.xsp[a]));
+            for ((map, &c), &stride) in self.maps.iter().zip(&coords[..rank - 1]).zip(&self.xsp) {
+                base = base.and_then(|b| map[c].map(|i| b + i * stride));
             }
             let Some(base) = base else {
                 row.fill(padv);

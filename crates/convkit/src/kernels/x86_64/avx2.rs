@@ -232,10 +232,41 @@ unsafe fn dw_interior<const V: usize>(r: &DwRow<'_, f32>, lo: usize, hi: usize, 
 /// `8·V` consecutive interior outputs (stride 1 or 2), `V` ymm accumulators across all taps.
 #[target_feature(enable = "avx2,fma")]
 unsafe fn dw_block<const V: usize>(r: &DwRow<'_, f32>, ox: usize, y: &mut [f32]) {
+    // Stride 1 uses a second accumulator set for odd taps, so 2·V independent FMA chains are
+    // in flight; the two are added at the end.
     let mut acc = [_mm256_setzero_ps(); V];
+    let mut odd = [_mm256_setzero_ps(); V];
     let pad = _mm256_set1_ps(r.padv);
     for (wrow, row) in r.w.chunks_exact(r.kl).zip(r.rows) {
         match row {
+            Some(row) if r.s == 1 => {
+                // Stride 1: every tap of this kernel row reads 8·V consecutive elements from
+                // `start + tl·d`; one bounds check covers them all.
+                let start = r.cbase + row + ox - r.pb;
+                let end = start + (r.kl - 1) * r.d + 8 * V;
+                let xs = &r.x[start..end];
+                let mut tl = 0;
+                while tl + 1 < r.kl {
+                    let (w0, w1) = (_mm256_set1_ps(wrow[tl]), _mm256_set1_ps(wrow[tl + 1]));
+                    // SAFETY: tl + 1 < kl, so (tl + 1)·d + 8·V ≤ (kl − 1)·d + 8·V = xs.len().
+                    let (p0, p1) = (xs.as_ptr().add(tl * r.d), xs.as_ptr().add((tl + 1) * r.d));
+                    for j in 0..V {
+                        // SAFETY: 8j + 8 ≤ 8·V: inside the run checked above.
+                        acc[j] = _mm256_fmadd_ps(w0, _mm256_loadu_ps(p0.add(8 * j)), acc[j]);
+                        odd[j] = _mm256_fmadd_ps(w1, _mm256_loadu_ps(p1.add(8 * j)), odd[j]);
+                    }
+                    tl += 2;
+                }
+                if tl < r.kl {
+                    let wv = _mm256_set1_ps(wrow[tl]);
+                    // SAFETY: tl < kl, as above.
+                    let p = xs.as_ptr().add(tl * r.d);
+                    for (j, a) in acc.iter_mut().enumerate() {
+                        // SAFETY: 8j + 8 ≤ 8·V: inside the run checked above.
+                        *a = _mm256_fmadd_ps(wv, _mm256_loadu_ps(p.add(8 * j)), *a);
+                    }
+                }
+            }
             Some(row) => {
                 for (tl, &wv) in wrow.iter().enumerate() {
                     let base = r.cbase + row + ox * r.s + tl * r.d - r.pb;
@@ -282,9 +313,9 @@ unsafe fn dw_block<const V: usize>(r: &DwRow<'_, f32>, ox: usize, y: &mut [f32])
     }
     let bias = _mm256_set1_ps(r.bias);
     let out = &mut y[ox..ox + 8 * V];
-    for (j, a) in acc.iter().enumerate() {
+    for (j, (a, o)) in acc.iter().zip(&odd).enumerate() {
         // SAFETY: out holds 8·V elements, so out[8j..8j+8] is in bounds.
-        _mm256_storeu_ps(out.as_mut_ptr().add(8 * j), _mm256_add_ps(*a, bias));
+        _mm256_storeu_ps(out.as_mut_ptr().add(8 * j), _mm256_add_ps(_mm256_add_ps(*a, *o), bias));
     }
 }
 
