@@ -187,7 +187,29 @@ impl<T: Scalar> GemmTiled<T> {
     /// Workspace of one thread: a patch panel (with `NR` elements of slack) and the tiles of
     /// every `MR`-row block.
     fn per_thread(&self) -> usize {
-        self.panel_len() + self.kpanels * MR * NR
+        self.panel_len() + self.kpanels * MR * NR + self.group_stage_len()
+    }
+
+    /// Channels-first grouped problems stage one group at a time, per thread, just before
+    /// its panels are computed (it stays in cache); others stage whole samples, shared.
+    fn stages_groups(&self) -> bool {
+        matches!(self.source, Source::Staged(_)) && self.p.groups > 1 && self.p.layout == Layout::Nchw
+    }
+
+    fn group_stage_len(&self) -> usize {
+        match &self.source {
+            Source::Staged(st) if self.stages_groups() => st.channel * self.cg,
+            _ => 0,
+        }
+    }
+
+    /// Offset of group `g`'s first channel in the staged buffer.
+    fn staged_base(&self, g: usize) -> usize {
+        if self.stages_groups() {
+            0
+        } else {
+            g * self.cg * self.src_channel
+        }
     }
 
     fn panel_len(&self) -> usize {
@@ -196,7 +218,7 @@ impl<T: Scalar> GemmTiled<T> {
 
     fn stage_len(&self) -> usize {
         match &self.source {
-            Source::Staged(st) => st.channel * self.p.in_channels,
+            Source::Staged(st) if !self.stages_groups() => st.channel * self.p.in_channels,
             _ => 0,
         }
     }
@@ -336,7 +358,7 @@ impl<T: Scalar> GemmTiled<T> {
                 let base = n * self.x_strides.0 + g * self.cg * self.src_channel;
                 self.pack_copy(x, base, pp, b)
             }
-            Source::Staged(_) => self.pack_copy(staged, g * self.cg * self.src_channel, pp, b),
+            Source::Staged(_) => self.pack_copy(staged, self.staged_base(g), pp, b),
             Source::Gather => self.pack_gather(x, n, g, pp, b),
         }
     }
@@ -356,7 +378,7 @@ impl<T: Scalar> GemmTiled<T> {
         if kps.1 - kps.0 <= INDIRECT_MAX_BLOCKS && self.outs - pp * NR >= NR {
             let (src, base) = match self.source {
                 Source::Direct => (x, n * self.x_strides.0 + g * self.cg * self.src_channel),
-                Source::Staged(_) => (staged, g * self.cg * self.src_channel),
+                Source::Staged(_) => (staged, self.staged_base(g)),
                 Source::Gather => (x, usize::MAX),
             };
             let mut runs = [(0usize, 0usize); NR];
@@ -400,7 +422,7 @@ impl<T: Scalar> GemmTiled<T> {
             return;
         }
         let (b, rest) = ws.split_at_mut(self.panel_len());
-        let ctiles = &mut rest[..self.kpanels * MR * NR];
+        let (ctiles, gstage) = rest.split_at_mut(self.kpanels * MR * NR);
         let k_first = self.block_channel(u0);
         let ppanels = self.outs.div_ceil(NR);
         for g in u0 / self.kpanels..=(u1 - 1) / self.kpanels {
@@ -408,6 +430,14 @@ impl<T: Scalar> GemmTiled<T> {
                 u0.max(g * self.kpanels) - g * self.kpanels,
                 u1.min((g + 1) * self.kpanels) - g * self.kpanels,
             );
+            let staged: &[T] = match &self.source {
+                Source::Staged(st) if self.stages_groups() => {
+                    let buf = &mut gstage[..self.group_stage_len()];
+                    self.stage_channels(st, x, n, g * self.cg, buf);
+                    buf
+                }
+                _ => staged,
+            };
             for pp in 0..ppanels {
                 self.compute(x, staged, (n, g, pp), kps, b, ctiles);
                 let cols = NR.min(self.outs - pp * NR);
@@ -485,7 +515,9 @@ impl<T: Scalar> ConvImpl<T> for GemmTiled<T> {
         }
         for (n, yn) in y.chunks_exact_mut(per_sample).enumerate() {
             if let Source::Staged(st) = &self.source {
-                self.stage(st, x, n, staged, threads);
+                if !self.stages_groups() {
+                    self.stage(st, x, n, staged, threads);
+                }
             }
             let staged = &*staged;
             match self.p.layout {
