@@ -335,8 +335,15 @@ impl<T: Scalar> GemmTiled<T> {
         }
     }
 
-    /// Multiply panel `b` by the weight blocks `kps` of group `g` into the tiles.
-    fn multiply(&self, g: usize, kps: (usize, usize), b: &[T], ctiles: &mut [T]) {
+    /// For every reduction block `r0..r0 + kc` and weight block `kp` in `kps` of group `g`:
+    /// `f(r0, kc, packed weights, tile kp)`.
+    fn for_tiles(
+        &self,
+        g: usize,
+        kps: (usize, usize),
+        ctiles: &mut [T],
+        mut f: impl FnMut(usize, usize, &[T], &mut [T; MR * NR]),
+    ) {
         let mut r0 = 0;
         while r0 < self.cr {
             let kc = KC.min(self.cr - r0);
@@ -345,21 +352,19 @@ impl<T: Scalar> GemmTiled<T> {
                 let c: &mut [T; MR * NR] = (&mut ctiles[kp * MR * NR..][..MR * NR])
                     .try_into()
                     .expect("tile slice has MR·NR elements");
-                (self.tile)(kc, a, &b[r0 * NR..][..kc * NR], c, r0 > 0);
+                f(r0, kc, a, c);
             }
             r0 += kc;
         }
     }
 
-    /// Pack panel `pp` of group `g` of sample `n` from the source.
-    fn pack(&self, x: &[T], staged: &[T], n: usize, g: usize, pp: usize, b: &mut [T]) {
+    /// The contiguous source of group `g` of sample `n` and its first element's offset
+    /// (`None` for the gather source).
+    fn source<'a>(&self, x: &'a [T], staged: &'a [T], n: usize, g: usize) -> Option<(&'a [T], usize)> {
         match self.source {
-            Source::Direct => {
-                let base = n * self.x_strides.0 + g * self.cg * self.src_channel;
-                self.pack_copy(x, base, pp, b)
-            }
-            Source::Staged(_) => self.pack_copy(staged, self.staged_base(g), pp, b),
-            Source::Gather => self.pack_gather(x, n, g, pp, b),
+            Source::Direct => Some((x, n * self.x_strides.0 + g * self.cg * self.src_channel)),
+            Source::Staged(_) => Some((staged, self.staged_base(g))),
+            Source::Gather => None,
         }
     }
 
@@ -375,34 +380,27 @@ impl<T: Scalar> GemmTiled<T> {
         b: &mut [T],
         ctiles: &mut [T],
     ) {
-        if kps.1 - kps.0 <= INDIRECT_MAX_BLOCKS && self.outs - pp * NR >= NR {
-            let (src, base) = match self.source {
-                Source::Direct => (x, n * self.x_strides.0 + g * self.cg * self.src_channel),
-                Source::Staged(_) => (staged, self.staged_base(g)),
-                Source::Gather => (x, usize::MAX),
-            };
+        let src = self.source(x, staged, n, g);
+        if let Some((src, base)) =
+            src.filter(|_| kps.1 - kps.0 <= INDIRECT_MAX_BLOCKS && self.outs - pp * NR >= NR)
+        {
             let mut runs = [(0usize, 0usize); NR];
-            if base != usize::MAX && self.col_runs(pp, NR, &mut runs) == 1 {
+            if self.col_runs(pp, NR, &mut runs) == 1 && base + runs[0].1 + self.row_off_max + NR <= src.len()
+            {
                 let base = base + runs[0].1;
-                if base + self.row_off_max + NR <= src.len() {
-                    let mut r0 = 0;
-                    while r0 < self.cr {
-                        let kc = KC.min(self.cr - r0);
-                        for kp in kps.0..kps.1 {
-                            let a = &self.packed[((g * self.kpanels + kp) * self.cr + r0) * MR..][..kc * MR];
-                            let c: &mut [T; MR * NR] = (&mut ctiles[kp * MR * NR..][..MR * NR])
-                                .try_into()
-                                .expect("tile slice has MR·NR elements");
-                            (self.indirect)(kc, a, src, base, &self.row_off[r0..], c, r0 > 0);
-                        }
-                        r0 += kc;
-                    }
-                    return;
-                }
+                self.for_tiles(g, kps, ctiles, |r0, kc, a, c| {
+                    (self.indirect)(kc, a, src, base, &self.row_off[r0..], c, r0 > 0)
+                });
+                return;
             }
         }
-        self.pack(x, staged, n, g, pp, b);
-        self.multiply(g, kps, b, ctiles);
+        match src {
+            Some((src, base)) => self.pack_copy(src, base, pp, b),
+            None => self.pack_gather(x, n, g, pp, b),
+        }
+        self.for_tiles(g, kps, ctiles, |r0, kc, a, c| {
+            (self.tile)(kc, a, &b[r0 * NR..][..kc * NR], c, r0 > 0)
+        });
     }
 
     /// Channels-first: output channel blocks `u0..u1` (block `u` = group `u / kpanels`,
