@@ -208,6 +208,26 @@ impl<T: Scalar> Depthwise<T> {
         }
     }
 
+    /// A row over staged (padded) input in `ws`: every output is interior.
+    fn staged_row<'a>(&'a self, ws: &'a [T], rows: &'a [Option<usize>], w: &'a [T], bias: T) -> DwRow<'a, T> {
+        let last = self.p.axes[self.p.axes.len() - 1];
+        DwRow {
+            x: ws,
+            cbase: 0,
+            rows,
+            w,
+            kl: last.kernel,
+            d: last.dilation,
+            s: last.stride,
+            pb: 0,
+            table: &self.padded_table,
+            lo: 0,
+            hi: self.out_last,
+            padv: self.padv,
+            bias,
+        }
+    }
+
     /// Output rows `first..` (counted over all planes) into `y`, one row of `out_last` at a time.
     fn rows(&self, x: &[T], bias: Option<&[T]>, first: usize, y: &mut [T], ws: &mut [T]) {
         let last = self.p.axes[self.p.axes.len() - 1];
@@ -226,21 +246,7 @@ impl<T: Scalar> Depthwise<T> {
                     ps.stage.fill(x, cbase, self.padv, ws);
                     staged = Some(plane);
                 }
-                let r = DwRow {
-                    x: ws,
-                    cbase: 0,
-                    rows: &ps.rows[pos * self.outer_taps..][..self.outer_taps],
-                    w,
-                    kl: last.kernel,
-                    d: last.dilation,
-                    s: last.stride,
-                    pb: 0,
-                    table: &self.padded_table,
-                    lo: 0,
-                    hi: self.out_last,
-                    padv: self.padv,
-                    bias,
-                };
+                let r = self.staged_row(ws, &ps.rows[pos * self.outer_taps..][..self.outer_taps], w, bias);
                 (self.row_fn)(&r, yrow);
                 continue;
             }
@@ -267,21 +273,7 @@ impl<T: Scalar> Depthwise<T> {
                             *d = pr.map[q].map_or(self.padv, |i| x[base + i]);
                         }
                     }
-                    DwRow {
-                        x: ws,
-                        cbase: 0,
-                        rows: &pr.rows,
-                        w,
-                        kl: last.kernel,
-                        d: last.dilation,
-                        s: last.stride,
-                        pb: 0,
-                        table: &self.padded_table,
-                        lo: 0,
-                        hi: self.out_last,
-                        padv: self.padv,
-                        bias,
-                    }
+                    self.staged_row(ws, &pr.rows, w, bias)
                 }
                 None => DwRow {
                     x,
