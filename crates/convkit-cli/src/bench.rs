@@ -120,10 +120,12 @@ pub fn run(a: BenchArgs) -> Result<(), String> {
     }
     let peaks: Vec<(usize, Option<f64>)> = threads.iter().map(|&t| (t, measure_fma_peak(t, 0.3))).collect();
     for (t, p) in &peaks {
-        let p = p.map_or("n/a (no SIMD FMA kernel on this CPU)".to_string(), |p| format!("{p:.1} GFLOP/s"));
         if a.json {
+            // A number, or null where there is no SIMD FMA kernel to measure with.
             println!("{}", json!({"peak_threads": t, "peak_gflops": p}));
         } else {
+            let p =
+                p.map_or("n/a (no SIMD FMA kernel on this CPU)".to_string(), |p| format!("{p:.1} GFLOP/s"));
             println!("FMA peak, {t} thread(s): {p}");
         }
     }
