@@ -12,10 +12,12 @@
 //! is `row_off[r] + col_off(p)`, both precomputed or cheap. Inputs whose staged copy would
 //! exceed [`MAX_STAGE_BYTES`] are gathered element by element through per-axis tap tables.
 //!
-//! Threads: channels-first output is split by blocks of `MR` output channels (contiguous in
-//! memory), channels-last output by column panels. Every output is computed by the same
-//! sequence of operations whatever the split.
+//! Threads: channels-first output is split either by blocks of `MR` output channels
+//! (contiguous in memory) or by column panels, whichever balances the tiles better and packs
+//! fewer panels twice (few output channels: columns); channels-last output by column panels.
+//! Every output is computed by the same sequence of operations whatever the split.
 
+use super::grid::{split_cols, Part};
 use super::staging::Stage;
 use super::{split_join, ConvImpl};
 use crate::isa::Isa;
@@ -404,7 +406,8 @@ impl<T: Scalar> GemmTiled<T> {
     }
 
     /// Channels-first: output channel blocks `u0..u1` (block `u` = group `u / kpanels`,
-    /// rows `MR·(u % kpanels)..`) of sample `n`; `y` starts at the first block's channel.
+    /// rows `MR·(u % kpanels)..`) × column panels `p0..p1` of sample `n`; row `i` of `y` is
+    /// output channel `block_channel(u0) + i`, its columns starting at panel `p0`.
     #[allow(clippy::too_many_arguments)]
     fn run_blocks(
         &self,
@@ -413,16 +416,16 @@ impl<T: Scalar> GemmTiled<T> {
         bias: Option<&[T]>,
         n: usize,
         (u0, u1): (usize, usize),
-        y: &mut [T],
+        (p0, p1): (usize, usize),
+        y: &mut Part<'_, T>,
         ws: &mut [T],
     ) {
-        if u0 >= u1 {
+        if u0 >= u1 || p0 >= p1 {
             return;
         }
         let (b, rest) = ws.split_at_mut(self.panel_len());
         let (ctiles, gstage) = rest.split_at_mut(self.kpanels * MR * NR);
         let k_first = self.block_channel(u0);
-        let ppanels = self.outs.div_ceil(NR);
         for g in u0 / self.kpanels..=(u1 - 1) / self.kpanels {
             let kps = (
                 u0.max(g * self.kpanels) - g * self.kpanels,
@@ -436,7 +439,7 @@ impl<T: Scalar> GemmTiled<T> {
                 }
                 _ => staged,
             };
-            for pp in 0..ppanels {
+            for pp in p0..p1 {
                 self.compute(x, staged, (n, g, pp), kps, b, ctiles);
                 let cols = NR.min(self.outs - pp * NR);
                 for kp in kps.0..kps.1 {
@@ -444,7 +447,7 @@ impl<T: Scalar> GemmTiled<T> {
                     for i in 0..MR.min(self.kg - kp * MR) {
                         let k = g * self.kg + kp * MR + i;
                         let bk = bias.map_or(T::ZERO, |b| b[k]);
-                        let dst = &mut y[(k - k_first) * self.outs + pp * NR..][..cols];
+                        let dst = &mut y.row(k - k_first)[(pp - p0) * NR..][..cols];
                         for (d, &v) in dst.iter_mut().zip(&c[i * NR..][..cols]) {
                             *d = v + bk;
                         }
@@ -452,6 +455,20 @@ impl<T: Scalar> GemmTiled<T> {
                 }
             }
         }
+    }
+
+    /// Whether channels-first output is better split across `threads` by column panels than
+    /// by channel blocks: per-worker tile work, plus panel packing (about a third of a tile
+    /// per panel row, repeated by every worker that needs the panel).
+    fn split_by_columns(&self, threads: usize) -> bool {
+        if threads <= 1 {
+            return false;
+        }
+        let units = self.p.groups * self.kpanels;
+        let ppanels = self.outs.div_ceil(NR);
+        let by_blocks = 3 * units.div_ceil(threads) * ppanels + ppanels * self.p.groups;
+        let by_cols = 3 * units * ppanels.div_ceil(threads) + ppanels.div_ceil(threads) * self.p.groups;
+        by_cols < by_blocks
     }
 
     /// Channels-last: column panels `p0..p1` of sample `n`, every group; `y` starts at column
@@ -519,8 +536,18 @@ impl<T: Scalar> ConvImpl<T> for GemmTiled<T> {
             }
             let staged = &*staged;
             match self.p.layout {
+                Layout::Nchw if self.split_by_columns(threads) => {
+                    let (units, ppanels) = (self.p.groups * self.kpanels, self.outs.div_ceil(NR));
+                    let first = |t: usize| ppanels * t / threads;
+                    let cut = |t: usize| (first(t) * NR).min(self.outs);
+                    let shape = (self.p.out_channels, self.outs);
+                    split_cols(yn, shape, ws, per, threads, &cut, &|t, mut part, w| {
+                        let panels = (first(t), first(t + 1));
+                        self.run_blocks(x, staged, bias, n, (0, units), panels, &mut part, w)
+                    });
+                }
                 Layout::Nchw => {
-                    let units = self.p.groups * self.kpanels;
+                    let (units, ppanels) = (self.p.groups * self.kpanels, self.outs.div_ceil(NR));
                     let first = |t: usize| units * t / threads;
                     let cut = |t: usize| {
                         if t == threads {
@@ -530,7 +557,10 @@ impl<T: Scalar> ConvImpl<T> for GemmTiled<T> {
                         }
                     };
                     split_join(yn, ws, per, threads, &cut, &|t, part, w| {
-                        self.run_blocks(x, staged, bias, n, (first(t), first(t + 1)), part, w)
+                        let rows = part.len() / self.outs;
+                        let mut part = Part::whole(part, (rows, self.outs));
+                        let blocks = (first(t), first(t + 1));
+                        self.run_blocks(x, staged, bias, n, blocks, (0, ppanels), &mut part, w)
                     });
                 }
                 Layout::Nhwc => {

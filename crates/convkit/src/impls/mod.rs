@@ -3,6 +3,7 @@
 
 pub mod depthwise;
 pub mod gemm_tiled;
+pub(crate) mod grid;
 pub mod reference;
 pub mod staging;
 
