@@ -21,7 +21,7 @@ use super::grid::{split_cols, Part};
 use super::staging::Stage;
 use super::{split_join, ConvImpl};
 use crate::isa::Isa;
-use crate::kernels::{generic, GemmIndirect, GemmTile, PanelCopy, MR, NR};
+use crate::kernels::{generic, GemmIndirect, GemmTile, PanelCopy, TileDst, MR, NR};
 use crate::reference::{pad_value, tap_table, unravel};
 use crate::scalar::Scalar;
 use crate::shape::{data_strides, ConvProblem};
@@ -49,6 +49,15 @@ enum Source {
     Staged(Stage),
     /// Element by element through the per-axis tap tables.
     Gather,
+}
+
+/// Where the tiles of one column panel go.
+enum Out<'p, 'y, T> {
+    /// Straight into channels-first output: channel `k`'s tile row is row `k − k_first` of
+    /// `part`, columns `col..col + NR`; rows past a block's last channel go to `spare`.
+    Rows { part: &'p mut Part<'y, T>, k_first: usize, col: usize, spare: &'p mut [T] },
+    /// Block `kp`'s tile at `kp·MR·NR` of this scratch (`MR` rows of `NR`).
+    Scratch(&'p mut [T]),
 }
 
 /// Tiled implicit-GEMM convolution for one problem, weights packed in `MR`-row panels.
@@ -338,23 +347,36 @@ impl<T: Scalar> GemmTiled<T> {
     }
 
     /// For every reduction block `r0..r0 + kc` and weight block `kp` in `kps` of group `g`:
-    /// `f(r0, kc, packed weights, tile kp)`.
+    /// `f(r0, kc, packed weights, destination of tile kp)`; the bias goes with the last block.
     fn for_tiles(
         &self,
         g: usize,
         kps: (usize, usize),
-        ctiles: &mut [T],
-        mut f: impl FnMut(usize, usize, &[T], &mut [T; MR * NR]),
+        out: &mut Out<'_, '_, T>,
+        bias: Option<&[T]>,
+        mut f: impl FnMut(usize, usize, &[T], &mut TileDst<'_, T>),
     ) {
         let mut r0 = 0;
         while r0 < self.cr {
             let kc = KC.min(self.cr - r0);
+            let last = r0 + kc == self.cr;
             for kp in kps.0..kps.1 {
                 let a = &self.packed[((g * self.kpanels + kp) * self.cr + r0) * MR..][..kc * MR];
-                let c: &mut [T; MR * NR] = (&mut ctiles[kp * MR * NR..][..MR * NR])
-                    .try_into()
-                    .expect("tile slice has MR·NR elements");
-                f(r0, kc, a, c);
+                let k0 = g * self.kg + kp * MR;
+                let real = MR.min(self.kg - kp * MR);
+                let bias = bias
+                    .filter(|_| last)
+                    .map(|b| std::array::from_fn(|i| if i < real { b[k0 + i] } else { T::ZERO }));
+                let rows = match out {
+                    Out::Rows { part, k_first, col, spare } => {
+                        part.tile::<MR>((k0 - *k_first, real), (*col, NR), spare)
+                    }
+                    Out::Scratch(tiles) => {
+                        let mut rows = tiles[kp * MR * NR..][..MR * NR].chunks_exact_mut(NR);
+                        std::array::from_fn(|_| rows.next().expect("MR rows of NR"))
+                    }
+                };
+                f(r0, kc, a, &mut TileDst { rows, accumulate: r0 > 0, bias });
             }
             r0 += kc;
         }
@@ -373,6 +395,7 @@ impl<T: Scalar> GemmTiled<T> {
     /// The tiles of weight blocks `kps` of group `g` for column panel `pp` of sample `n`.
     /// With few weight blocks a panel that is one run of the source is multiplied in place
     /// (indirect, no copy); otherwise it is packed into `b` first.
+    #[allow(clippy::too_many_arguments)]
     fn compute(
         &self,
         x: &[T],
@@ -380,7 +403,8 @@ impl<T: Scalar> GemmTiled<T> {
         (n, g, pp): (usize, usize, usize),
         kps: (usize, usize),
         b: &mut [T],
-        ctiles: &mut [T],
+        out: &mut Out<'_, '_, T>,
+        bias: Option<&[T]>,
     ) {
         let src = self.source(x, staged, n, g);
         if let Some((src, base)) =
@@ -390,8 +414,8 @@ impl<T: Scalar> GemmTiled<T> {
             if self.col_runs(pp, NR, &mut runs) == 1 && base + runs[0].1 + self.row_off_max + NR <= src.len()
             {
                 let base = base + runs[0].1;
-                self.for_tiles(g, kps, ctiles, |r0, kc, a, c| {
-                    (self.indirect)(kc, a, src, base, &self.row_off[r0..], c, r0 > 0)
+                self.for_tiles(g, kps, out, bias, |r0, kc, a, c| {
+                    (self.indirect)(kc, a, src, base, &self.row_off[r0..], c)
                 });
                 return;
             }
@@ -400,9 +424,7 @@ impl<T: Scalar> GemmTiled<T> {
             Some((src, base)) => self.pack_copy(src, base, pp, b),
             None => self.pack_gather(x, n, g, pp, b),
         }
-        self.for_tiles(g, kps, ctiles, |r0, kc, a, c| {
-            (self.tile)(kc, a, &b[r0 * NR..][..kc * NR], c, r0 > 0)
-        });
+        self.for_tiles(g, kps, out, bias, |r0, kc, a, c| (self.tile)(kc, a, &b[r0 * NR..][..kc * NR], c));
     }
 
     /// Channels-first: output channel blocks `u0..u1` (block `u` = group `u / kpanels`,
@@ -440,17 +462,20 @@ impl<T: Scalar> GemmTiled<T> {
                 _ => staged,
             };
             for pp in p0..p1 {
-                self.compute(x, staged, (n, g, pp), kps, b, ctiles);
-                let cols = NR.min(self.outs - pp * NR);
+                let (col, cols) = ((pp - p0) * NR, NR.min(self.outs - pp * NR));
+                if cols == NR {
+                    // Full panels: tiles straight into the output rows.
+                    let spare = &mut ctiles[..MR * NR];
+                    let mut out = Out::Rows { part: y, k_first, col, spare };
+                    self.compute(x, staged, (n, g, pp), kps, b, &mut out, bias);
+                    continue;
+                }
+                self.compute(x, staged, (n, g, pp), kps, b, &mut Out::Scratch(ctiles), bias);
                 for kp in kps.0..kps.1 {
                     let c = &ctiles[kp * MR * NR..][..MR * NR];
                     for i in 0..MR.min(self.kg - kp * MR) {
                         let k = g * self.kg + kp * MR + i;
-                        let bk = bias.map_or(T::ZERO, |b| b[k]);
-                        let dst = &mut y.row(k - k_first)[(pp - p0) * NR..][..cols];
-                        for (d, &v) in dst.iter_mut().zip(&c[i * NR..][..cols]) {
-                            *d = v + bk;
-                        }
+                        y.row(k - k_first)[col..][..cols].copy_from_slice(&c[i * NR..][..cols]);
                     }
                 }
             }
@@ -490,14 +515,13 @@ impl<T: Scalar> GemmTiled<T> {
         for pp in p0..p1 {
             let cols = NR.min(self.outs - pp * NR);
             for g in 0..self.p.groups {
-                self.compute(x, staged, (n, g, pp), (0, self.kpanels), b, ctiles);
+                self.compute(x, staged, (n, g, pp), (0, self.kpanels), b, &mut Out::Scratch(ctiles), bias);
                 for kp in 0..self.kpanels {
                     let c = &ctiles[kp * MR * NR..][..MR * NR];
                     for i in 0..MR.min(self.kg - kp * MR) {
                         let k = g * self.kg + kp * MR + i;
-                        let bk = bias.map_or(T::ZERO, |b| b[k]);
                         for (j, &v) in c[i * NR..][..cols].iter().enumerate() {
-                            y[((pp - p0) * NR + j) * k_all + k] = v + bk;
+                            y[((pp - p0) * NR + j) * k_all + k] = v;
                         }
                     }
                 }

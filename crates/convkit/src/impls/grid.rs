@@ -40,6 +40,31 @@ impl<'a, T> Part<'a, T> {
         unsafe { std::slice::from_raw_parts_mut(self.ptr.add(r * self.cols + self.c0), self.c1 - self.c0) }
     }
 
+    /// Columns `col..col + len` (relative to the part) of rows `r0..r0 + n`, followed by
+    /// `M − n` rows of `len` from `spare`: the destination rows of one tile.
+    pub(crate) fn tile<'s, const M: usize>(
+        &'s mut self,
+        (r0, n): (usize, usize),
+        (col, len): (usize, usize),
+        spare: &'s mut [T],
+    ) -> [&'s mut [T]; M] {
+        assert!(n <= M && r0 + n <= self.rows && col + len <= self.c1 - self.c0, "tile outside the part");
+        let mut spare = spare.chunks_exact_mut(len);
+        let ptr = self.ptr;
+        let (cols, c0) = (self.cols, self.c0);
+        std::array::from_fn(|i| {
+            if i < n {
+                // SAFETY: rows r0 + i < rows are distinct for distinct i, and the columns
+                // c0 + col .. + len lie inside this part's range (checked above), so these
+                // slices are disjoint and inside the matrix; `&'s mut self` keeps them the
+                // only ones borrowed from this part.
+                unsafe { std::slice::from_raw_parts_mut(ptr.add((r0 + i) * cols + c0 + col), len) }
+            } else {
+                spare.next().expect("spare rows for the tile")
+            }
+        })
+    }
+
     /// First column of the part.
     #[cfg(test)]
     pub(crate) fn first_col(&self) -> usize {

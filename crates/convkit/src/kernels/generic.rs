@@ -1,24 +1,48 @@
 //! Portable micro-kernels, generic over the element type.
 
-use super::{MR, NR};
+use super::{TileDst, MR, NR};
 use crate::scalar::Scalar;
 
 /// `f32`/`f64` GEMM tile in plain Rust (`gemm_6x16:generic`).
-pub fn gemm_6x16<T: Scalar>(kc: usize, a: &[T], b: &[T], c: &mut [T; MR * NR], accumulate: bool) {
-    let mut acc = [T::ZERO; MR * NR];
-    if accumulate {
-        acc = *c;
-    }
+pub fn gemm_6x16<T: Scalar>(kc: usize, a: &[T], b: &[T], c: &mut TileDst<'_, T>) {
+    let mut acc = start_tile(c);
     for (ap, bp) in a.chunks_exact(MR).zip(b.chunks_exact(NR)).take(kc) {
-        for i in 0..MR {
-            let av = ap[i];
-            let row = &mut acc[i * NR..(i + 1) * NR];
-            for j in 0..NR {
-                row[j] = row[j] + av * bp[j];
-            }
+        let bp: &[T; NR] = bp.try_into().expect("NR elements");
+        fma_rows(&mut acc, ap, bp);
+    }
+    finish_tile(acc, c);
+}
+
+/// The accumulators a tile starts from: zero, or the destination's contents.
+fn start_tile<T: Scalar>(c: &TileDst<'_, T>) -> [[T; NR]; MR] {
+    let mut acc = [[T::ZERO; NR]; MR];
+    if c.accumulate {
+        for (a, row) in acc.iter_mut().zip(&c.rows) {
+            *a = row[..NR].try_into().expect("NR elements");
         }
     }
-    *c = acc;
+    acc
+}
+
+/// `acc[i][j] += a[i]·b[j]`, unfused.
+fn fma_rows<T: Scalar>(acc: &mut [[T; NR]; MR], ap: &[T], bp: &[T; NR]) {
+    for (row, &av) in acc.iter_mut().zip(ap) {
+        for (r, &bv) in row.iter_mut().zip(bp) {
+            *r = *r + av * bv;
+        }
+    }
+}
+
+/// Add the bias, if any, and store the accumulators.
+fn finish_tile<T: Scalar>(mut acc: [[T; NR]; MR], c: &mut TileDst<'_, T>) {
+    if let Some(bias) = c.bias {
+        for (row, b) in acc.iter_mut().zip(bias) {
+            row.iter_mut().for_each(|v| *v = *v + b);
+        }
+    }
+    for (row, dst) in acc.iter().zip(c.rows.iter_mut()) {
+        dst[..NR].copy_from_slice(row);
+    }
 }
 
 /// One output row of a per-channel (depthwise) convolution, see [`dw_row`].
@@ -178,22 +202,12 @@ pub fn gemm_6x16_indirect<T: Scalar>(
     src: &[T],
     base: usize,
     offs: &[usize],
-    c: &mut [T; MR * NR],
-    accumulate: bool,
+    c: &mut TileDst<'_, T>,
 ) {
-    let mut acc = [T::ZERO; MR * NR];
-    if accumulate {
-        acc = *c;
-    }
+    let mut acc = start_tile(c);
     for (ap, &o) in a.chunks_exact(MR).zip(&offs[..kc]) {
         let bp: &[T; NR] = src[base + o..][..NR].try_into().expect("NR elements");
-        for i in 0..MR {
-            let av = ap[i];
-            let row = &mut acc[i * NR..(i + 1) * NR];
-            for j in 0..NR {
-                row[j] = row[j] + av * bp[j];
-            }
-        }
+        fma_rows(&mut acc, ap, bp);
     }
-    *c = acc;
+    finish_tile(acc, c);
 }

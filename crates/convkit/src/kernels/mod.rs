@@ -14,9 +14,20 @@ pub const MR: usize = 6;
 /// Columns of a GEMM tile (output positions).
 pub const NR: usize = 16;
 
-/// A GEMM tile kernel: `c[i*NR + j] = Σ_p a[p*MR + i]·b[p*NR + j]` for a reduction of `kc`,
-/// or `c += …` when `accumulate` is true.
-pub type GemmTile<T> = fn(kc: usize, a: &[T], b: &[T], c: &mut [T; MR * NR], accumulate: bool);
+/// Where a tile kernel writes: row `i` of the tile to `rows[i][..NR]` (straight into the
+/// output, or into scratch), and what it does there.
+pub struct TileDst<'a, T> {
+    /// The tile's rows, at least `NR` elements each (kernels panic otherwise).
+    pub rows: [&'a mut [T]; MR],
+    /// `C += A·B` onto the rows' contents instead of `C = A·B`.
+    pub accumulate: bool,
+    /// Added to row `i` after the sums (given with the last reduction block).
+    pub bias: Option<[T; MR]>,
+}
+
+/// A GEMM tile kernel: `C[i][j] = Σ_p a[p*MR + i]·b[p*NR + j]` for a reduction of `kc`, into
+/// `c` as it says.
+pub type GemmTile<T> = fn(kc: usize, a: &[T], b: &[T], c: &mut TileDst<'_, T>);
 
 /// Measure this machine's f32 FMA peak in GFLOP/s with `threads` threads running an
 /// FMA-only loop for about `seconds` (the best of a few rounds per thread, summed).
@@ -54,5 +65,4 @@ pub type PanelCopy<T> = fn(src: &[T], rows: &[usize], runs: &[(usize, usize)], d
 /// An indirect GEMM tile kernel: as [`GemmTile`], but row `p` of `B` is read in place at
 /// `src[base + offs[p]..][..NR]` instead of from a packed panel (`offs.len() ≥ kc`). Kernels
 /// panic if a row lies outside `src`.
-pub type GemmIndirect<T> =
-    fn(kc: usize, a: &[T], src: &[T], base: usize, offs: &[usize], c: &mut [T; MR * NR], accumulate: bool);
+pub type GemmIndirect<T> = fn(kc: usize, a: &[T], src: &[T], base: usize, offs: &[usize], c: &mut TileDst<'_, T>);

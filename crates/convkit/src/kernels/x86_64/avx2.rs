@@ -1,23 +1,63 @@
 //! AVX2 + FMA kernels for `f32`.
 
 use crate::kernels::generic::{self, DwRow};
-use crate::kernels::{MR, NR};
+use crate::kernels::{TileDst, MR, NR};
 use std::arch::x86_64::*;
 
 /// `f32_gemm_6x16_avx2_fma`: one 6×16 tile, 12 ymm accumulators, one broadcast per row.
 ///
-/// Safe to call: it checks that the CPU has AVX2 and FMA (once, cached by std) and that the
-/// panels hold `kc` groups; it panics otherwise, which callers rule out by construction.
-pub fn f32_gemm_6x16_avx2_fma(kc: usize, a: &[f32], b: &[f32], c: &mut [f32; MR * NR], accumulate: bool) {
+/// Safe to call: it checks that the CPU has AVX2 and FMA (once, cached by std), that the
+/// panels hold `kc` groups and that every destination row holds `NR` elements; it panics
+/// otherwise, which callers rule out by construction.
+pub fn f32_gemm_6x16_avx2_fma(kc: usize, a: &[f32], b: &[f32], c: &mut TileDst<'_, f32>) {
     assert!(a.len() >= kc * MR && b.len() >= kc * NR, "packed panels shorter than kc");
+    let rows = row_ptrs(c);
     assert!(is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma"));
     // SAFETY: the CPU supports AVX2 and FMA (checked above); `a` holds at least kc·MR and `b`
-    // at least kc·NR elements (checked above); `c` is exactly MR·NR elements by its type.
-    unsafe { kernel(kc, a.as_ptr(), b.as_ptr(), c.as_mut_ptr(), accumulate) }
+    // at least kc·NR elements (checked above); every row pointer starts NR writable elements
+    // (`row_ptrs`), borrowed mutably through `c` for the whole call.
+    unsafe { kernel(kc, a.as_ptr(), b.as_ptr(), &rows, c.accumulate, c.bias.as_ref()) }
+}
+
+/// The destination rows' pointers, after checking each holds `NR` elements.
+fn row_ptrs(c: &mut TileDst<'_, f32>) -> [*mut f32; MR] {
+    std::array::from_fn(|i| {
+        assert!(c.rows[i].len() >= NR, "tile row shorter than NR");
+        c.rows[i].as_mut_ptr()
+    })
+}
+
+/// Load the accumulators of `ROWS` destination rows (or zero them).
+#[target_feature(enable = "avx2,fma")]
+unsafe fn load_tile<const ROWS: usize>(rows: &[*mut f32; MR], accumulate: bool) -> [[__m256; 2]; ROWS] {
+    let mut c = [[_mm256_setzero_ps(); 2]; ROWS];
+    if accumulate {
+        for i in 0..ROWS {
+            // SAFETY: row i holds NR = 16 elements (caller's contract).
+            c[i] = [_mm256_loadu_ps(rows[i]), _mm256_loadu_ps(rows[i].add(8))];
+        }
+    }
+    c
+}
+
+/// Add the bias (if any) and store `ROWS` rows of accumulators.
+#[target_feature(enable = "avx2,fma")]
+unsafe fn store_tile<const ROWS: usize>(c: [[__m256; 2]; ROWS], rows: &[*mut f32; MR], bias: Option<&[f32; MR]>) {
+    for i in 0..ROWS {
+        let [mut lo, mut hi] = c[i];
+        if let Some(b) = bias {
+            let bv = _mm256_set1_ps(b[i]);
+            lo = _mm256_add_ps(lo, bv);
+            hi = _mm256_add_ps(hi, bv);
+        }
+        // SAFETY: row i holds NR = 16 elements (caller's contract).
+        _mm256_storeu_ps(rows[i], lo);
+        _mm256_storeu_ps(rows[i].add(8), hi);
+    }
 }
 
 #[target_feature(enable = "avx2,fma")]
-unsafe fn kernel(kc: usize, a: *const f32, b: *const f32, c: *mut f32, accumulate: bool) {
+unsafe fn kernel(kc: usize, a: *const f32, b: *const f32, rows: &[*mut f32; MR], accumulate: bool, bias: Option<&[f32; MR]>) {
     macro_rules! rows {
         ($m:ident) => {
             $m!(0);
@@ -28,15 +68,7 @@ unsafe fn kernel(kc: usize, a: *const f32, b: *const f32, c: *mut f32, accumulat
             $m!(5);
         };
     }
-    let mut c0 = [_mm256_setzero_ps(); MR];
-    let mut c1 = [_mm256_setzero_ps(); MR];
-    if accumulate {
-        for i in 0..MR {
-            // SAFETY: i·NR + 8 + 8 ≤ MR·NR, inside `c`.
-            c0[i] = _mm256_loadu_ps(c.add(i * NR));
-            c1[i] = _mm256_loadu_ps(c.add(i * NR + 8));
-        }
-    }
+    let mut c = load_tile::<MR>(rows, accumulate);
     let (mut ap, mut bp) = (a, b);
     for _ in 0..kc {
         // SAFETY: p < kc, so bp..bp+NR and ap..ap+MR lie inside the panels (caller's check).
@@ -45,19 +77,15 @@ unsafe fn kernel(kc: usize, a: *const f32, b: *const f32, c: *mut f32, accumulat
         macro_rules! fma_row {
             ($i:literal) => {
                 let av = _mm256_broadcast_ss(&*ap.add($i));
-                c0[$i] = _mm256_fmadd_ps(av, b0, c0[$i]);
-                c1[$i] = _mm256_fmadd_ps(av, b1, c1[$i]);
+                c[$i][0] = _mm256_fmadd_ps(av, b0, c[$i][0]);
+                c[$i][1] = _mm256_fmadd_ps(av, b1, c[$i][1]);
             };
         }
         rows!(fma_row);
         ap = ap.add(MR);
         bp = bp.add(NR);
     }
-    for i in 0..MR {
-        // SAFETY: as above, inside the MR·NR tile.
-        _mm256_storeu_ps(c.add(i * NR), c0[i]);
-        _mm256_storeu_ps(c.add(i * NR + 8), c1[i]);
-    }
+    store_tile::<MR>(c, rows, bias);
 }
 
 /// `f32_gemm_6x16_indirect_avx2_fma`: [`f32_gemm_6x16_avx2_fma`] reading each row of `B` in
@@ -68,57 +96,41 @@ pub fn f32_gemm_6x16_indirect_avx2_fma(
     src: &[f32],
     base: usize,
     offs: &[usize],
-    c: &mut [f32; MR * NR],
-    accumulate: bool,
+    c: &mut TileDst<'_, f32>,
 ) {
-    indirect::<MR>(kc, a, src, base, offs, c, accumulate)
+    indirect::<MR>(kc, a, src, base, offs, c)
 }
 
 /// `f32_gemm_4x16_indirect_avx2_fma`: the indirect tile for at most 4 weight rows (small
-/// groups): rows 4 and 5 of the tile are left as they are.
+/// groups): rows 4 and 5 of the destination are left as they are.
 pub fn f32_gemm_4x16_indirect_avx2_fma(
     kc: usize,
     a: &[f32],
     src: &[f32],
     base: usize,
     offs: &[usize],
-    c: &mut [f32; MR * NR],
-    accumulate: bool,
+    c: &mut TileDst<'_, f32>,
 ) {
-    indirect::<4>(kc, a, src, base, offs, c, accumulate)
+    indirect::<4>(kc, a, src, base, offs, c)
 }
 
-fn indirect<const ROWS: usize>(
-    kc: usize,
-    a: &[f32],
-    src: &[f32],
-    base: usize,
-    offs: &[usize],
-    c: &mut [f32; MR * NR],
-    accumulate: bool,
-) {
+fn indirect<const ROWS: usize>(kc: usize, a: &[f32], src: &[f32], base: usize, offs: &[usize], c: &mut TileDst<'_, f32>) {
     assert!(a.len() >= kc * MR && offs.len() >= kc, "packed weights or offsets shorter than kc");
     // Every row must end inside `src`: base + offs[p] + NR ≤ src.len(), checked per row by
     // the kernel against this limit.
     let limit = src.len().checked_sub(NR).and_then(|l| l.checked_sub(base));
     let Some(limit) = limit else { panic!("indirect rows lie outside the source") };
+    let rows = row_ptrs(c);
     assert!(is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma"));
     // SAFETY: the CPU supports AVX2 and FMA; `a` holds kc·MR elements and `offs` kc (checked
     // above); the kernel reads row p only after checking offs[p] ≤ limit, so the row ends at
-    // or before src.len(); `c` is MR·NR elements by its type and ROWS ≤ MR.
+    // or before src.len(); every destination row holds NR elements (`row_ptrs`) and ROWS ≤ MR.
     unsafe {
-        kernel_indirect::<ROWS>(
-            kc,
-            a.as_ptr(),
-            src.as_ptr().add(base),
-            offs,
-            limit,
-            c.as_mut_ptr(),
-            accumulate,
-        )
+        kernel_indirect::<ROWS>(kc, a.as_ptr(), src.as_ptr().add(base), offs, limit, &rows, c.accumulate, c.bias.as_ref())
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 #[target_feature(enable = "avx2,fma")]
 unsafe fn kernel_indirect<const ROWS: usize>(
     kc: usize,
@@ -126,19 +138,12 @@ unsafe fn kernel_indirect<const ROWS: usize>(
     src: *const f32,
     offs: &[usize],
     limit: usize,
-    c: *mut f32,
+    rows: &[*mut f32; MR],
     accumulate: bool,
+    bias: Option<&[f32; MR]>,
 ) {
     const { assert!(ROWS <= MR) };
-    let mut c0 = [_mm256_setzero_ps(); ROWS];
-    let mut c1 = [_mm256_setzero_ps(); ROWS];
-    if accumulate {
-        for i in 0..ROWS {
-            // SAFETY: i·NR + 8 + 8 ≤ MR·NR, inside `c`.
-            c0[i] = _mm256_loadu_ps(c.add(i * NR));
-            c1[i] = _mm256_loadu_ps(c.add(i * NR + 8));
-        }
-    }
+    let mut c = load_tile::<ROWS>(rows, accumulate);
     let mut ap = a;
     for &o in &offs[..kc] {
         assert!(o <= limit, "indirect row outside the source");
@@ -147,18 +152,14 @@ unsafe fn kernel_indirect<const ROWS: usize>(
         let bp = src.add(o);
         let b0 = _mm256_loadu_ps(bp);
         let b1 = _mm256_loadu_ps(bp.add(8));
-        for i in 0..ROWS {
+        for (i, ci) in c.iter_mut().enumerate() {
             let av = _mm256_broadcast_ss(&*ap.add(i));
-            c0[i] = _mm256_fmadd_ps(av, b0, c0[i]);
-            c1[i] = _mm256_fmadd_ps(av, b1, c1[i]);
+            ci[0] = _mm256_fmadd_ps(av, b0, ci[0]);
+            ci[1] = _mm256_fmadd_ps(av, b1, ci[1]);
         }
         ap = ap.add(MR);
     }
-    for i in 0..ROWS {
-        // SAFETY: inside the MR·NR tile.
-        _mm256_storeu_ps(c.add(i * NR), c0[i]);
-        _mm256_storeu_ps(c.add(i * NR + 8), c1[i]);
-    }
+    store_tile::<ROWS>(c, rows, bias);
 }
 
 /// FMA throughput probe: `iters` rounds of 12 independent 8-wide FMA chains (no memory
