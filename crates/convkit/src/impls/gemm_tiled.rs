@@ -35,6 +35,11 @@ const KC: usize = 256;
 /// pays for itself.
 const INDIRECT_MAX_BLOCKS: usize = 1;
 
+/// Packed column panels of one chunk: at most this many bytes (half of L1)…
+const CHUNK_BYTES: usize = 16 << 10;
+/// … and at most this many panels.
+const MAX_CHUNK: usize = 32;
+
 /// Most spatial axes this implementation handles (the planner declines more).
 pub const MAX_RANK: usize = 8;
 
@@ -198,7 +203,7 @@ impl<T: Scalar> GemmTiled<T> {
     /// Workspace of one thread: a patch panel (with `NR` elements of slack) and the tiles of
     /// every `MR`-row block.
     fn per_thread(&self) -> usize {
-        self.panel_len() + self.kpanels * MR * NR + self.group_stage_len()
+        self.panel_len() * self.chunk() + self.kpanels * MR * NR + self.group_stage_len()
     }
 
     /// Channels-first grouped problems stage one group at a time, per thread, just before
@@ -346,15 +351,16 @@ impl<T: Scalar> GemmTiled<T> {
         }
     }
 
-    /// For every reduction block `r0..r0 + kc` and weight block `kp` in `kps` of group `g`:
-    /// `f(r0, kc, packed weights, destination of tile kp)`; the bias goes with the last block.
+    /// For every reduction block `r0..r0 + kc`, weight block `kp` in `kps` of group `g` and
+    /// panel `j < nch` of a chunk: `f(r0, kc, packed weights, j, destination of the tile)`;
+    /// the bias goes with the last block.
     fn for_tiles(
         &self,
         g: usize,
-        kps: (usize, usize),
+        (kps, nch): ((usize, usize), usize),
         out: &mut Out<'_, '_, T>,
         bias: Option<&[T]>,
-        mut f: impl FnMut(usize, usize, &[T], &mut TileDst<'_, T>),
+        mut f: impl FnMut(usize, usize, &[T], usize, &mut TileDst<'_, T>),
     ) {
         let mut r0 = 0;
         while r0 < self.cr {
@@ -367,16 +373,19 @@ impl<T: Scalar> GemmTiled<T> {
                 let bias = bias
                     .filter(|_| last)
                     .map(|b| std::array::from_fn(|i| if i < real { b[k0 + i] } else { T::ZERO }));
-                let rows = match out {
-                    Out::Rows { part, k_first, col, spare } => {
-                        part.tile::<MR>((k0 - *k_first, real), (*col, NR), spare)
-                    }
-                    Out::Scratch(tiles) => {
-                        let mut rows = tiles[kp * MR * NR..][..MR * NR].chunks_exact_mut(NR);
-                        std::array::from_fn(|_| rows.next().expect("MR rows of NR"))
-                    }
-                };
-                f(r0, kc, a, &mut TileDst { rows, accumulate: r0 > 0, bias });
+                for j in 0..nch {
+                    let rows = match out {
+                        Out::Rows { part, k_first, col, spare } => {
+                            part.tile::<MR>((k0 - *k_first, real), (*col + j * NR, NR), spare)
+                        }
+                        Out::Scratch(tiles) => {
+                            assert_eq!(nch, 1, "scratch tiles for one panel at a time");
+                            let mut rows = tiles[kp * MR * NR..][..MR * NR].chunks_exact_mut(NR);
+                            std::array::from_fn(|_| rows.next().expect("MR rows of NR"))
+                        }
+                    };
+                    f(r0, kc, a, j, &mut TileDst { rows, accumulate: r0 > 0, bias });
+                }
             }
             r0 += kc;
         }
@@ -392,15 +401,16 @@ impl<T: Scalar> GemmTiled<T> {
         }
     }
 
-    /// The tiles of weight blocks `kps` of group `g` for column panel `pp` of sample `n`.
-    /// With few weight blocks a panel that is one run of the source is multiplied in place
-    /// (indirect, no copy); otherwise it is packed into `b` first.
+    /// The tiles of weight blocks `kps` of group `g` for the `nch` column panels from `pp` of
+    /// sample `n`. With few weight blocks a single panel that is one run of the source is
+    /// multiplied in place (indirect, no copy); otherwise the panels are packed into `b`
+    /// first, then every weight block is multiplied by each of them in turn.
     #[allow(clippy::too_many_arguments)]
     fn compute(
         &self,
         x: &[T],
         staged: &[T],
-        (n, g, pp): (usize, usize, usize),
+        (n, g, pp, nch): (usize, usize, usize, usize),
         kps: (usize, usize),
         b: &mut [T],
         out: &mut Out<'_, '_, T>,
@@ -408,23 +418,38 @@ impl<T: Scalar> GemmTiled<T> {
     ) {
         let src = self.source(x, staged, n, g);
         if let Some((src, base)) =
-            src.filter(|_| kps.1 - kps.0 <= INDIRECT_MAX_BLOCKS && self.outs - pp * NR >= NR)
+            src.filter(|_| nch == 1 && kps.1 - kps.0 <= INDIRECT_MAX_BLOCKS && self.outs - pp * NR >= NR)
         {
             let mut runs = [(0usize, 0usize); NR];
             if self.col_runs(pp, NR, &mut runs) == 1 && base + runs[0].1 + self.row_off_max + NR <= src.len()
             {
                 let base = base + runs[0].1;
-                self.for_tiles(g, kps, out, bias, |r0, kc, a, c| {
+                self.for_tiles(g, (kps, 1), out, bias, |r0, kc, a, _, c| {
                     (self.indirect)(kc, a, src, base, &self.row_off[r0..], c)
                 });
                 return;
             }
         }
-        match src {
-            Some((src, base)) => self.pack_copy(src, base, pp, b),
-            None => self.pack_gather(x, n, g, pp, b),
+        let len = self.panel_len();
+        for (j, bj) in b[..nch * len].chunks_exact_mut(len).enumerate() {
+            match src {
+                Some((src, base)) => self.pack_copy(src, base, pp + j, bj),
+                None => self.pack_gather(x, n, g, pp + j, bj),
+            }
         }
-        self.for_tiles(g, kps, out, bias, |r0, kc, a, c| (self.tile)(kc, a, &b[r0 * NR..][..kc * NR], c));
+        self.for_tiles(g, (kps, nch), out, bias, |r0, kc, a, j, c| {
+            (self.tile)(kc, a, &b[j * len + r0 * NR..][..kc * NR], c)
+        });
+    }
+
+    /// Column panels packed together (channels-first): as many as fit in [`CHUNK_BYTES`], so
+    /// with a short reduction each weight block sweeps several panels while it is in L1 and
+    /// each output row is written in longer runs.
+    fn chunk(&self) -> usize {
+        if self.p.layout != Layout::Nchw {
+            return 1;
+        }
+        (CHUNK_BYTES / (self.panel_len() * std::mem::size_of::<T>())).clamp(1, MAX_CHUNK)
     }
 
     /// Channels-first: output channel blocks `u0..u1` (block `u` = group `u / kpanels`,
@@ -445,7 +470,8 @@ impl<T: Scalar> GemmTiled<T> {
         if u0 >= u1 || p0 >= p1 {
             return;
         }
-        let (b, rest) = ws.split_at_mut(self.panel_len());
+        let chunk = self.chunk();
+        let (b, rest) = ws.split_at_mut(self.panel_len() * chunk);
         let (ctiles, gstage) = rest.split_at_mut(self.kpanels * MR * NR);
         let k_first = self.block_channel(u0);
         for g in u0 / self.kpanels..=(u1 - 1) / self.kpanels {
@@ -461,16 +487,20 @@ impl<T: Scalar> GemmTiled<T> {
                 }
                 _ => staged,
             };
-            for pp in p0..p1 {
-                let (col, cols) = ((pp - p0) * NR, NR.min(self.outs - pp * NR));
-                if cols == NR {
-                    // Full panels: tiles straight into the output rows.
-                    let spare = &mut ctiles[..MR * NR];
-                    let mut out = Out::Rows { part: y, k_first, col, spare };
-                    self.compute(x, staged, (n, g, pp), kps, b, &mut out, bias);
-                    continue;
-                }
-                self.compute(x, staged, (n, g, pp), kps, b, &mut Out::Scratch(ctiles), bias);
+            // Full panels in chunks, tiles straight into the output rows.
+            let full = p1.min(self.outs / NR).max(p0);
+            let mut pp = p0;
+            while pp < full {
+                let nch = chunk.min(full - pp);
+                let spare = &mut ctiles[..MR * NR];
+                let mut out = Out::Rows { part: y, k_first, col: (pp - p0) * NR, spare };
+                self.compute(x, staged, (n, g, pp, nch), kps, b, &mut out, bias);
+                pp += nch;
+            }
+            // The last, partial panel through the tile scratch.
+            for pp in full..p1 {
+                let (col, cols) = ((pp - p0) * NR, self.outs - pp * NR);
+                self.compute(x, staged, (n, g, pp, 1), kps, b, &mut Out::Scratch(ctiles), bias);
                 for kp in kps.0..kps.1 {
                     let c = &ctiles[kp * MR * NR..][..MR * NR];
                     for i in 0..MR.min(self.kg - kp * MR) {
@@ -515,7 +545,8 @@ impl<T: Scalar> GemmTiled<T> {
         for pp in p0..p1 {
             let cols = NR.min(self.outs - pp * NR);
             for g in 0..self.p.groups {
-                self.compute(x, staged, (n, g, pp), (0, self.kpanels), b, &mut Out::Scratch(ctiles), bias);
+                let mut out = Out::Scratch(ctiles);
+                self.compute(x, staged, (n, g, pp, 1), (0, self.kpanels), b, &mut out, bias);
                 for kp in 0..self.kpanels {
                     let c = &ctiles[kp * MR * NR..][..MR * NR];
                     for i in 0..MR.min(self.kg - kp * MR) {
