@@ -203,7 +203,7 @@ impl<T: Scalar> GemmTiled<T> {
     /// Workspace of one thread: a patch panel (with `NR` elements of slack) and the tiles of
     /// every `MR`-row block.
     fn per_thread(&self) -> usize {
-        self.panel_len() * self.chunk() + self.kpanels * MR * NR + self.group_stage_len()
+        (self.panel_len() + MR * NR) * self.chunk() + self.kpanels * MR * NR + self.group_stage_len()
     }
 
     /// Channels-first grouped problems stage one group at a time, per thread, just before
@@ -351,16 +351,16 @@ impl<T: Scalar> GemmTiled<T> {
         }
     }
 
-    /// For every reduction block `r0..r0 + kc`, weight block `kp` in `kps` of group `g` and
-    /// panel `j < nch` of a chunk: `f(r0, kc, packed weights, j, destination of the tile)`;
-    /// the bias goes with the last block.
+    /// For every reduction block `r0..r0 + kc` and weight block `kp` in `kps` of group `g`:
+    /// `f(r0, kc, packed weights, destination of the tiles of the chunk's `nch` panels)`; the
+    /// bias goes with the last block.
     fn for_tiles(
         &self,
         g: usize,
         (kps, nch): ((usize, usize), usize),
         out: &mut Out<'_, '_, T>,
         bias: Option<&[T]>,
-        mut f: impl FnMut(usize, usize, &[T], usize, &mut TileDst<'_, T>),
+        mut f: impl FnMut(usize, usize, &[T], &mut TileDst<'_, T>),
     ) {
         let mut r0 = 0;
         while r0 < self.cr {
@@ -373,19 +373,17 @@ impl<T: Scalar> GemmTiled<T> {
                 let bias = bias
                     .filter(|_| last)
                     .map(|b| std::array::from_fn(|i| if i < real { b[k0 + i] } else { T::ZERO }));
-                for j in 0..nch {
-                    let rows = match out {
-                        Out::Rows { part, k_first, col, spare } => {
-                            part.tile::<MR>((k0 - *k_first, real), (*col + j * NR, NR), spare)
-                        }
-                        Out::Scratch(tiles) => {
-                            assert_eq!(nch, 1, "scratch tiles for one panel at a time");
-                            let mut rows = tiles[kp * MR * NR..][..MR * NR].chunks_exact_mut(NR);
-                            std::array::from_fn(|_| rows.next().expect("MR rows of NR"))
-                        }
-                    };
-                    f(r0, kc, a, j, &mut TileDst { rows, accumulate: r0 > 0, bias });
-                }
+                let rows = match out {
+                    Out::Rows { part, k_first, col, spare } => {
+                        part.tile::<MR>((k0 - *k_first, real), (*col, nch * NR), spare)
+                    }
+                    Out::Scratch(tiles) => {
+                        assert_eq!(nch, 1, "scratch tiles for one panel at a time");
+                        let mut rows = tiles[kp * MR * NR..][..MR * NR].chunks_exact_mut(NR);
+                        std::array::from_fn(|_| rows.next().expect("MR rows of NR"))
+                    }
+                };
+                f(r0, kc, a, &mut TileDst { rows, accumulate: r0 > 0, bias });
             }
             r0 += kc;
         }
@@ -424,7 +422,7 @@ impl<T: Scalar> GemmTiled<T> {
             if self.col_runs(pp, NR, &mut runs) == 1 && base + runs[0].1 + self.row_off_max + NR <= src.len()
             {
                 let base = base + runs[0].1;
-                self.for_tiles(g, (kps, 1), out, bias, |r0, kc, a, _, c| {
+                self.for_tiles(g, (kps, 1), out, bias, |r0, kc, a, c| {
                     (self.indirect)(kc, a, src, base, &self.row_off[r0..], c)
                 });
                 return;
@@ -437,8 +435,8 @@ impl<T: Scalar> GemmTiled<T> {
                 None => self.pack_gather(x, n, g, pp + j, bj),
             }
         }
-        self.for_tiles(g, (kps, nch), out, bias, |r0, kc, a, j, c| {
-            (self.tile)(kc, a, &b[j * len + r0 * NR..][..kc * NR], c)
+        self.for_tiles(g, (kps, nch), out, bias, |r0, kc, a, c| {
+            (self.tile)(kc, a, &b[r0 * NR..(nch - 1) * len + (r0 + kc) * NR], (nch, len), c)
         });
     }
 
@@ -472,7 +470,8 @@ impl<T: Scalar> GemmTiled<T> {
         }
         let chunk = self.chunk();
         let (b, rest) = ws.split_at_mut(self.panel_len() * chunk);
-        let (ctiles, gstage) = rest.split_at_mut(self.kpanels * MR * NR);
+        let (ctiles, rest) = rest.split_at_mut(self.kpanels * MR * NR);
+        let (spare, gstage) = rest.split_at_mut(MR * NR * chunk);
         let k_first = self.block_channel(u0);
         for g in u0 / self.kpanels..=(u1 - 1) / self.kpanels {
             let kps = (
@@ -492,7 +491,6 @@ impl<T: Scalar> GemmTiled<T> {
             let mut pp = p0;
             while pp < full {
                 let nch = chunk.min(full - pp);
-                let spare = &mut ctiles[..MR * NR];
                 let mut out = Out::Rows { part: y, k_first, col: (pp - p0) * NR, spare };
                 self.compute(x, staged, (n, g, pp, nch), kps, b, &mut out, bias);
                 pp += nch;

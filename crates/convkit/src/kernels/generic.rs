@@ -3,22 +3,31 @@
 use super::{TileDst, MR, NR};
 use crate::scalar::Scalar;
 
-/// `f32`/`f64` GEMM tile in plain Rust (`gemm_6x16:generic`).
-pub fn gemm_6x16<T: Scalar>(kc: usize, a: &[T], b: &[T], c: &mut TileDst<'_, T>) {
-    let mut acc = start_tile(c);
-    for (ap, bp) in a.chunks_exact(MR).zip(b.chunks_exact(NR)).take(kc) {
-        let bp: &[T; NR] = bp.try_into().expect("NR elements");
-        fma_rows(&mut acc, ap, bp);
+/// `f32`/`f64` GEMM tile in plain Rust (`gemm_6x16:generic`), panel after panel.
+pub fn gemm_6x16<T: Scalar>(
+    kc: usize,
+    a: &[T],
+    b: &[T],
+    (panels, b_step): (usize, usize),
+    c: &mut TileDst<'_, T>,
+) {
+    for q in 0..panels {
+        let b = &b[q * b_step..];
+        let mut acc = start_tile(c, q * NR);
+        for (ap, bp) in a.chunks_exact(MR).zip(b.chunks_exact(NR)).take(kc) {
+            let bp: &[T; NR] = bp.try_into().expect("NR elements");
+            fma_rows(&mut acc, ap, bp);
+        }
+        finish_tile(acc, c, q * NR);
     }
-    finish_tile(acc, c);
 }
 
-/// The accumulators a tile starts from: zero, or the destination's contents.
-fn start_tile<T: Scalar>(c: &TileDst<'_, T>) -> [[T; NR]; MR] {
+/// The accumulators a tile at column `col` starts from: zero, or the destination's contents.
+fn start_tile<T: Scalar>(c: &TileDst<'_, T>, col: usize) -> [[T; NR]; MR] {
     let mut acc = [[T::ZERO; NR]; MR];
     if c.accumulate {
         for (a, row) in acc.iter_mut().zip(&c.rows) {
-            *a = row[..NR].try_into().expect("NR elements");
+            *a = row[col..][..NR].try_into().expect("NR elements");
         }
     }
     acc
@@ -33,15 +42,15 @@ fn fma_rows<T: Scalar>(acc: &mut [[T; NR]; MR], ap: &[T], bp: &[T; NR]) {
     }
 }
 
-/// Add the bias, if any, and store the accumulators.
-fn finish_tile<T: Scalar>(mut acc: [[T; NR]; MR], c: &mut TileDst<'_, T>) {
+/// Add the bias, if any, and store the accumulators at column `col`.
+fn finish_tile<T: Scalar>(mut acc: [[T; NR]; MR], c: &mut TileDst<'_, T>, col: usize) {
     if let Some(bias) = c.bias {
         for (row, b) in acc.iter_mut().zip(bias) {
             row.iter_mut().for_each(|v| *v = *v + b);
         }
     }
     for (row, dst) in acc.iter().zip(c.rows.iter_mut()) {
-        dst[..NR].copy_from_slice(row);
+        dst[col..][..NR].copy_from_slice(row);
     }
 }
 
@@ -204,10 +213,10 @@ pub fn gemm_6x16_indirect<T: Scalar>(
     offs: &[usize],
     c: &mut TileDst<'_, T>,
 ) {
-    let mut acc = start_tile(c);
+    let mut acc = start_tile(c, 0);
     for (ap, &o) in a.chunks_exact(MR).zip(&offs[..kc]) {
         let bp: &[T; NR] = src[base + o..][..NR].try_into().expect("NR elements");
         fma_rows(&mut acc, ap, bp);
     }
-    finish_tile(acc, c);
+    finish_tile(acc, c, 0);
 }

@@ -17,7 +17,8 @@ pub const NR: usize = 16;
 /// Where a tile kernel writes: row `i` of the tile to `rows[i][..NR]` (straight into the
 /// output, or into scratch), and what it does there.
 pub struct TileDst<'a, T> {
-    /// The tile's rows, at least `NR` elements each (kernels panic otherwise).
+    /// The tile's rows, at least `NR` elements each (`panels·NR` for [`GemmTile`]; kernels
+    /// panic otherwise).
     pub rows: [&'a mut [T]; MR],
     /// `C += A·B` onto the rows' contents instead of `C = A·B`.
     pub accumulate: bool,
@@ -25,9 +26,10 @@ pub struct TileDst<'a, T> {
     pub bias: Option<[T; MR]>,
 }
 
-/// A GEMM tile kernel: `C[i][j] = Σ_p a[p*MR + i]·b[p*NR + j]` for a reduction of `kc`, into
-/// `c` as it says.
-pub type GemmTile<T> = fn(kc: usize, a: &[T], b: &[T], c: &mut TileDst<'_, T>);
+/// A GEMM tile kernel over `panels` column panels side by side: for panel `q`,
+/// `C[i][q·NR + j] = Σ_p a[p*MR + i]·b[q·b_step + p*NR + j]` for a reduction of `kc`, into
+/// `c` as it says (its rows then hold at least `panels·NR` elements).
+pub type GemmTile<T> = fn(kc: usize, a: &[T], b: &[T], panels: (usize, usize), c: &mut TileDst<'_, T>);
 
 /// Measure this machine's f32 FMA peak in GFLOP/s with `threads` threads running an
 /// FMA-only loop for about `seconds` (the best of a few rounds per thread, summed).
@@ -65,4 +67,5 @@ pub type PanelCopy<T> = fn(src: &[T], rows: &[usize], runs: &[(usize, usize)], d
 /// An indirect GEMM tile kernel: as [`GemmTile`], but row `p` of `B` is read in place at
 /// `src[base + offs[p]..][..NR]` instead of from a packed panel (`offs.len() ≥ kc`). Kernels
 /// panic if a row lies outside `src`.
-pub type GemmIndirect<T> = fn(kc: usize, a: &[T], src: &[T], base: usize, offs: &[usize], c: &mut TileDst<'_, T>);
+pub type GemmIndirect<T> =
+    fn(kc: usize, a: &[T], src: &[T], base: usize, offs: &[usize], c: &mut TileDst<'_, T>);

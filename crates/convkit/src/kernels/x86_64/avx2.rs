@@ -4,25 +4,37 @@ use crate::kernels::generic::{self, DwRow};
 use crate::kernels::{TileDst, MR, NR};
 use std::arch::x86_64::*;
 
-/// `f32_gemm_6x16_avx2_fma`: one 6×16 tile, 12 ymm accumulators, one broadcast per row.
+/// `f32_gemm_6x16_avx2_fma`: 6×16 tiles, 12 ymm accumulators, one broadcast per row; one
+/// tile per column panel.
 ///
 /// Safe to call: it checks that the CPU has AVX2 and FMA (once, cached by std), that the
-/// panels hold `kc` groups and that every destination row holds `NR` elements; it panics
-/// otherwise, which callers rule out by construction.
-pub fn f32_gemm_6x16_avx2_fma(kc: usize, a: &[f32], b: &[f32], c: &mut TileDst<'_, f32>) {
-    assert!(a.len() >= kc * MR && b.len() >= kc * NR, "packed panels shorter than kc");
-    let rows = row_ptrs(c);
+/// panels hold `kc` groups and that every destination row holds `panels·NR` elements; it
+/// panics otherwise, which callers rule out by construction.
+pub fn f32_gemm_6x16_avx2_fma(
+    kc: usize,
+    a: &[f32],
+    b: &[f32],
+    (panels, b_step): (usize, usize),
+    c: &mut TileDst<'_, f32>,
+) {
+    assert!(a.len() >= kc * MR, "packed weights shorter than kc");
+    assert!(panels == 0 || b.len() >= (panels - 1) * b_step + kc * NR, "packed panels shorter than kc");
+    let rows = row_ptrs(c, panels * NR);
     assert!(is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma"));
-    // SAFETY: the CPU supports AVX2 and FMA (checked above); `a` holds at least kc·MR and `b`
-    // at least kc·NR elements (checked above); every row pointer starts NR writable elements
-    // (`row_ptrs`), borrowed mutably through `c` for the whole call.
-    unsafe { kernel(kc, a.as_ptr(), b.as_ptr(), &rows, c.accumulate, c.bias.as_ref()) }
+    for q in 0..panels {
+        let at: [*mut f32; MR] = std::array::from_fn(|i| rows[i].wrapping_add(q * NR));
+        // SAFETY: the CPU supports AVX2 and FMA (checked above); `a` holds at least kc·MR
+        // elements and `b` at least kc·NR from q·b_step (checked above); every row pointer
+        // starts panels·NR writable elements (`row_ptrs`), so `at` starts NR of them, borrowed
+        // mutably through `c` for the whole call.
+        unsafe { kernel(kc, a.as_ptr(), b.as_ptr().add(q * b_step), &at, c.accumulate, c.bias.as_ref()) }
+    }
 }
 
-/// The destination rows' pointers, after checking each holds `NR` elements.
-fn row_ptrs(c: &mut TileDst<'_, f32>) -> [*mut f32; MR] {
+/// The destination rows' pointers, after checking each holds `len` elements.
+fn row_ptrs(c: &mut TileDst<'_, f32>, len: usize) -> [*mut f32; MR] {
     std::array::from_fn(|i| {
-        assert!(c.rows[i].len() >= NR, "tile row shorter than NR");
+        assert!(c.rows[i].len() >= len, "tile row shorter than the tiles");
         c.rows[i].as_mut_ptr()
     })
 }
@@ -42,7 +54,11 @@ unsafe fn load_tile<const ROWS: usize>(rows: &[*mut f32; MR], accumulate: bool) 
 
 /// Add the bias (if any) and store `ROWS` rows of accumulators.
 #[target_feature(enable = "avx2,fma")]
-unsafe fn store_tile<const ROWS: usize>(c: [[__m256; 2]; ROWS], rows: &[*mut f32; MR], bias: Option<&[f32; MR]>) {
+unsafe fn store_tile<const ROWS: usize>(
+    c: [[__m256; 2]; ROWS],
+    rows: &[*mut f32; MR],
+    bias: Option<&[f32; MR]>,
+) {
     for i in 0..ROWS {
         let [mut lo, mut hi] = c[i];
         if let Some(b) = bias {
@@ -57,7 +73,14 @@ unsafe fn store_tile<const ROWS: usize>(c: [[__m256; 2]; ROWS], rows: &[*mut f32
 }
 
 #[target_feature(enable = "avx2,fma")]
-unsafe fn kernel(kc: usize, a: *const f32, b: *const f32, rows: &[*mut f32; MR], accumulate: bool, bias: Option<&[f32; MR]>) {
+unsafe fn kernel(
+    kc: usize,
+    a: *const f32,
+    b: *const f32,
+    rows: &[*mut f32; MR],
+    accumulate: bool,
+    bias: Option<&[f32; MR]>,
+) {
     macro_rules! rows {
         ($m:ident) => {
             $m!(0);
@@ -114,19 +137,35 @@ pub fn f32_gemm_4x16_indirect_avx2_fma(
     indirect::<4>(kc, a, src, base, offs, c)
 }
 
-fn indirect<const ROWS: usize>(kc: usize, a: &[f32], src: &[f32], base: usize, offs: &[usize], c: &mut TileDst<'_, f32>) {
+fn indirect<const ROWS: usize>(
+    kc: usize,
+    a: &[f32],
+    src: &[f32],
+    base: usize,
+    offs: &[usize],
+    c: &mut TileDst<'_, f32>,
+) {
     assert!(a.len() >= kc * MR && offs.len() >= kc, "packed weights or offsets shorter than kc");
     // Every row must end inside `src`: base + offs[p] + NR ≤ src.len(), checked per row by
     // the kernel against this limit.
     let limit = src.len().checked_sub(NR).and_then(|l| l.checked_sub(base));
     let Some(limit) = limit else { panic!("indirect rows lie outside the source") };
-    let rows = row_ptrs(c);
+    let rows = row_ptrs(c, NR);
     assert!(is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma"));
     // SAFETY: the CPU supports AVX2 and FMA; `a` holds kc·MR elements and `offs` kc (checked
     // above); the kernel reads row p only after checking offs[p] ≤ limit, so the row ends at
     // or before src.len(); every destination row holds NR elements (`row_ptrs`) and ROWS ≤ MR.
     unsafe {
-        kernel_indirect::<ROWS>(kc, a.as_ptr(), src.as_ptr().add(base), offs, limit, &rows, c.accumulate, c.bias.as_ref())
+        kernel_indirect::<ROWS>(
+            kc,
+            a.as_ptr(),
+            src.as_ptr().add(base),
+            offs,
+            limit,
+            &rows,
+            c.accumulate,
+            c.bias.as_ref(),
+        )
     }
 }
 
