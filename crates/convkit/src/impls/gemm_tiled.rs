@@ -468,10 +468,9 @@ impl<T: Scalar> GemmTiled<T> {
         if u0 >= u1 || p0 >= p1 {
             return;
         }
-        let chunk = self.chunk();
-        let (b, rest) = ws.split_at_mut(self.panel_len() * chunk);
+        let (b, rest) = ws.split_at_mut(self.panel_len() * self.chunk());
         let (ctiles, rest) = rest.split_at_mut(self.kpanels * MR * NR);
-        let (spare, gstage) = rest.split_at_mut(MR * NR * chunk);
+        let (spare, gstage) = rest.split_at_mut(MR * NR * self.chunk());
         let k_first = self.block_channel(u0);
         for g in u0 / self.kpanels..=(u1 - 1) / self.kpanels {
             let kps = (
@@ -486,7 +485,10 @@ impl<T: Scalar> GemmTiled<T> {
                 }
                 _ => staged,
             };
-            // Full panels in chunks, tiles straight into the output rows.
+            // Full panels in chunks, tiles straight into the output rows; one at a time where
+            // they may be read in place.
+            let in_place = kps.1 - kps.0 <= INDIRECT_MAX_BLOCKS && !matches!(self.source, Source::Gather);
+            let chunk = if in_place { 1 } else { self.chunk() };
             let full = p1.min(self.outs / NR).max(p0);
             let mut pp = p0;
             while pp < full {
@@ -514,7 +516,8 @@ impl<T: Scalar> GemmTiled<T> {
     /// by channel blocks: per-worker tile work, plus panel packing (about a third of a tile
     /// per panel row, repeated by every worker that needs the panel).
     fn split_by_columns(&self, threads: usize) -> bool {
-        if threads <= 1 {
+        // Groups staged one at a time would be staged by every worker.
+        if threads <= 1 || self.stages_groups() {
             return false;
         }
         let units = self.p.groups * self.kpanels;
