@@ -1,7 +1,10 @@
 //! `gemm-tiled`: convolution as a GEMM `Y[K, P] = W[K, C/g·taps] · X̂[C/g·taps, P]` per group,
-//! where the patch matrix `X̂` is never materialised whole: one `NR`-column panel at a time is
-//! gathered into a few kilobytes of workspace and multiplied at once by packed weight panels,
-//! blocked over the reduction so the panel stays in L1.
+//! where the patch matrix `X̂` is never materialised whole. The reduction is cut into blocks of
+//! [`KC`] rows; for each block, the rows of a chunk of `NR`-column panels (up to
+//! [`CHUNK_BYTES`], L2-resident) are gathered into the workspace, then every packed weight
+//! block (`MR` rows, L1-resident) is multiplied by each panel of the chunk in turn, the tiles
+//! going straight into the output rows (channels-first) with the bias added after the last
+//! block.
 //!
 //! Where the input can be read in place or staged, a panel is gathered by plain contiguous
 //! copies. The input is read in place when the windows never leave it, the layout is
@@ -27,16 +30,16 @@ use crate::scalar::Scalar;
 use crate::shape::{data_strides, ConvProblem};
 use crate::Layout;
 
-/// Reduction block: a `KC × NR` slice of the patch panel is 16 KiB in f32.
-const KC: usize = 256;
+/// Reduction block: a `KC × NR` slice of a patch panel is 16 KiB in f32.
+pub const KC: usize = 256;
 
 /// Column panels multiplied by at most this many `MR`-row weight blocks are read in place
 /// (indirect) when they are one run of the source; with more blocks, packing the panel once
 /// pays for itself.
 const INDIRECT_MAX_BLOCKS: usize = 1;
 
-/// Packed column panels of one chunk: at most this many bytes (half of L1)…
-const CHUNK_BYTES: usize = 16 << 10;
+/// Packed column panel slices of one chunk: at most this many bytes (a quarter of L2)…
+pub const CHUNK_BYTES: usize = 128 << 10;
 /// … and at most this many panels.
 const MAX_CHUNK: usize = 32;
 
@@ -228,8 +231,9 @@ impl<T: Scalar> GemmTiled<T> {
         }
     }
 
+    /// One packed panel slice: the rows of a reduction block, plus `NR` of slack.
     fn panel_len(&self) -> usize {
-        self.cr * NR + NR
+        KC.min(self.cr) * NR + NR
     }
 
     fn stage_len(&self) -> usize {
@@ -284,8 +288,9 @@ impl<T: Scalar> GemmTiled<T> {
         n
     }
 
-    /// Gather panel `pp` from a direct or staged source `src`, group channels at `base`.
-    fn pack_copy(&self, src: &[T], base: usize, pp: usize, b: &mut [T]) {
+    /// Gather reduction rows `rows` of panel `pp` from a direct or staged source `src`, group
+    /// channels at `base`.
+    fn pack_copy(&self, src: &[T], base: usize, pp: usize, rows: std::ops::Range<usize>, b: &mut [T]) {
         let cols = NR.min(self.outs - pp * NR);
         let mut runs = [(0usize, 0usize); NR];
         let nruns = self.col_runs(pp, cols, &mut runs);
@@ -297,10 +302,10 @@ impl<T: Scalar> GemmTiled<T> {
         // the next copy) or, for the last run, into the next row (overwritten when that row is
         // written; the panel has NR elements of slack after its last row).
         if cols == NR && runs[nruns - 1].1 + self.row_off_max + NR <= src.len() {
-            (self.copy)(src, &self.row_off, &runs[..nruns], b);
+            (self.copy)(src, &self.row_off[rows], &runs[..nruns], b);
             return;
         }
-        for (row, &ro) in b[..self.cr * NR].chunks_exact_mut(NR).zip(&self.row_off) {
+        for (row, &ro) in b[..rows.len() * NR].chunks_exact_mut(NR).zip(&self.row_off[rows]) {
             for (i, &(j0, s)) in runs[..nruns].iter().enumerate() {
                 let end = if i + 1 < nruns { runs[i + 1].0 } else { cols };
                 for (d, &v) in row[j0..end].iter_mut().zip(&src[ro + s..]) {
@@ -311,9 +316,15 @@ impl<T: Scalar> GemmTiled<T> {
         }
     }
 
-    /// Gather patch-matrix columns `pp·NR ..` of group `g`, sample `n` into `b` (`[cr][NR]`)
-    /// through the tap tables. Columns past the output are zero.
-    fn pack_gather(&self, x: &[T], n: usize, g: usize, pp: usize, b: &mut [T]) {
+    /// Gather reduction rows `rows` of patch-matrix columns `pp·NR ..` of group `g`, sample `n`
+    /// into `b` (`[rows][NR]`) through the tap tables. Columns past the output are zero.
+    fn pack_gather(
+        &self,
+        x: &[T],
+        (n, g, pp): (usize, usize, usize),
+        rows: std::ops::Range<usize>,
+        b: &mut [T],
+    ) {
         let (xn, xc, ref xsp) = self.x_strides;
         let rank = self.kernel.len();
         let cols = NR.min(self.outs - pp * NR);
@@ -341,7 +352,11 @@ impl<T: Scalar> GemmTiled<T> {
                 *off = acc;
             }
             for ci in 0..self.cg {
-                let row = &mut b[(ci * self.taps + tap) * NR..][..NR];
+                let r = ci * self.taps + tap;
+                if !rows.contains(&r) {
+                    continue;
+                }
+                let row = &mut b[(r - rows.start) * NR..][..NR];
                 let base = cbase + ci * xc;
                 for (dst, &off) in row.iter_mut().zip(&offs).take(cols) {
                     *dst = if off == PAD { self.padv } else { x[base + off] };
@@ -351,42 +366,44 @@ impl<T: Scalar> GemmTiled<T> {
         }
     }
 
-    /// For every reduction block `r0..r0 + kc` and weight block `kp` in `kps` of group `g`:
-    /// `f(r0, kc, packed weights, destination of the tiles of the chunk's `nch` panels)`; the
-    /// bias goes with the last block.
-    fn for_tiles(
+    /// Reduction block `r0..r0 + kc`: for every weight block `kp` in `kps` of group `g`,
+    /// `f(packed weights, destination of the tiles of the chunk's `nch` panels)`; the bias
+    /// goes with the last block.
+    #[allow(clippy::too_many_arguments)]
+    fn block_tiles(
         &self,
         g: usize,
         (kps, nch): ((usize, usize), usize),
+        (r0, kc): (usize, usize),
         out: &mut Out<'_, '_, T>,
         bias: Option<&[T]>,
-        mut f: impl FnMut(usize, usize, &[T], &mut TileDst<'_, T>),
+        mut f: impl FnMut(&[T], &mut TileDst<'_, T>),
     ) {
-        let mut r0 = 0;
-        while r0 < self.cr {
-            let kc = KC.min(self.cr - r0);
-            let last = r0 + kc == self.cr;
-            for kp in kps.0..kps.1 {
-                let a = &self.packed[((g * self.kpanels + kp) * self.cr + r0) * MR..][..kc * MR];
-                let k0 = g * self.kg + kp * MR;
-                let real = MR.min(self.kg - kp * MR);
-                let bias = bias
-                    .filter(|_| last)
-                    .map(|b| std::array::from_fn(|i| if i < real { b[k0 + i] } else { T::ZERO }));
-                let rows = match out {
-                    Out::Rows { part, k_first, col, spare } => {
-                        part.tile::<MR>((k0 - *k_first, real), (*col, nch * NR), spare)
-                    }
-                    Out::Scratch(tiles) => {
-                        assert_eq!(nch, 1, "scratch tiles for one panel at a time");
-                        let mut rows = tiles[kp * MR * NR..][..MR * NR].chunks_exact_mut(NR);
-                        std::array::from_fn(|_| rows.next().expect("MR rows of NR"))
-                    }
-                };
-                f(r0, kc, a, &mut TileDst { rows, accumulate: r0 > 0, bias });
-            }
-            r0 += kc;
+        let last = r0 + kc == self.cr;
+        for kp in kps.0..kps.1 {
+            let a = &self.packed[((g * self.kpanels + kp) * self.cr + r0) * MR..][..kc * MR];
+            let k0 = g * self.kg + kp * MR;
+            let real = MR.min(self.kg - kp * MR);
+            let bias = bias
+                .filter(|_| last)
+                .map(|b| std::array::from_fn(|i| if i < real { b[k0 + i] } else { T::ZERO }));
+            let rows = match out {
+                Out::Rows { part, k_first, col, spare } => {
+                    part.tile::<MR>((k0 - *k_first, real), (*col, nch * NR), spare)
+                }
+                Out::Scratch(tiles) => {
+                    assert_eq!(nch, 1, "scratch tiles for one panel at a time");
+                    let mut rows = tiles[kp * MR * NR..][..MR * NR].chunks_exact_mut(NR);
+                    std::array::from_fn(|_| rows.next().expect("MR rows of NR"))
+                }
+            };
+            f(a, &mut TileDst { rows, accumulate: r0 > 0, bias });
         }
+    }
+
+    /// The reduction blocks `(r0, kc)`.
+    fn kc_blocks(&self) -> impl Iterator<Item = (usize, usize)> + '_ {
+        (0..self.cr).step_by(KC).map(|r0| (r0, KC.min(self.cr - r0)))
     }
 
     /// The contiguous source of group `g` of sample `n` and its first element's offset
@@ -401,8 +418,9 @@ impl<T: Scalar> GemmTiled<T> {
 
     /// The tiles of weight blocks `kps` of group `g` for the `nch` column panels from `pp` of
     /// sample `n`. With few weight blocks a single panel that is one run of the source is
-    /// multiplied in place (indirect, no copy); otherwise the panels are packed into `b`
-    /// first, then every weight block is multiplied by each of them in turn.
+    /// multiplied in place (indirect, no copy); otherwise, reduction block by reduction block,
+    /// the panels' rows are packed into `b`, then every weight block is multiplied by each of
+    /// them in turn (so a weight block is reused from L1 across the chunk).
     #[allow(clippy::too_many_arguments)]
     fn compute(
         &self,
@@ -422,27 +440,30 @@ impl<T: Scalar> GemmTiled<T> {
             if self.col_runs(pp, NR, &mut runs) == 1 && base + runs[0].1 + self.row_off_max + NR <= src.len()
             {
                 let base = base + runs[0].1;
-                self.for_tiles(g, (kps, 1), out, bias, |r0, kc, a, c| {
-                    (self.indirect)(kc, a, src, base, &self.row_off[r0..], c)
-                });
+                for (r0, kc) in self.kc_blocks() {
+                    self.block_tiles(g, (kps, 1), (r0, kc), out, bias, |a, c| {
+                        (self.indirect)(kc, a, src, base, &self.row_off[r0..], c)
+                    });
+                }
                 return;
             }
         }
         let len = self.panel_len();
-        for (j, bj) in b[..nch * len].chunks_exact_mut(len).enumerate() {
-            match src {
-                Some((src, base)) => self.pack_copy(src, base, pp + j, bj),
-                None => self.pack_gather(x, n, g, pp + j, bj),
+        for (r0, kc) in self.kc_blocks() {
+            for (j, bj) in b[..nch * len].chunks_exact_mut(len).enumerate() {
+                match src {
+                    Some((src, base)) => self.pack_copy(src, base, pp + j, r0..r0 + kc, bj),
+                    None => self.pack_gather(x, (n, g, pp + j), r0..r0 + kc, bj),
+                }
             }
+            let b = &b[..(nch - 1) * len + kc * NR];
+            self.block_tiles(g, (kps, nch), (r0, kc), out, bias, |a, c| (self.tile)(kc, a, b, (nch, len), c));
         }
-        self.for_tiles(g, (kps, nch), out, bias, |r0, kc, a, c| {
-            (self.tile)(kc, a, &b[r0 * NR..(nch - 1) * len + (r0 + kc) * NR], (nch, len), c)
-        });
     }
 
     /// Column panels packed together (channels-first): as many as fit in [`CHUNK_BYTES`], so
-    /// with a short reduction each weight block sweeps several panels while it is in L1 and
-    /// each output row is written in longer runs.
+    /// each weight block is reused from L1 across several panels and each output row is
+    /// written in longer runs.
     fn chunk(&self) -> usize {
         if self.p.layout != Layout::Nchw {
             return 1;
