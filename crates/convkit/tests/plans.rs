@@ -233,6 +233,51 @@ fn wide_rows_and_large_inputs_match_the_reference() {
     }
 }
 
+/// Reductions longer than one block (KC = 256 rows) over many column panels, so panels are
+/// packed in chunks block by block (several chunks, a short last chunk, a partial last panel),
+/// with output channels that are not a multiple of MR, both thread splits, every source
+/// (in place, staged, channels-last, and gathered: 300 channels of 82 x 82 padded f64 are more
+/// than MAX_STAGE_BYTES).
+#[test]
+fn chunked_long_reductions_match_the_reference() {
+    let mut cases = Vec::new();
+    for (i, (pad, groups, layout, mode)) in [
+        (1, 1, Layout::Nchw, PadMode::Reflect),
+        (0, 1, Layout::Nchw, PadMode::Zeros),
+        (1, 2, Layout::Nchw, PadMode::Circular),
+        (1, 1, Layout::Nhwc, PadMode::Replicate),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let (c, k) = (40, 13 + groups - 1);
+        let x_shape = if layout == Layout::Nchw { vec![2, c, 11, 23] } else { vec![2, 11, 23, c] };
+        cases.push(Case {
+            desc: ConvDesc::new()
+                .padding(Padding::uniform(pad))
+                .padding_mode(mode)
+                .groups(groups)
+                .layout(layout),
+            x_shape,
+            w_shape: vec![k, c / groups, 3, 3],
+            bias: i % 2 == 0,
+            seed: 200 + i as u64,
+        });
+    }
+    cases.push(Case {
+        desc: ConvDesc::new().padding(Padding::uniform(1)),
+        x_shape: vec![1, 300, 80, 80],
+        w_shape: vec![7, 300, 1, 1],
+        bias: true,
+        seed: 300,
+    });
+    for case in cases {
+        let p = ConvProblem::new(&case.desc, &case.x_shape, &case.w_shape).unwrap();
+        check::<f32>(&case, &p, |v| v as f32).unwrap();
+        check::<f64>(&case, &p, |v| v).unwrap();
+    }
+}
+
 /// Depthwise-shaped problems (one input channel per group), with inner axes long enough for
 /// the row kernels' 16-wide interior blocks.
 fn dw_case() -> impl Strategy<Value = Case> {
