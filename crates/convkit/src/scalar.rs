@@ -38,6 +38,12 @@ pub trait Scalar:
     /// The SIMD GEMM tile kernel for this type at `isa`, if one exists.
     #[doc(hidden)]
     fn gemm_tile(isa: Isa) -> Option<GemmTile<Self>>;
+    /// The SIMD GEMM tile kernel computing only the first `NR / 2` columns, if one exists.
+    #[doc(hidden)]
+    fn gemm_tile_narrow(isa: Isa) -> Option<GemmTile<Self>> {
+        let _ = isa;
+        None
+    }
     /// The SIMD panel copy kernel for this type at `isa`, if one exists.
     #[doc(hidden)]
     fn copy_panel(isa: Isa) -> Option<PanelCopy<Self>> {
@@ -81,6 +87,14 @@ impl Scalar for f32 {
         #[cfg(target_arch = "x86_64")]
         if isa >= Isa::Avx2Fma && crate::isa::supported(Isa::Avx2Fma) {
             return Some(crate::kernels::x86_64::f32_gemm_6x16_avx2_fma);
+        }
+        let _ = isa;
+        None
+    }
+    fn gemm_tile_narrow(isa: Isa) -> Option<GemmTile<Self>> {
+        #[cfg(target_arch = "x86_64")]
+        if isa >= Isa::Avx2Fma && crate::isa::supported(Isa::Avx2Fma) {
+            return Some(crate::kernels::x86_64::f32_gemm_6x8_avx2_fma);
         }
         let _ = isa;
         None

@@ -59,13 +59,16 @@ enum Source {
     Gather,
 }
 
-/// Where the tiles of one column panel go.
-enum Out<'p, 'y, T> {
-    /// Straight into channels-first output: channel `k`'s tile row is row `k − k_first` of
-    /// `part`, columns `col..col + NR`; rows past a block's last channel go to `spare`.
-    Rows { part: &'p mut Part<'y, T>, k_first: usize, col: usize, spare: &'p mut [T] },
-    /// Block `kp`'s tile at `kp·MR·NR` of this scratch (`MR` rows of `NR`).
-    Scratch(&'p mut [T]),
+/// Where the tiles of a chunk of column panels go: the first `full` panels straight into
+/// channels-first output rows, then at most one panel into the tile scratch (a partial last
+/// panel, or every panel of channels-last output).
+struct Out<'p, 'y, T> {
+    /// Channel `k`'s tile row is row `k − k_first` of the part, columns `col..`, as
+    /// `(part, k_first, col)`; rows past a block's last channel go to `spare`.
+    rows: Option<(&'p mut Part<'y, T>, usize, usize)>,
+    spare: &'p mut [T],
+    /// Block `kp`'s tile of the scratch panel at `kp·MR·NR` (`MR` rows of `NR`).
+    scratch: &'p mut [T],
 }
 
 /// Tiled implicit-GEMM convolution for one problem, weights packed in `MR`-row panels.
@@ -73,6 +76,8 @@ pub struct GemmTiled<T> {
     p: ConvProblem,
     isa: Isa,
     tile: GemmTile<T>,
+    /// The tile kernel for a last panel of at most `NR / 2` columns.
+    narrow: GemmTile<T>,
     copy: PanelCopy<T>,
     indirect: GemmIndirect<T>,
     cg: usize,
@@ -163,6 +168,7 @@ impl<T: Scalar> GemmTiled<T> {
         GemmTiled {
             isa,
             tile: T::gemm_tile(isa).unwrap_or(generic::gemm_6x16::<T>),
+            narrow: T::gemm_tile_narrow(isa).or(T::gemm_tile(isa)).unwrap_or(generic::gemm_6x16::<T>),
             copy: T::copy_panel(isa).unwrap_or(generic::copy_panel::<T>),
             indirect: T::gemm_indirect(isa, kg).unwrap_or(generic::gemm_6x16_indirect::<T>),
             cg,
@@ -367,17 +373,18 @@ impl<T: Scalar> GemmTiled<T> {
     }
 
     /// Reduction block `r0..r0 + kc`: for every weight block `kp` in `kps` of group `g`,
-    /// `f(packed weights, destination of the tiles of the chunk's `nch` panels)`; the bias
-    /// goes with the last block.
+    /// `f(packed weights, first panel, panels, destination)` for the chunk's `full` panels that
+    /// go to the output rows, then for its scratch panel if `scratch`; the bias goes with the
+    /// last block.
     #[allow(clippy::too_many_arguments)]
     fn block_tiles(
         &self,
         g: usize,
-        (kps, nch): ((usize, usize), usize),
+        (kps, full, scratch): ((usize, usize), usize, bool),
         (r0, kc): (usize, usize),
         out: &mut Out<'_, '_, T>,
         bias: Option<&[T]>,
-        mut f: impl FnMut(&[T], &mut TileDst<'_, T>),
+        mut f: impl FnMut(&[T], usize, usize, &mut TileDst<'_, T>),
     ) {
         let last = r0 + kc == self.cr;
         for kp in kps.0..kps.1 {
@@ -387,17 +394,16 @@ impl<T: Scalar> GemmTiled<T> {
             let bias = bias
                 .filter(|_| last)
                 .map(|b| std::array::from_fn(|i| if i < real { b[k0 + i] } else { T::ZERO }));
-            let rows = match out {
-                Out::Rows { part, k_first, col, spare } => {
-                    part.tile::<MR>((k0 - *k_first, real), (*col, nch * NR), spare)
-                }
-                Out::Scratch(tiles) => {
-                    assert_eq!(nch, 1, "scratch tiles for one panel at a time");
-                    let mut rows = tiles[kp * MR * NR..][..MR * NR].chunks_exact_mut(NR);
-                    std::array::from_fn(|_| rows.next().expect("MR rows of NR"))
-                }
-            };
-            f(a, &mut TileDst { rows, accumulate: r0 > 0, bias });
+            if full > 0 {
+                let (part, k_first, col) = out.rows.as_mut().expect("output rows for full panels");
+                let rows = part.tile::<MR>((k0 - *k_first, real), (*col, full * NR), out.spare);
+                f(a, 0, full, &mut TileDst { rows, accumulate: r0 > 0, bias });
+            }
+            if scratch {
+                let mut rows = out.scratch[kp * MR * NR..][..MR * NR].chunks_exact_mut(NR);
+                let rows = std::array::from_fn(|_| rows.next().expect("MR rows of NR"));
+                f(a, full, 1, &mut TileDst { rows, accumulate: r0 > 0, bias });
+            }
         }
     }
 
@@ -416,39 +422,42 @@ impl<T: Scalar> GemmTiled<T> {
         }
     }
 
-    /// The tiles of weight blocks `kps` of group `g` for the `nch` column panels from `pp` of
-    /// sample `n`. With few weight blocks a single panel that is one run of the source is
-    /// multiplied in place (indirect, no copy); otherwise, reduction block by reduction block,
-    /// the panels' rows are packed into `b`, then every weight block is multiplied by each of
-    /// them in turn (so a weight block is reused from L1 across the chunk).
+    /// The tiles of weight blocks `kps` of group `g` for the `full` column panels from `pp` of
+    /// sample `n` that go to the output rows, followed by one that goes to the tile scratch
+    /// if `scratch`. With few weight blocks a single full panel that is one run of the source
+    /// is multiplied in place (indirect, no copy); otherwise, reduction block by reduction
+    /// block, the panels' rows are packed into `b`, then every weight block is multiplied by
+    /// each of them in turn (so a weight block is reused from L1 across the chunk).
     #[allow(clippy::too_many_arguments)]
     fn compute(
         &self,
         x: &[T],
         staged: &[T],
-        (n, g, pp, nch): (usize, usize, usize, usize),
-        kps: (usize, usize),
+        (n, g, pp): (usize, usize, usize),
+        (kps, full, scratch): ((usize, usize), usize, bool),
         b: &mut [T],
         out: &mut Out<'_, '_, T>,
         bias: Option<&[T]>,
     ) {
         let src = self.source(x, staged, n, g);
         if let Some((src, base)) =
-            src.filter(|_| nch == 1 && kps.1 - kps.0 <= INDIRECT_MAX_BLOCKS && self.outs - pp * NR >= NR)
+            src.filter(|_| full == 1 && !scratch && kps.1 - kps.0 <= INDIRECT_MAX_BLOCKS)
         {
             let mut runs = [(0usize, 0usize); NR];
             if self.col_runs(pp, NR, &mut runs) == 1 && base + runs[0].1 + self.row_off_max + NR <= src.len()
             {
                 let base = base + runs[0].1;
                 for (r0, kc) in self.kc_blocks() {
-                    self.block_tiles(g, (kps, 1), (r0, kc), out, bias, |a, c| {
+                    self.block_tiles(g, (kps, 1, false), (r0, kc), out, bias, |a, _, _, c| {
                         (self.indirect)(kc, a, src, base, &self.row_off[r0..], c)
                     });
                 }
                 return;
             }
         }
-        let len = self.panel_len();
+        let (len, nch) = (self.panel_len(), full + scratch as usize);
+        // The scratch panel may be partial: its columns up to 8 take the narrow kernel.
+        let narrow = scratch && self.outs - (pp + full) * NR <= NR / 2;
         for (r0, kc) in self.kc_blocks() {
             for (j, bj) in b[..nch * len].chunks_exact_mut(len).enumerate() {
                 match src {
@@ -456,8 +465,11 @@ impl<T: Scalar> GemmTiled<T> {
                     None => self.pack_gather(x, (n, g, pp + j), r0..r0 + kc, bj),
                 }
             }
-            let b = &b[..(nch - 1) * len + kc * NR];
-            self.block_tiles(g, (kps, nch), (r0, kc), out, bias, |a, c| (self.tile)(kc, a, b, (nch, len), c));
+            self.block_tiles(g, (kps, full, scratch), (r0, kc), out, bias, |a, first, panels, c| {
+                let b = &b[first * len..(first + panels - 1) * len + kc * NR];
+                let tile = if narrow && first == full { self.narrow } else { self.tile };
+                tile(kc, a, b, (panels, len), c)
+            });
         }
     }
 
@@ -506,29 +518,29 @@ impl<T: Scalar> GemmTiled<T> {
                 }
                 _ => staged,
             };
-            // Full panels in chunks, tiles straight into the output rows; one at a time where
-            // they may be read in place.
+            // Full panels in chunks, tiles straight into the output rows, the last chunk taking
+            // a partial last panel through the tile scratch; one panel at a time where they may
+            // be read in place.
             let in_place = kps.1 - kps.0 <= INDIRECT_MAX_BLOCKS && !matches!(self.source, Source::Gather);
             let chunk = if in_place { 1 } else { self.chunk() };
             let full = p1.min(self.outs / NR).max(p0);
             let mut pp = p0;
-            while pp < full {
-                let nch = chunk.min(full - pp);
-                let mut out = Out::Rows { part: y, k_first, col: (pp - p0) * NR, spare };
-                self.compute(x, staged, (n, g, pp, nch), kps, b, &mut out, bias);
-                pp += nch;
-            }
-            // The last, partial panel through the tile scratch.
-            for pp in full..p1 {
-                let (col, cols) = ((pp - p0) * NR, self.outs - pp * NR);
-                self.compute(x, staged, (n, g, pp, 1), kps, b, &mut Out::Scratch(ctiles), bias);
-                for kp in kps.0..kps.1 {
-                    let c = &ctiles[kp * MR * NR..][..MR * NR];
-                    for i in 0..MR.min(self.kg - kp * MR) {
-                        let k = g * self.kg + kp * MR + i;
-                        y.row(k - k_first)[col..][..cols].copy_from_slice(&c[i * NR..][..cols]);
+            while pp < p1 {
+                let nfull = chunk.min(full - pp);
+                let scratch = pp + nfull == full && full < p1 && (nfull < chunk || nfull == 0);
+                let mut out = Out { rows: Some((&mut *y, k_first, (pp - p0) * NR)), spare, scratch: ctiles };
+                self.compute(x, staged, (n, g, pp), (kps, nfull, scratch), b, &mut out, bias);
+                if scratch {
+                    let (col, cols) = ((full - p0) * NR, self.outs - full * NR);
+                    for kp in kps.0..kps.1 {
+                        let c = &ctiles[kp * MR * NR..][..MR * NR];
+                        for i in 0..MR.min(self.kg - kp * MR) {
+                            let k = g * self.kg + kp * MR + i;
+                            y.row(k - k_first)[col..][..cols].copy_from_slice(&c[i * NR..][..cols]);
+                        }
                     }
                 }
+                pp += nfull + scratch as usize;
             }
         }
     }
@@ -567,8 +579,8 @@ impl<T: Scalar> GemmTiled<T> {
         for pp in p0..p1 {
             let cols = NR.min(self.outs - pp * NR);
             for g in 0..self.p.groups {
-                let mut out = Out::Scratch(ctiles);
-                self.compute(x, staged, (n, g, pp, 1), (0, self.kpanels), b, &mut out, bias);
+                let mut out = Out { rows: None, spare: &mut [], scratch: ctiles };
+                self.compute(x, staged, (n, g, pp), ((0, self.kpanels), 0, true), b, &mut out, bias);
                 for kp in 0..self.kpanels {
                     let c = &ctiles[kp * MR * NR..][..MR * NR];
                     for i in 0..MR.min(self.kg - kp * MR) {

@@ -31,6 +31,67 @@ pub fn f32_gemm_6x16_avx2_fma(
     }
 }
 
+/// `f32_gemm_6x8_avx2_fma`: the first 8 columns of [`f32_gemm_6x16_avx2_fma`]'s tiles, for a
+/// partial last panel of at most 8 columns (the other 8 columns of the rows are left as they
+/// are). The same sums in the same order, at two thirds of the full tile's cost.
+pub fn f32_gemm_6x8_avx2_fma(
+    kc: usize,
+    a: &[f32],
+    b: &[f32],
+    (panels, b_step): (usize, usize),
+    c: &mut TileDst<'_, f32>,
+) {
+    assert!(a.len() >= kc * MR, "packed weights shorter than kc");
+    assert!(panels == 0 || b.len() >= (panels - 1) * b_step + kc * NR, "packed panels shorter than kc");
+    let rows = row_ptrs(c, panels * NR);
+    assert!(is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma"));
+    for q in 0..panels {
+        let at: [*mut f32; MR] = std::array::from_fn(|i| rows[i].wrapping_add(q * NR));
+        // SAFETY: as in `f32_gemm_6x16_avx2_fma`: AVX2 and FMA are present, the panels and the
+        // weights hold what the kernel reads (checked above), and every row pointer starts NR
+        // writable elements, of which the kernel touches the first 8.
+        unsafe {
+            kernel_narrow(kc, a.as_ptr(), b.as_ptr().add(q * b_step), &at, c.accumulate, c.bias.as_ref())
+        }
+    }
+}
+
+#[target_feature(enable = "avx2,fma")]
+unsafe fn kernel_narrow(
+    kc: usize,
+    a: *const f32,
+    b: *const f32,
+    rows: &[*mut f32; MR],
+    accumulate: bool,
+    bias: Option<&[f32; MR]>,
+) {
+    let mut c = [_mm256_setzero_ps(); MR];
+    if accumulate {
+        for (ci, &row) in c.iter_mut().zip(rows) {
+            // SAFETY: the row holds at least 8 elements (caller's contract).
+            *ci = _mm256_loadu_ps(row);
+        }
+    }
+    let (mut ap, mut bp) = (a, b);
+    for _ in 0..kc {
+        // SAFETY: p < kc, so bp..bp+8 and ap..ap+MR lie inside the panels (caller's check).
+        let b0 = _mm256_loadu_ps(bp);
+        for (i, ci) in c.iter_mut().enumerate() {
+            *ci = _mm256_fmadd_ps(_mm256_broadcast_ss(&*ap.add(i)), b0, *ci);
+        }
+        ap = ap.add(MR);
+        bp = bp.add(NR);
+    }
+    for (i, (&ci, &row)) in c.iter().zip(rows).enumerate() {
+        let v = match bias {
+            Some(b) => _mm256_add_ps(ci, _mm256_set1_ps(b[i])),
+            None => ci,
+        };
+        // SAFETY: the row holds at least 8 elements (caller's contract).
+        _mm256_storeu_ps(row, v);
+    }
+}
+
 /// The destination rows' pointers, after checking each holds `len` elements.
 fn row_ptrs(c: &mut TileDst<'_, f32>, len: usize) -> [*mut f32; MR] {
     std::array::from_fn(|i| {
