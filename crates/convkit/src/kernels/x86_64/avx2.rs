@@ -154,20 +154,32 @@ unsafe fn kernel(
     }
     let mut c = load_tile::<MR>(rows, accumulate);
     let (mut ap, mut bp) = (a, b);
-    for _ in 0..kc {
-        // SAFETY: p < kc, so bp..bp+NR and ap..ap+MR lie inside the panels (caller's check).
-        let b0 = _mm256_loadu_ps(bp);
-        let b1 = _mm256_loadu_ps(bp.add(8));
-        macro_rules! fma_row {
-            ($i:literal) => {
-                let av = _mm256_broadcast_ss(&*ap.add($i));
-                c[$i][0] = _mm256_fmadd_ps(av, b0, c[$i][0]);
-                c[$i][1] = _mm256_fmadd_ps(av, b1, c[$i][1]);
-            };
-        }
-        rows!(fma_row);
-        ap = ap.add(MR);
-        bp = bp.add(NR);
+    // One reduction step: p < kc, so bp..bp+NR and ap..ap+MR lie inside the panels.
+    macro_rules! step {
+        () => {
+            let b0 = _mm256_loadu_ps(bp);
+            let b1 = _mm256_loadu_ps(bp.add(8));
+            macro_rules! fma_row {
+                ($i:literal) => {
+                    let av = _mm256_broadcast_ss(&*ap.add($i));
+                    c[$i][0] = _mm256_fmadd_ps(av, b0, c[$i][0]);
+                    c[$i][1] = _mm256_fmadd_ps(av, b1, c[$i][1]);
+                };
+            }
+            rows!(fma_row);
+            ap = ap.add(MR);
+            bp = bp.add(NR);
+        };
+    }
+    // SAFETY (the steps): kc steps in all, each inside the panels (caller's check).
+    for _ in 0..kc / 4 {
+        step!();
+        step!();
+        step!();
+        step!();
+    }
+    for _ in 0..kc % 4 {
+        step!();
     }
     store_tile::<MR>(c, rows, bias);
 }
