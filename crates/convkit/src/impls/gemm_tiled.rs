@@ -85,7 +85,8 @@ pub struct GemmTiled<T> {
     taps: usize,
     cr: usize,
     kpanels: usize,
-    /// `[group][k panel][cr][MR]`, rows past `kg` zero.
+    /// `[group][reduction block][k panel][kc][MR]` (the weight blocks of one reduction block
+    /// consecutive, in the order the tiles read them), rows past `kg` zero.
     packed: Vec<T>,
     source: Source,
     /// Direct and staged sources: offset of reduction row `r` (channel and tap) in the source.
@@ -116,12 +117,15 @@ impl<T: Scalar> GemmTiled<T> {
         let kpanels = kg.div_ceil(MR);
         let mut packed = vec![T::ZERO; p.groups * kpanels * cr * MR];
         for g in 0..p.groups {
-            for kp in 0..kpanels {
-                let panel = &mut packed[(g * kpanels + kp) * cr * MR..][..cr * MR];
-                for i in 0..MR.min(kg - kp * MR) {
-                    let k = g * kg + kp * MR + i;
-                    for r in 0..cr {
-                        panel[r * MR + i] = w[k * cr + r];
+            for r0 in (0..cr).step_by(KC) {
+                let kc = KC.min(cr - r0);
+                for kp in 0..kpanels {
+                    let block = &mut packed[(g * kpanels * cr + r0 * kpanels + kp * kc) * MR..][..kc * MR];
+                    for i in 0..MR.min(kg - kp * MR) {
+                        let k = g * kg + kp * MR + i;
+                        for r in 0..kc {
+                            block[r * MR + i] = w[k * cr + r0 + r];
+                        }
                     }
                 }
             }
@@ -388,7 +392,8 @@ impl<T: Scalar> GemmTiled<T> {
     ) {
         let last = r0 + kc == self.cr;
         for kp in kps.0..kps.1 {
-            let a = &self.packed[((g * self.kpanels + kp) * self.cr + r0) * MR..][..kc * MR];
+            let a =
+                &self.packed[(g * self.kpanels * self.cr + r0 * self.kpanels + kp * kc) * MR..][..kc * MR];
             let k0 = g * self.kg + kp * MR;
             let real = MR.min(self.kg - kp * MR);
             let bias = bias
