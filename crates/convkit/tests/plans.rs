@@ -264,6 +264,23 @@ fn chunked_long_reductions_match_the_reference() {
             seed: 200 + i as u64,
         });
     }
+    // Output rows a whole number of panels long (32, 48 columns) with windows overlapping
+    // across rows: chunks cut at row ends and read in place (direct and staged sources,
+    // stride 2 phases, a reduction longer than one block).
+    for (i, (pad, stride, c, w)) in
+        [(0, 1, 40, 34), (1, 1, 5, 32), (1, 2, 40, 96), (2, 1, 3, 44)].into_iter().enumerate()
+    {
+        cases.push(Case {
+            desc: ConvDesc::new()
+                .padding(Padding::uniform(pad))
+                .stride([stride, stride])
+                .padding_mode(PadMode::Replicate),
+            x_shape: vec![2, c, 7, w],
+            w_shape: vec![13, c, 3, 3],
+            bias: i % 2 == 1,
+            seed: 400 + i as u64,
+        });
+    }
     cases.push(Case {
         desc: ConvDesc::new().padding(Padding::uniform(1)),
         x_shape: vec![1, 300, 80, 80],

@@ -4,7 +4,9 @@
 //! [`CHUNK_BYTES`], L2-resident) are gathered into the workspace, then every packed weight
 //! block (`MR` rows, L1-resident) is multiplied by each panel of the chunk in turn, the tiles
 //! going straight into the output rows (channels-first) with the bias added after the last
-//! block.
+//! block. Where output rows are a whole number of panels long and the windows of successive
+//! output rows overlap (so the input rows stay in cache), chunks are cut at output rows and
+//! read in place by the indirect kernel instead of being copied.
 //!
 //! Where the input can be read in place or staged, a panel is gathered by plain contiguous
 //! copies. The input is read in place when the windows never leave it, the layout is
@@ -445,16 +447,12 @@ impl<T: Scalar> GemmTiled<T> {
         bias: Option<&[T]>,
     ) {
         let src = self.source(x, staged, n, g);
-        if let Some((src, base)) =
-            src.filter(|_| full == 1 && !scratch && kps.1 - kps.0 <= INDIRECT_MAX_BLOCKS)
-        {
-            let mut runs = [(0usize, 0usize); NR];
-            if self.col_runs(pp, NR, &mut runs) == 1 && base + runs[0].1 + self.row_off_max + NR <= src.len()
-            {
-                let base = base + runs[0].1;
+        if let Some((src, base)) = src.filter(|_| full >= 1 && !scratch && self.reads_in_place(kps)) {
+            let start = self.one_run(pp, full).map(|off| base + off);
+            if let Some(start) = start.filter(|&s| s + self.row_off_max + full * NR <= src.len()) {
                 for (r0, kc) in self.kc_blocks() {
-                    self.block_tiles(g, (kps, 1, false), (r0, kc), out, bias, |a, _, _, c| {
-                        (self.indirect)(kc, a, src, base, &self.row_off[r0..], c)
+                    self.block_tiles(g, (kps, full, false), (r0, kc), out, bias, |a, _, panels, c| {
+                        (self.indirect)(kc, a, src, (start, panels), &self.row_off[r0..], c)
                     });
                 }
                 return;
@@ -476,6 +474,39 @@ impl<T: Scalar> GemmTiled<T> {
                 tile(kc, a, b, (panels, len), c)
             });
         }
+    }
+
+    /// Whether panels that are one run of the source are multiplied in place (indirect)
+    /// rather than packed, for weight blocks `kps`.
+    fn reads_in_place(&self, kps: (usize, usize)) -> bool {
+        kps.1 - kps.0 <= INDIRECT_MAX_BLOCKS || self.row_chunks().is_some()
+    }
+
+    /// Panels per output row, where chunks of panels are cut at output rows and read in
+    /// place: output rows a whole number of panels long, windows that overlap across output
+    /// rows (the input rows stay in cache from one output row to the next; without that
+    /// reuse, packing streams the input better), a contiguous source.
+    fn row_chunks(&self) -> Option<usize> {
+        let rank = self.kernel.len();
+        let row = self.out_sp[rank - 1];
+        let reuse = self.p.axes[..rank - 1].iter().any(|a| (a.kernel - 1) * a.dilation + 1 > a.stride);
+        let contiguous =
+            matches!(self.source, Source::Direct | Source::Staged(_)) && self.p.layout == Layout::Nchw;
+        (reuse && contiguous && row % NR == 0).then_some(row / NR)
+    }
+
+    /// The source offset of column panel `pp` if it and the `panels − 1` after it are one run
+    /// of the source (all in one output row).
+    fn one_run(&self, pp: usize, panels: usize) -> Option<usize> {
+        let rank = self.kernel.len();
+        let row = self.out_sp[rank - 1];
+        let (c0, c1) = (pp * NR, (pp + panels) * NR - 1);
+        if c0 / row != c1 / row || c1 >= self.outs {
+            return None;
+        }
+        let mut o = [0usize; MAX_RANK];
+        unravel(c0, &self.out_sp, &mut o[..rank]);
+        Some((0..rank).map(|a| o[a] * self.col_step[a]).sum())
     }
 
     /// Column panels packed together (channels-first): as many as fit in [`CHUNK_BYTES`], so
@@ -531,7 +562,10 @@ impl<T: Scalar> GemmTiled<T> {
             let full = p1.min(self.outs / NR).max(p0);
             let mut pp = p0;
             while pp < p1 {
-                let nfull = chunk.min(full - pp);
+                let mut nfull = chunk.min(full - pp);
+                if let Some(per_row) = self.row_chunks() {
+                    nfull = nfull.min(per_row - pp % per_row);
+                }
                 let scratch = pp + nfull == full && full < p1 && (nfull < chunk || nfull == 0);
                 let mut out = Out { rows: Some((&mut *y, k_first, (pp - p0) * NR)), spare, scratch: ctiles };
                 self.compute(x, staged, (n, g, pp), (kps, nfull, scratch), b, &mut out, bias);

@@ -209,14 +209,16 @@ pub fn gemm_6x16_indirect<T: Scalar>(
     kc: usize,
     a: &[T],
     src: &[T],
-    base: usize,
+    (base, panels): (usize, usize),
     offs: &[usize],
     c: &mut TileDst<'_, T>,
 ) {
-    let mut acc = start_tile(c, 0);
-    for (ap, &o) in a.chunks_exact(MR).zip(&offs[..kc]) {
-        let bp: &[T; NR] = src[base + o..][..NR].try_into().expect("NR elements");
-        fma_rows(&mut acc, ap, bp);
+    for q in 0..panels {
+        let mut acc = start_tile(c, q * NR);
+        for (ap, &o) in a.chunks_exact(MR).zip(&offs[..kc]) {
+            let bp: &[T; NR] = src[base + q * NR + o..][..NR].try_into().expect("NR elements");
+            fma_rows(&mut acc, ap, bp);
+        }
+        finish_tile(acc, c, q * NR);
     }
-    finish_tile(acc, c, 0);
 }

@@ -64,8 +64,8 @@ pub fn measure_fma_peak(threads: usize, seconds: f64) -> Option<f64> {
 /// `(rows.len() − 1)·NR + max(j0) + NR ≤ dst.len()`; kernels panic otherwise.
 pub type PanelCopy<T> = fn(src: &[T], rows: &[usize], runs: &[(usize, usize)], dst: &mut [T]);
 
-/// An indirect GEMM tile kernel: as [`GemmTile`], but row `p` of `B` is read in place at
-/// `src[base + offs[p]..][..NR]` instead of from a packed panel (`offs.len() ≥ kc`). Kernels
-/// panic if a row lies outside `src`.
+/// An indirect GEMM tile kernel: as [`GemmTile`], but row `p` of panel `q < panels` of `B` is
+/// read in place at `src[base + q·NR + offs[p]..][..NR]` instead of from a packed panel
+/// (`offs.len() ≥ kc`). Kernels panic if a row lies outside `src`.
 pub type GemmIndirect<T> =
-    fn(kc: usize, a: &[T], src: &[T], base: usize, offs: &[usize], c: &mut TileDst<'_, T>);
+    fn(kc: usize, a: &[T], src: &[T], base_panels: (usize, usize), offs: &[usize], c: &mut TileDst<'_, T>);

@@ -190,7 +190,7 @@ pub fn f32_gemm_6x16_indirect_avx2_fma(
     kc: usize,
     a: &[f32],
     src: &[f32],
-    base: usize,
+    base: (usize, usize),
     offs: &[usize],
     c: &mut TileDst<'_, f32>,
 ) {
@@ -203,7 +203,7 @@ pub fn f32_gemm_4x16_indirect_avx2_fma(
     kc: usize,
     a: &[f32],
     src: &[f32],
-    base: usize,
+    base: (usize, usize),
     offs: &[usize],
     c: &mut TileDst<'_, f32>,
 ) {
@@ -214,31 +214,37 @@ fn indirect<const ROWS: usize>(
     kc: usize,
     a: &[f32],
     src: &[f32],
-    base: usize,
+    (base, panels): (usize, usize),
     offs: &[usize],
     c: &mut TileDst<'_, f32>,
 ) {
     assert!(a.len() >= kc * MR && offs.len() >= kc, "packed weights or offsets shorter than kc");
-    // Every row must end inside `src`: base + offs[p] + NR ≤ src.len(), checked per row by
-    // the kernel against this limit.
-    let limit = src.len().checked_sub(NR).and_then(|l| l.checked_sub(base));
-    let Some(limit) = limit else { panic!("indirect rows lie outside the source") };
-    let rows = row_ptrs(c, NR);
+    let rows = row_ptrs(c, panels * NR);
     assert!(is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma"));
-    // SAFETY: the CPU supports AVX2 and FMA; `a` holds kc·MR elements and `offs` kc (checked
-    // above); the kernel reads row p only after checking offs[p] ≤ limit, so the row ends at
-    // or before src.len(); every destination row holds NR elements (`row_ptrs`) and ROWS ≤ MR.
-    unsafe {
-        kernel_indirect::<ROWS>(
-            kc,
-            a.as_ptr(),
-            src.as_ptr().add(base),
-            offs,
-            limit,
-            &rows,
-            c.accumulate,
-            c.bias.as_ref(),
-        )
+    for q in 0..panels {
+        // Every row must end inside `src`: base + q·NR + offs[p] + NR ≤ src.len(), checked
+        // per row by the kernel against this limit.
+        let start = base + q * NR;
+        let limit = src.len().checked_sub(NR).and_then(|l| l.checked_sub(start));
+        let Some(limit) = limit else { panic!("indirect rows lie outside the source") };
+        let at: [*mut f32; MR] = std::array::from_fn(|i| rows[i].wrapping_add(q * NR));
+        // SAFETY: the CPU supports AVX2 and FMA; `a` holds kc·MR elements and `offs` kc
+        // (checked above); start ≤ src.len() − NR (limit exists); the kernel reads row p only
+        // after checking offs[p] ≤ limit, so the row ends at or before src.len(); every
+        // destination row holds panels·NR elements (`row_ptrs`), so `at` starts NR of them,
+        // and ROWS ≤ MR.
+        unsafe {
+            kernel_indirect::<ROWS>(
+                kc,
+                a.as_ptr(),
+                src.as_ptr().add(start),
+                offs,
+                limit,
+                &at,
+                c.accumulate,
+                c.bias.as_ref(),
+            )
+        }
     }
 }
 
