@@ -492,7 +492,7 @@ impl<T: Scalar> GemmTiled<T> {
         let reuse = self.p.axes[..rank - 1].iter().any(|a| (a.kernel - 1) * a.dilation + 1 > a.stride);
         let contiguous =
             matches!(self.source, Source::Direct | Source::Staged(_)) && self.p.layout == Layout::Nchw;
-        (reuse && contiguous && row % NR == 0).then_some(row / NR)
+        (reuse && contiguous && row.is_multiple_of(NR)).then_some(row / NR)
     }
 
     /// The source offset of column panel `pp` if it and the `panels − 1` after it are one run
