@@ -404,12 +404,12 @@ impl<T: Scalar> GemmTiled<T> {
             if full > 0 {
                 let (part, k_first, col) = out.rows.as_mut().expect("output rows for full panels");
                 let rows = part.tile::<MR>((k0 - *k_first, real), (*col, full * NR), out.spare);
-                f(a, 0, full, &mut TileDst { rows, accumulate: r0 > 0, bias });
+                f(a, 0, full, &mut TileDst { rows, accumulate: r0 > 0, bias, live: real });
             }
             if scratch {
                 let mut rows = out.scratch[kp * MR * NR..][..MR * NR].chunks_exact_mut(NR);
                 let rows = std::array::from_fn(|_| rows.next().expect("MR rows of NR"));
-                f(a, full, 1, &mut TileDst { rows, accumulate: r0 > 0, bias });
+                f(a, full, 1, &mut TileDst { rows, accumulate: r0 > 0, bias, live: real });
             }
         }
     }

@@ -24,6 +24,9 @@ pub struct TileDst<'a, T> {
     pub accumulate: bool,
     /// Added to row `i` after the sums (given with the last reduction block).
     pub bias: Option<[T; MR]>,
+    /// Rows that matter: kernels may leave rows `live..` as they are (a block's last weight
+    /// rows past its group's output channels).
+    pub live: usize,
 }
 
 /// A GEMM tile kernel over `panels` column panels side by side: for panel `q`,

@@ -23,11 +23,19 @@ pub fn f32_gemm_6x16_avx2_fma(
     assert!(is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma"));
     for q in 0..panels {
         let at: [*mut f32; MR] = std::array::from_fn(|i| rows[i].wrapping_add(q * NR));
+        let (a, b, acc, bias) =
+            (a.as_ptr(), b.as_ptr().wrapping_add(q * b_step), c.accumulate, c.bias.as_ref());
         // SAFETY: the CPU supports AVX2 and FMA (checked above); `a` holds at least kc·MR
         // elements and `b` at least kc·NR from q·b_step (checked above); every row pointer
         // starts panels·NR writable elements (`row_ptrs`), so `at` starts NR of them, borrowed
-        // mutably through `c` for the whole call.
-        unsafe { kernel(kc, a.as_ptr(), b.as_ptr().add(q * b_step), &at, c.accumulate, c.bias.as_ref()) }
+        // mutably through `c` for the whole call; fewer rows touch a subset of the same memory.
+        unsafe {
+            match c.live {
+                0..=2 => kernel::<2>(kc, a, b, &at, acc, bias),
+                3..=4 => kernel::<4>(kc, a, b, &at, acc, bias),
+                _ => kernel::<MR>(kc, a, b, &at, acc, bias),
+            }
+        }
     }
 }
 
@@ -134,7 +142,7 @@ unsafe fn store_tile<const ROWS: usize>(
 }
 
 #[target_feature(enable = "avx2,fma")]
-unsafe fn kernel(
+unsafe fn kernel<const ROWS: usize>(
     kc: usize,
     a: *const f32,
     b: *const f32,
@@ -142,31 +150,19 @@ unsafe fn kernel(
     accumulate: bool,
     bias: Option<&[f32; MR]>,
 ) {
-    macro_rules! rows {
-        ($m:ident) => {
-            $m!(0);
-            $m!(1);
-            $m!(2);
-            $m!(3);
-            $m!(4);
-            $m!(5);
-        };
-    }
-    let mut c = load_tile::<MR>(rows, accumulate);
+    const { assert!(ROWS <= MR) };
+    let mut c = load_tile::<ROWS>(rows, accumulate);
     let (mut ap, mut bp) = (a, b);
     // One reduction step: p < kc, so bp..bp+NR and ap..ap+MR lie inside the panels.
     macro_rules! step {
         () => {
             let b0 = _mm256_loadu_ps(bp);
             let b1 = _mm256_loadu_ps(bp.add(8));
-            macro_rules! fma_row {
-                ($i:literal) => {
-                    let av = _mm256_broadcast_ss(&*ap.add($i));
-                    c[$i][0] = _mm256_fmadd_ps(av, b0, c[$i][0]);
-                    c[$i][1] = _mm256_fmadd_ps(av, b1, c[$i][1]);
-                };
+            for (i, ci) in c.iter_mut().enumerate() {
+                let av = _mm256_broadcast_ss(&*ap.add(i));
+                ci[0] = _mm256_fmadd_ps(av, b0, ci[0]);
+                ci[1] = _mm256_fmadd_ps(av, b1, ci[1]);
             }
-            rows!(fma_row);
             ap = ap.add(MR);
             bp = bp.add(NR);
         };
@@ -181,7 +177,7 @@ unsafe fn kernel(
     for _ in 0..kc % 4 {
         step!();
     }
-    store_tile::<MR>(c, rows, bias);
+    store_tile::<ROWS>(c, rows, bias);
 }
 
 /// `f32_gemm_6x16_indirect_avx2_fma`: [`f32_gemm_6x16_avx2_fma`] reading each row of `B` in
