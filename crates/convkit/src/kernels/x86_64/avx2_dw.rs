@@ -1,0 +1,143 @@
+//! AVX2 + FMA depthwise band kernel for `f32` (see [`DwPlane`]): several output rows at once,
+//! so each loaded input vector feeds every output row that reads it; 3×3 kernels with outer
+//! stride 1 or 2 get fully unrolled instances.
+
+use crate::kernels::generic::{self, DwPlane};
+use std::arch::x86_64::*;
+
+/// `f32_dw_plane_avx2_fma`: all rows of `y` (`y.len() / wout`) of a depthwise band.
+///
+/// Safe to call: it checks that the CPU has AVX2 and FMA and that every element the band
+/// reads lies in `p.x` ([`DwPlane::check`]); it panics otherwise.
+pub fn f32_dw_plane_avx2_fma(p: &DwPlane<'_, f32>, y: &mut [f32]) {
+    assert!(is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma"));
+    if p.wout == 0 {
+        return;
+    }
+    let rows = y.len() / p.wout;
+    p.check(rows);
+    let (kh, kw) = (p.kh, p.cols.len());
+    // SAFETY: the CPU supports AVX2 and FMA and every read of the band lies in `p.x` (both
+    // checked above); writes stay in the first `rows · wout` elements of `y`.
+    unsafe {
+        match (kh, kw, p.sh, p.dh) {
+            (3, 3, 1, 1) => band::<3, 1>(p, rows, y),
+            (3, 3, 2, 1) => band::<3, 2>(p, rows, y),
+            _ => band::<0, 0>(p, rows, y),
+        }
+    }
+}
+
+/// Rows in groups of four, then one at a time. `K`, `SH` fix a square `K × K` kernel with
+/// outer stride `SH` and outer dilation 1 (0: read them from `p`).
+///
+/// # Safety
+/// AVX2 and FMA are available; `p.check(rows)` passed; `y` holds `rows · wout` elements.
+#[target_feature(enable = "avx2,fma")]
+unsafe fn band<const K: usize, const SH: usize>(p: &DwPlane<'_, f32>, rows: usize, y: &mut [f32]) {
+    let mut oy = 0;
+    while oy + 4 <= rows {
+        row_group::<4, K, SH>(p, oy, y);
+        oy += 4;
+    }
+    while oy < rows {
+        row_group::<1, K, SH>(p, oy, y);
+        oy += 1;
+    }
+}
+
+/// Output rows `oy..oy + R`: 16-wide column blocks (the last overlapping its neighbour, so
+/// recomputed outputs get identical values), 8-wide for rows of 8 to 15, else one output at
+/// a time in the same tap order.
+///
+/// # Safety
+/// As [`band`], with `oy + R ≤ rows`.
+#[target_feature(enable = "avx2,fma")]
+unsafe fn row_group<const R: usize, const K: usize, const SH: usize>(p: &DwPlane<'_, f32>, oy: usize, y: &mut [f32]) {
+    let wout = p.wout;
+    if wout < 8 {
+        for r in oy..oy + R {
+            for ox in 0..wout {
+                y[r * wout + ox] = generic::dw_plane_one::<f32, true>(p, r, ox);
+            }
+        }
+        return;
+    }
+    let step = if wout >= 16 { 16 } else { 8 };
+    let mut ox = 0;
+    loop {
+        let at = ox.min(wout - step);
+        if step == 16 {
+            block::<R, 2, K, SH>(p, oy, at, y);
+        } else {
+            block::<R, 1, K, SH>(p, oy, at, y);
+        }
+        ox += step;
+        if ox >= wout {
+            break;
+        }
+    }
+}
+
+/// `R` rows × `8·V` outputs from `(oy, ox)`, `R·V` ymm accumulators. Input rows are visited
+/// in order and each tap's loaded vectors feed every row that reads that input row, so each
+/// output sums its taps in `(i, j)` order, as [`generic::dw_plane_one`] does.
+///
+/// # Safety
+/// As [`row_group`], with `ox + 8·V ≤ wout`.
+#[target_feature(enable = "avx2,fma")]
+#[inline]
+unsafe fn block<const R: usize, const V: usize, const K: usize, const SH: usize>(
+    p: &DwPlane<'_, f32>,
+    oy: usize,
+    ox: usize,
+    y: &mut [f32],
+) {
+    let (kh, kw) = if K == 0 { (p.kh, p.cols.len()) } else { (K, K) };
+    let (sh, dh) = if K == 0 { (p.sh, p.dh) } else { (SH, 1) };
+    let span = (R - 1) * sh + (kh - 1) * dh + 1;
+    let mut acc = [[_mm256_setzero_ps(); V]; R];
+    let first = p.base + oy * sh * p.pitch + ox;
+    let (x, w, cols) = (p.x.as_ptr(), p.w.as_ptr(), p.cols.as_ptr());
+    for q in 0..span {
+        // Which of the R rows read input row q, and with which kernel row.
+        let mut wrow = [usize::MAX; R];
+        for (r, wr) in wrow.iter_mut().enumerate() {
+            if let Some(d) = q.checked_sub(r * sh) {
+                if d % dh == 0 && d / dh < kh {
+                    *wr = d / dh * kw;
+                }
+            }
+        }
+        let row = first + q * p.pitch;
+        for j in 0..kw {
+            // SAFETY: j < kw = cols.len().
+            let c = row + *cols.add(j);
+            let mut xv = [_mm256_setzero_ps(); V];
+            for (v, xv) in xv.iter_mut().enumerate() {
+                // SAFETY: c + 8v + 8 ≤ base + ((oy + R − 1)·sh + (kh − 1)·dh)·pitch + cols[j]
+                // + ox + 8·V ≤ base + ((rows − 1)·sh + (kh − 1)·dh)·pitch + max(cols) + wout
+                // ≤ x.len() by `check` (q ≤ span − 1, ox + 8·V ≤ wout, oy + R ≤ rows).
+                *xv = _mm256_loadu_ps(x.add(c + 8 * v));
+            }
+            for (a, &wr) in acc.iter_mut().zip(&wrow) {
+                if wr == usize::MAX {
+                    continue;
+                }
+                // SAFETY: wr + j = i·kw + j < kh·kw = w.len() (checked by `check`).
+                let wv = _mm256_broadcast_ss(&*w.add(wr + j));
+                for (a, xv) in a.iter_mut().zip(&xv) {
+                    *a = _mm256_fmadd_ps(wv, *xv, *a);
+                }
+            }
+        }
+    }
+    let bias = _mm256_set1_ps(p.bias);
+    for (r, a) in acc.iter().enumerate() {
+        let out = &mut y[(oy + r) * p.wout + ox..][..8 * V];
+        for (v, a) in a.iter().enumerate() {
+            // SAFETY: out holds 8·V elements, so out[8v..8v + 8] is in bounds.
+            _mm256_storeu_ps(out.as_mut_ptr().add(8 * v), _mm256_add_ps(*a, bias));
+        }
+    }
+}
