@@ -156,11 +156,14 @@ impl BandStage {
                     *d = if q < extent { at(q) } else { padv };
                 }
                 if b > a {
+                    // The run's last element may be the row's last, so it is copied apart
+                    // and the rest as whole groups of `phases` (which vectorizes).
                     let start = a * self.phases + ph - self.pad;
-                    let run = src[start..].iter().step_by(self.phases);
-                    for (d, &v) in part[a..b].iter_mut().zip(run) {
-                        *d = v;
+                    let (body, end) = part[a..b].split_at_mut(b - a - 1);
+                    for (d, g) in body.iter_mut().zip(src[start..].chunks_exact(self.phases)) {
+                        *d = g[0];
                     }
+                    end[0] = src[start + (b - a - 1) * self.phases];
                 }
                 for (k, d) in part.iter_mut().enumerate().skip(b) {
                     let q = k * self.phases + ph;

@@ -81,7 +81,9 @@ unsafe fn row_group<const R: usize, const K: usize, const SH: usize>(p: &DwPlane
 
 /// `R` rows × `8·V` outputs from `(oy, ox)`, `R·V` ymm accumulators. Input rows are visited
 /// in order and each tap's loaded vectors feed every row that reads that input row, so each
-/// output sums its taps in `(i, j)` order, as [`generic::dw_plane_one`] does.
+/// output sums its taps in `(i, j)` order, as [`generic::dw_plane_one`] does. For a fixed
+/// kernel (`K > 0`) every input row is a separate constant step, so the row-to-tap matching
+/// folds away.
 ///
 /// # Safety
 /// As [`row_group`], with `ox + 8·V ≤ wout`.
@@ -93,44 +95,23 @@ unsafe fn block<const R: usize, const V: usize, const K: usize, const SH: usize>
     ox: usize,
     y: &mut [f32],
 ) {
-    let (kh, kw) = if K == 0 { (p.kh, p.cols.len()) } else { (K, K) };
-    let (sh, dh) = if K == 0 { (p.sh, p.dh) } else { (SH, 1) };
-    let span = (R - 1) * sh + (kh - 1) * dh + 1;
     let mut acc = [[_mm256_setzero_ps(); V]; R];
-    let first = p.base + oy * sh * p.pitch + ox;
-    let (x, w, cols) = (p.x.as_ptr(), p.w.as_ptr(), p.cols.as_ptr());
-    for q in 0..span {
-        // Which of the R rows read input row q, and with which kernel row.
-        let mut wrow = [usize::MAX; R];
-        for (r, wr) in wrow.iter_mut().enumerate() {
-            if let Some(d) = q.checked_sub(r * sh) {
-                if d % dh == 0 && d / dh < kh {
-                    *wr = d / dh * kw;
-                }
-            }
+    let first = p.base + oy * p.sh * p.pitch + ox;
+    if K == 0 {
+        let span = (R - 1) * p.sh + (p.kh - 1) * p.dh + 1;
+        for q in 0..span {
+            input_row::<R, V>(p, first, q, (p.kh, p.cols.len()), p.sh, p.dh, &mut acc);
         }
-        let row = first + q * p.pitch;
-        for j in 0..kw {
-            // SAFETY: j < kw = cols.len().
-            let c = row + *cols.add(j);
-            let mut xv = [_mm256_setzero_ps(); V];
-            for (v, xv) in xv.iter_mut().enumerate() {
-                // SAFETY: c + 8v + 8 ≤ base + ((oy + R − 1)·sh + (kh − 1)·dh)·pitch + cols[j]
-                // + ox + 8·V ≤ base + ((rows − 1)·sh + (kh − 1)·dh)·pitch + max(cols) + wout
-                // ≤ x.len() by `check` (q ≤ span − 1, ox + 8·V ≤ wout, oy + R ≤ rows).
-                *xv = _mm256_loadu_ps(x.add(c + 8 * v));
-            }
-            for (a, &wr) in acc.iter_mut().zip(&wrow) {
-                if wr == usize::MAX {
-                    continue;
+    } else {
+        macro_rules! steps {
+            ($($q:literal)*) => {$(
+                if $q < (R - 1) * SH + K {
+                    input_row::<R, V>(p, first, $q, (K, K), SH, 1, &mut acc);
                 }
-                // SAFETY: wr + j = i·kw + j < kh·kw = w.len() (checked by `check`).
-                let wv = _mm256_broadcast_ss(&*w.add(wr + j));
-                for (a, xv) in a.iter_mut().zip(&xv) {
-                    *a = _mm256_fmadd_ps(wv, *xv, *a);
-                }
-            }
+            )*};
         }
+        const { assert!(K == 0 || (R - 1) * SH + K <= 16, "unrolled steps cover 16 input rows") };
+        steps!(0 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15);
     }
     let bias = _mm256_set1_ps(p.bias);
     for (r, a) in acc.iter().enumerate() {
@@ -138,6 +119,56 @@ unsafe fn block<const R: usize, const V: usize, const K: usize, const SH: usize>
         for (v, a) in a.iter().enumerate() {
             // SAFETY: out holds 8·V elements, so out[8v..8v + 8] is in bounds.
             _mm256_storeu_ps(out.as_mut_ptr().add(8 * v), _mm256_add_ps(*a, bias));
+        }
+    }
+}
+
+/// Input row `q` of a block: load each tap's `V` vectors once and add them, weighted, into
+/// every row `r` that reads this input row (kernel row `(q − r·sh) / dh`). Inlined into
+/// [`block`], where the features are enabled and, for fixed kernels, `q`, `kh`, `sh` and `dh`
+/// are constants.
+///
+/// # Safety
+/// As [`block`], with `q < (R − 1)·sh + (kh − 1)·dh + 1` and `kh`, `kw`, `sh`, `dh` those of `p`.
+#[inline(always)]
+unsafe fn input_row<const R: usize, const V: usize>(
+    p: &DwPlane<'_, f32>,
+    first: usize,
+    q: usize,
+    (kh, kw): (usize, usize),
+    sh: usize,
+    dh: usize,
+    acc: &mut [[__m256; V]; R],
+) {
+    let mut wrow = [usize::MAX; R];
+    for (r, wr) in wrow.iter_mut().enumerate() {
+        if let Some(d) = q.checked_sub(r * sh) {
+            if d % dh == 0 && d / dh < kh {
+                *wr = d / dh * kw;
+            }
+        }
+    }
+    let (x, w, cols) = (p.x.as_ptr(), p.w.as_ptr(), p.cols.as_ptr());
+    let row = first + q * p.pitch;
+    for j in 0..kw {
+        // SAFETY: j < kw = cols.len().
+        let c = row + *cols.add(j);
+        let mut xv = [_mm256_setzero_ps(); V];
+        for (v, xv) in xv.iter_mut().enumerate() {
+            // SAFETY: c + 8v + 8 ≤ base + ((oy + R − 1)·sh + (kh − 1)·dh)·pitch + cols[j]
+            // + ox + 8·V ≤ base + ((rows − 1)·sh + (kh − 1)·dh)·pitch + max(cols) + wout
+            // ≤ x.len() by `check` (q ≤ span − 1, ox + 8·V ≤ wout, oy + R ≤ rows).
+            *xv = _mm256_loadu_ps(x.add(c + 8 * v));
+        }
+        for (a, &wr) in acc.iter_mut().zip(&wrow) {
+            if wr == usize::MAX {
+                continue;
+            }
+            // SAFETY: wr + j = i·kw + j < kh·kw = w.len() (checked by `check`).
+            let wv = _mm256_broadcast_ss(&*w.add(wr + j));
+            for (a, xv) in a.iter_mut().zip(&xv) {
+                *a = _mm256_fmadd_ps(wv, *xv, *a);
+            }
         }
     }
 }
