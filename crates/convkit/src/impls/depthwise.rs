@@ -143,6 +143,30 @@ impl BandStage {
                 }
                 continue;
             }
+            if self.phases == 2 {
+                // Interior pairs (even, odd) of padded columns split in one pass (a
+                // vectorizable deinterleave); the rest one column at a time.
+                let (ev, od) = row.split_at_mut(self.wq);
+                let q0 = lo + (lo & 1);
+                let pairs = hi.saturating_sub(q0) / 2;
+                if pairs > 0 {
+                    let run = &src[q0 - self.pad..][..2 * pairs];
+                    let (ev, od) = (&mut ev[q0 / 2..][..pairs], &mut od[q0 / 2..][..pairs]);
+                    for ((e, o), g) in ev.iter_mut().zip(od.iter_mut()).zip(run.chunks_exact(2)) {
+                        *e = g[0];
+                        *o = g[1];
+                    }
+                }
+                for q in (0..q0).chain(q0 + 2 * pairs..2 * self.wq) {
+                    let v = if q < extent { at(q) } else { padv };
+                    if q % 2 == 0 {
+                        ev[q / 2] = v;
+                    } else {
+                        od[q / 2] = v;
+                    }
+                }
+                continue;
+            }
             for (ph, part) in row.chunks_exact_mut(self.wq).enumerate() {
                 // Phase `ph` holds padded columns ph, ph + phases, …; those inside lo..hi are
                 // a strided run of the input row.
