@@ -21,8 +21,8 @@ pub fn f32_dw_plane_avx2_fma(p: &DwPlane<'_, f32>, y: &mut [f32]) {
     // checked above); writes stay in the first `rows · wout` elements of `y`.
     unsafe {
         match (kh, kw, p.sh, p.dh) {
-            (3, 3, 1, 1) => band::<3, 1>(p, rows, y),
-            (3, 3, 2, 1) => band::<3, 2>(p, rows, y),
+            (3, 3, 1, 1) if p.wout >= 8 => band3::<1>(p, rows, y),
+            (3, 3, 2, 1) if p.wout >= 8 => band3::<2>(p, rows, y),
             _ => band::<0, 0>(p, rows, y),
         }
     }
@@ -170,5 +170,87 @@ unsafe fn input_row<const R: usize, const V: usize>(
                 *a = _mm256_fmadd_ps(wv, *xv, *a);
             }
         }
+    }
+}
+
+/// A 3×3 band with outer stride `SH` and dilation 1, at least 8 outputs wide: the nine
+/// weights stay in registers, rows in groups of four, 8-wide column blocks (the last
+/// overlapping its neighbour).
+///
+/// # Safety
+/// As [`band`], with `p.kh = 3`, three columns, `p.sh = SH`, `p.dh = 1` and `p.wout ≥ 8`.
+#[target_feature(enable = "avx2,fma")]
+unsafe fn band3<const SH: usize>(p: &DwPlane<'_, f32>, rows: usize, y: &mut [f32]) {
+    let mut wv = [_mm256_setzero_ps(); 9];
+    for (v, &w) in wv.iter_mut().zip(p.w) {
+        *v = _mm256_set1_ps(w);
+    }
+    let wout = p.wout;
+    let mut oy = 0;
+    while oy + 4 <= rows {
+        let mut ox = 0;
+        loop {
+            block3::<4, SH>(p, &wv, oy, ox.min(wout - 8), y);
+            ox += 8;
+            if ox >= wout {
+                break;
+            }
+        }
+        oy += 4;
+    }
+    while oy < rows {
+        let mut ox = 0;
+        loop {
+            block3::<1, SH>(p, &wv, oy, ox.min(wout - 8), y);
+            ox += 8;
+            if ox >= wout {
+                break;
+            }
+        }
+        oy += 1;
+    }
+}
+
+/// `R` rows × 8 outputs of a 3×3 band from `(oy, ox)`, taps in `(i, j)` order per output
+/// (input rows in order, each loaded vector feeding every row that reads it).
+///
+/// # Safety
+/// As [`band3`], with `oy + R ≤ rows` and `ox + 8 ≤ wout`.
+#[inline(always)]
+unsafe fn block3<const R: usize, const SH: usize>(
+    p: &DwPlane<'_, f32>,
+    wv: &[__m256; 9],
+    oy: usize,
+    ox: usize,
+    y: &mut [f32],
+) {
+    let mut acc = [_mm256_setzero_ps(); R];
+    let first = p.base + oy * SH * p.pitch + ox;
+    let (x, c) = (p.x.as_ptr(), [p.cols[0], p.cols[1], p.cols[2]]);
+    macro_rules! steps {
+        ($($q:literal)*) => {$(
+            if $q < (R - 1) * SH + 3 {
+                let row = first + $q * p.pitch;
+                for (j, &cj) in c.iter().enumerate() {
+                    // SAFETY: row + cj + 8 ≤ base + ((oy + R − 1)·SH + 2)·pitch + max(cols)
+                    // + ox + 8 ≤ x.len() by `check` ($q < (R − 1)·SH + 3, ox + 8 ≤ wout,
+                    // oy + R ≤ rows).
+                    let xv = _mm256_loadu_ps(x.add(row + cj));
+                    for (r, a) in acc.iter_mut().enumerate() {
+                        if $q >= r * SH && $q - r * SH < 3 {
+                            *a = _mm256_fmadd_ps(wv[($q - r * SH) * 3 + j], xv, *a);
+                        }
+                    }
+                }
+            }
+        )*};
+    }
+    const { assert!((R - 1) * SH + 3 <= 12, "unrolled steps cover 12 input rows") };
+    steps!(0 1 2 3 4 5 6 7 8 9 10 11);
+    let bias = _mm256_set1_ps(p.bias);
+    for (r, a) in acc.iter().enumerate() {
+        let out = &mut y[(oy + r) * p.wout + ox..][..8];
+        // SAFETY: out holds 8 elements.
+        _mm256_storeu_ps(out.as_mut_ptr(), _mm256_add_ps(*a, bias));
     }
 }
