@@ -173,6 +173,9 @@ unsafe fn input_row<const R: usize, const V: usize>(
     }
 }
 
+/// Output rows per group of the 3×3 band.
+const G3: usize = 4;
+
 /// A 3×3 band with outer stride `SH` and dilation 1, at least 8 outputs wide: the nine
 /// weights stay in registers, rows in groups of four, 8-wide column blocks (the last
 /// overlapping its neighbour).
@@ -187,16 +190,16 @@ unsafe fn band3<const SH: usize>(p: &DwPlane<'_, f32>, rows: usize, y: &mut [f32
     }
     let wout = p.wout;
     let mut oy = 0;
-    while oy + 4 <= rows {
+    while oy + G3 <= rows {
         let mut ox = 0;
         loop {
-            block3::<4, SH>(p, &wv, oy, ox.min(wout - 8), y);
+            block3::<G3, SH>(p, &wv, oy, ox.min(wout - 8), y);
             ox += 8;
             if ox >= wout {
                 break;
             }
         }
-        oy += 4;
+        oy += G3;
     }
     while oy < rows {
         let mut ox = 0;
@@ -211,8 +214,9 @@ unsafe fn band3<const SH: usize>(p: &DwPlane<'_, f32>, rows: usize, y: &mut [f32
     }
 }
 
-/// `R` rows × 8 outputs of a 3×3 band from `(oy, ox)`, taps in `(i, j)` order per output
-/// (input rows in order, each loaded vector feeding every row that reads it).
+/// `R` rows × 8 outputs of a 3×3 band from `(oy, ox)`: each output is its bias plus its taps
+/// in `(i, j)` order (input rows in order, each loaded vector feeding every row that reads
+/// it), whatever the row group or column block it falls in.
 ///
 /// # Safety
 /// As [`band3`], with `oy + R ≤ rows` and `ox + 8 ≤ wout`.
@@ -224,7 +228,8 @@ unsafe fn block3<const R: usize, const SH: usize>(
     ox: usize,
     y: &mut [f32],
 ) {
-    let mut acc = [_mm256_setzero_ps(); R];
+    // The bias starts each sum (one register less than adding it at the end).
+    let mut acc = [_mm256_set1_ps(p.bias); R];
     let first = p.base + oy * SH * p.pitch + ox;
     let (x, c) = (p.x.as_ptr(), [p.cols[0], p.cols[1], p.cols[2]]);
     macro_rules! steps {
@@ -245,12 +250,11 @@ unsafe fn block3<const R: usize, const SH: usize>(
             }
         )*};
     }
-    const { assert!((R - 1) * SH + 3 <= 12, "unrolled steps cover 12 input rows") };
-    steps!(0 1 2 3 4 5 6 7 8 9 10 11);
-    let bias = _mm256_set1_ps(p.bias);
+    const { assert!((R - 1) * SH + 3 <= 20, "unrolled steps cover 20 input rows") };
+    steps!(0 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19);
     for (r, a) in acc.iter().enumerate() {
         let out = &mut y[(oy + r) * p.wout + ox..][..8];
         // SAFETY: out holds 8 elements.
-        _mm256_storeu_ps(out.as_mut_ptr(), _mm256_add_ps(*a, bias));
+        _mm256_storeu_ps(out.as_mut_ptr(), *a);
     }
 }
