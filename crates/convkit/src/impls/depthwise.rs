@@ -7,7 +7,7 @@
 use super::staging::Stage;
 use super::{split_join, ConvImpl};
 use crate::isa::Isa;
-use crate::kernels::generic::{self, DwPlane, DwPlaneFn, DwRow, DwRowFn};
+use crate::kernels::generic::{self, DwCopyFn, DwPlane, DwPlaneFn, DwRow, DwRowFn, DwSplitFn};
 use crate::reference::{pad_source, pad_value, tap_table, unravel};
 use crate::scalar::Scalar;
 use crate::shape::{data_strides, ConvProblem};
@@ -92,27 +92,31 @@ struct BandPath<T> {
     /// Per inner tap, its offset within a (staged) row for output 0.
     cols: Vec<usize>,
     /// `None`: unpadded with inner stride 1, so the input itself is read.
-    stage: Option<BandStage>,
+    stage: Option<BandStage<T>>,
 }
 
 /// How the padded input rows of a band are copied into the workspace.
-struct BandStage {
+struct BandStage<T> {
     /// Padded row → input row (`None`: the padding constant).
     hmap: Vec<Option<usize>>,
-    /// Padded column → input column (`None`: the padding constant).
-    wmap: Vec<Option<usize>>,
-    /// Padded columns `lo..hi` read input `lo − pad..hi − pad` unchanged.
-    interior: (usize, usize),
-    pad: usize,
+    /// Runs `(staged position, input column, length)` copied from an input row: one for a
+    /// single phase; per phase, reading every `phases`-th column, for more than two.
+    runs: Vec<(usize, usize, usize)>,
+    /// Two phases: `(input column, position in each phase, pairs)` split in one pass.
+    pairs: Option<(usize, usize, usize)>,
+    /// Every other staged position: `(position, input column)` (`None`: the padding constant).
+    borders: Vec<(usize, Option<usize>)>,
     /// Inner stride: phases per staged row.
     phases: usize,
     /// Elements per phase.
     wq: usize,
     /// Output rows per band.
     band_rows: usize,
+    copy: DwCopyFn<T>,
+    split2: DwSplitFn<T>,
 }
 
-impl BandStage {
+impl<T: Scalar> BandStage<T> {
     fn row_len(&self) -> usize {
         self.phases * self.wq
     }
@@ -123,76 +127,35 @@ impl BandStage {
     }
 
     /// Copy padded rows `pr0..pr0 + n` of the plane `x[cbase..]` (rows of `win`) into `dst`.
-    fn fill<T: Scalar>(&self, x: &[T], cbase: usize, win: usize, pr0: usize, n: usize, padv: T, dst: &mut [T]) {
-        let (lo, hi) = self.interior;
-        let extent = self.wmap.len();
+    fn fill(&self, x: &[T], cbase: usize, win: usize, pr0: usize, n: usize, padv: T, dst: &mut [T]) {
         for (row, &src) in dst.chunks_exact_mut(self.row_len()).zip(&self.hmap[pr0..pr0 + n]) {
             let Some(src) = src else {
                 row.fill(padv);
                 continue;
             };
             let src = &x[cbase + src * win..][..win];
-            let at = |q: usize| self.wmap[q].map_or(padv, |i| src[i]);
-            if self.phases == 1 {
-                for (q, d) in row[..lo].iter_mut().enumerate() {
-                    *d = at(q);
+            match self.phases {
+                1 => {
+                    for &(d, s, len) in &self.runs {
+                        (self.copy)(&src[s..s + len], &mut row[d..d + len]);
+                    }
                 }
-                row[lo..hi].copy_from_slice(&src[lo - self.pad..hi - self.pad]);
-                for (q, d) in row[..extent].iter_mut().enumerate().skip(hi) {
-                    *d = at(q);
+                2 => {
+                    if let Some((s, d, pairs)) = self.pairs {
+                        let (ev, od) = row.split_at_mut(self.wq);
+                        (self.split2)(&src[s..s + 2 * pairs], &mut ev[d..d + pairs], &mut od[d..d + pairs]);
+                    }
                 }
-                continue;
+                phases => {
+                    for &(d, s, len) in &self.runs {
+                        for (k, v) in row[d..d + len].iter_mut().enumerate() {
+                            *v = src[s + k * phases];
+                        }
+                    }
+                }
             }
-            if self.phases == 2 {
-                // Interior pairs (even, odd) of padded columns split in one pass (a
-                // vectorizable deinterleave); the rest one column at a time.
-                let (ev, od) = row.split_at_mut(self.wq);
-                let q0 = lo + (lo & 1);
-                let pairs = hi.saturating_sub(q0) / 2;
-                if pairs > 0 {
-                    let run = &src[q0 - self.pad..][..2 * pairs];
-                    let (ev, od) = (&mut ev[q0 / 2..][..pairs], &mut od[q0 / 2..][..pairs]);
-                    for ((e, o), g) in ev.iter_mut().zip(od.iter_mut()).zip(run.chunks_exact(2)) {
-                        *e = g[0];
-                        *o = g[1];
-                    }
-                }
-                for q in (0..q0).chain(q0 + 2 * pairs..2 * self.wq) {
-                    let v = if q < extent { at(q) } else { padv };
-                    if q % 2 == 0 {
-                        ev[q / 2] = v;
-                    } else {
-                        od[q / 2] = v;
-                    }
-                }
-                continue;
-            }
-            for (ph, part) in row.chunks_exact_mut(self.wq).enumerate() {
-                // Phase `ph` holds padded columns ph, ph + phases, …; those inside lo..hi are
-                // a strided run of the input row.
-                let idx = |q: usize| (q.saturating_sub(ph)).div_ceil(self.phases);
-                let (a, b) = (idx(lo).min(self.wq), idx(hi).clamp(idx(lo).min(self.wq), self.wq));
-                for (k, d) in part.iter_mut().enumerate() {
-                    if k == a {
-                        break;
-                    }
-                    let q = k * self.phases + ph;
-                    *d = if q < extent { at(q) } else { padv };
-                }
-                if b > a {
-                    // The run's last element may be the row's last, so it is copied apart
-                    // and the rest as whole groups of `phases` (which vectorizes).
-                    let start = a * self.phases + ph - self.pad;
-                    let (body, end) = part[a..b].split_at_mut(b - a - 1);
-                    for (d, g) in body.iter_mut().zip(src[start..].chunks_exact(self.phases)) {
-                        *d = g[0];
-                    }
-                    end[0] = src[start + (b - a - 1) * self.phases];
-                }
-                for (k, d) in part.iter_mut().enumerate().skip(b) {
-                    let q = k * self.phases + ph;
-                    *d = if q < extent { at(q) } else { padv };
-                }
+            for &(d, s) in &self.borders {
+                row[d] = s.map_or(padv, |c| src[c]);
             }
         }
     }
@@ -229,14 +192,50 @@ impl<T: Scalar> BandPath<T> {
             let map = |a: &crate::shape::Axis, e: usize| -> Vec<Option<usize>> {
                 (0..e).map(|q| pad_source(q as isize - a.pad_begin as isize, a.input, p.padding_mode)).collect()
             };
+            let pad = last.pad_begin;
+            let wmap = map(&last, ew);
+            let mut runs = Vec::new();
+            let mut pairs = None;
+            let mut written = vec![false; phases * wq];
+            if phases == 1 {
+                runs.extend((hi > lo).then_some((lo, lo - pad, hi - lo)));
+            } else if phases == 2 {
+                let q0 = lo + (lo & 1);
+                let n = hi.saturating_sub(q0) / 2;
+                if n > 0 {
+                    pairs = Some((q0 - pad, q0 / 2, n));
+                    written[q0 / 2..q0 / 2 + n].fill(true);
+                    written[wq + q0 / 2..wq + q0 / 2 + n].fill(true);
+                }
+            } else {
+                for ph in 0..phases {
+                    // Phase `ph` holds padded columns ph, ph + phases, …; those inside lo..hi
+                    // are a strided run of the input row.
+                    let idx = |q: usize| q.saturating_sub(ph).div_ceil(phases).min(wq);
+                    let (a, b) = (idx(lo), idx(hi));
+                    runs.extend((b > a).then_some((ph * wq + a, a * phases + ph - pad, b - a)));
+                }
+            }
+            for &(d, _, len) in &runs {
+                written[d..d + len].fill(true);
+            }
+            let borders = (0..phases * wq)
+                .filter(|&d| !written[d])
+                .map(|d| {
+                    let q = (d % wq) * phases + d / wq;
+                    (d, if q < ew { wmap[q] } else { None })
+                })
+                .collect();
             BandStage {
                 hmap: map(&outer, eh),
-                wmap: map(&last, ew),
-                interior: (lo, hi),
-                pad: last.pad_begin,
+                runs,
+                pairs,
+                borders,
                 phases,
                 wq,
                 band_rows: 1,
+                copy: T::dw_copy(isa).unwrap_or(generic::dw_copy::<T>),
+                split2: T::dw_split2(isa).unwrap_or(generic::dw_split2::<T>),
             }
         });
         let stage = match stage {

@@ -312,6 +312,27 @@ pub fn dw_plane<T: Scalar>(p: &DwPlane<'_, T>, y: &mut [T]) {
     dw_plane_body::<T, false>(p, y)
 }
 
+/// Signature of a staging copy: `dst = src` (equal lengths).
+pub type DwCopyFn<T> = fn(&[T], &mut [T]);
+
+/// Portable staging copy (`dw_copy:generic`).
+pub fn dw_copy<T: Scalar>(src: &[T], dst: &mut [T]) {
+    dst.copy_from_slice(src)
+}
+
+/// Signature of a stride-2 phase split: `ev[k] = src[2k]`, `od[k] = src[2k + 1]` for
+/// `k < ev.len()`, where `od.len() = ev.len()` and `src.len() = 2·ev.len()`.
+pub type DwSplitFn<T> = fn(&[T], &mut [T], &mut [T]);
+
+/// Portable stride-2 phase split (`dw_split2:generic`).
+pub fn dw_split2<T: Scalar>(src: &[T], ev: &mut [T], od: &mut [T]) {
+    assert!(ev.len() == od.len() && src.len() == 2 * ev.len(), "phase split lengths");
+    for ((e, o), g) in ev.iter_mut().zip(od.iter_mut()).zip(src.chunks_exact(2)) {
+        *e = g[0];
+        *o = g[1];
+    }
+}
+
 /// Portable panel copy (see [`crate::kernels::PanelCopy`]).
 pub fn copy_panel<T: Scalar>(src: &[T], rows: &[usize], runs: &[(usize, usize)], dst: &mut [T]) {
     for (r, &ro) in rows.iter().enumerate() {

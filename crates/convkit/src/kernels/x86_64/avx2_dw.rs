@@ -258,3 +258,66 @@ unsafe fn block3<const R: usize, const SH: usize>(
         _mm256_storeu_ps(out.as_mut_ptr(), *a);
     }
 }
+
+/// `f32_dw_copy_avx2`: the staging copy `dst = src` in 8-wide moves (the last overlapping its
+/// neighbour), without a library call for the short rows of a band.
+pub fn f32_dw_copy_avx2(src: &[f32], dst: &mut [f32]) {
+    assert!(is_x86_feature_detected!("avx2"));
+    assert_eq!(src.len(), dst.len(), "copy lengths");
+    // SAFETY: AVX2 is present and both slices hold `src.len()` elements (checked above).
+    unsafe { copy(src, dst) }
+}
+
+/// # Safety
+/// AVX2 is available and `src.len() = dst.len()`.
+#[target_feature(enable = "avx2")]
+unsafe fn copy(src: &[f32], dst: &mut [f32]) {
+    let n = src.len();
+    if n < 8 {
+        dst.copy_from_slice(src);
+        return;
+    }
+    let (s, d) = (src.as_ptr(), dst.as_mut_ptr());
+    let mut i = 0;
+    loop {
+        let at = i.min(n - 8);
+        // SAFETY: at + 8 ≤ n = src.len() = dst.len().
+        _mm256_storeu_ps(d.add(at), _mm256_loadu_ps(s.add(at)));
+        i += 8;
+        if i >= n {
+            break;
+        }
+    }
+}
+
+/// `f32_dw_split2_avx2`: the stride-2 phase split of [`generic::dw_split2`], 8 pairs per step.
+pub fn f32_dw_split2_avx2(src: &[f32], ev: &mut [f32], od: &mut [f32]) {
+    assert!(is_x86_feature_detected!("avx2"));
+    assert!(ev.len() == od.len() && src.len() == 2 * ev.len(), "phase split lengths");
+    // SAFETY: AVX2 is present and the lengths agree (checked above).
+    unsafe { split2(src, ev, od) }
+}
+
+/// # Safety
+/// AVX2 is available, `od.len() = ev.len()` and `src.len() = 2·ev.len()`.
+#[target_feature(enable = "avx2")]
+unsafe fn split2(src: &[f32], ev: &mut [f32], od: &mut [f32]) {
+    let n = ev.len();
+    let (s, e, o) = (src.as_ptr(), ev.as_mut_ptr(), od.as_mut_ptr());
+    let mut k = 0;
+    while k + 8 <= n {
+        // SAFETY: 2k + 16 ≤ 2n = src.len() and k + 8 ≤ n = ev.len() = od.len().
+        let (lo, hi) = (_mm256_loadu_ps(s.add(2 * k)), _mm256_loadu_ps(s.add(2 * k + 8)));
+        // Within each 128-bit lane: [lo0 lo2 hi0 hi2 | lo4 lo6 hi4 hi6]; then the middle
+        // 64-bit quarters swap to put them in order.
+        let even = _mm256_castpd_ps(_mm256_permute4x64_pd::<0xD8>(_mm256_castps_pd(_mm256_shuffle_ps::<0x88>(lo, hi))));
+        let odd = _mm256_castpd_ps(_mm256_permute4x64_pd::<0xD8>(_mm256_castps_pd(_mm256_shuffle_ps::<0xDD>(lo, hi))));
+        _mm256_storeu_ps(e.add(k), even);
+        _mm256_storeu_ps(o.add(k), odd);
+        k += 8;
+    }
+    for k in k..n {
+        ev[k] = src[2 * k];
+        od[k] = src[2 * k + 1];
+    }
+}
