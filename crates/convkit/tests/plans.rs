@@ -300,7 +300,8 @@ proptest! {
 /// channel multiplier 2, bias; one-dimensional problems; planes staged in several bands.
 #[test]
 fn depthwise_bands_match_the_reference() {
-    let modes = [PadMode::Zeros, PadMode::Reflect, PadMode::Replicate, PadMode::Circular, PadMode::Constant(2.0)];
+    let modes =
+        [PadMode::Zeros, PadMode::Reflect, PadMode::Replicate, PadMode::Circular, PadMode::Constant(2.0)];
     let sizes = [1usize, 2, 3, 7, 9, 17, 31];
     let kernels = [(3usize, 3usize), (3, 3), (5, 3), (1, 7), (2, 4)];
     let mut cases = Vec::new();
@@ -320,20 +321,21 @@ fn depthwise_bands_match_the_reference() {
                 .padding(Padding::asymmetric(&pb, &pe))
                 .padding_mode(modes[i % modes.len()])
                 .groups(groups)
-                .flip(i % 3 == 0);
+                .flip(i.is_multiple_of(3));
             cases.push(Case {
                 desc,
                 x_shape: vec![1 + i % 2, groups, h, w],
                 w_shape: vec![groups * kmul, 1, kh, kw],
-                bias: i % 2 == 0,
+                bias: i.is_multiple_of(2),
                 seed: i as u64,
             });
         }
     }
     // One spatial axis, and inner strides past 2 (the general phase split).
-    for (i, (len, k, s, pad)) in [(1usize, 1usize, 1usize, 0usize), (37, 3, 1, 1), (37, 5, 3, 2), (64, 3, 2, 1)]
-        .into_iter()
-        .enumerate()
+    for (i, (len, k, s, pad)) in
+        [(1usize, 1usize, 1usize, 0usize), (37, 3, 1, 1), (37, 5, 3, 2), (64, 3, 2, 1)]
+            .into_iter()
+            .enumerate()
     {
         cases.push(Case {
             desc: ConvDesc::new()
@@ -351,7 +353,11 @@ fn depthwise_bands_match_the_reference() {
     // at stride 1 and 2, and an unpadded plane read in place.
     for (i, (s, pad)) in [(1usize, 1usize), (2, 1), (1, 0)].into_iter().enumerate() {
         cases.push(Case {
-            desc: ConvDesc::new().stride([s, s]).padding(Padding::uniform(pad)).padding_mode(modes[i]).groups(2),
+            desc: ConvDesc::new()
+                .stride([s, s])
+                .padding(Padding::uniform(pad))
+                .padding_mode(modes[i])
+                .groups(2),
             x_shape: vec![1, 2, 301, 299],
             w_shape: vec![2, 1, 3, 3],
             bias: true,

@@ -126,14 +126,15 @@ impl<T: Scalar> BandStage<T> {
         (rows - 1) * sh + (kh - 1) * dh + 1
     }
 
-    /// Copy padded rows `pr0..pr0 + n` of the plane `x[cbase..]` (rows of `win`) into `dst`.
-    fn fill(&self, x: &[T], cbase: usize, win: usize, pr0: usize, n: usize, padv: T, dst: &mut [T]) {
+    /// Copy padded rows `pr0..pr0 + n` of the input plane starting at `plane[0]` (rows of
+    /// `win`) into `dst`.
+    fn fill(&self, plane: &[T], win: usize, pr0: usize, n: usize, padv: T, dst: &mut [T]) {
         for (row, &src) in dst.chunks_exact_mut(self.row_len()).zip(&self.hmap[pr0..pr0 + n]) {
             let Some(src) = src else {
                 row.fill(padv);
                 continue;
             };
-            let src = &x[cbase + src * win..][..win];
+            let src = &plane[src * win..][..win];
             match self.phases {
                 1 => {
                     for &(d, s, len) in &self.runs {
@@ -190,7 +191,9 @@ impl<T: Scalar> BandPath<T> {
             let lo = last.pad_begin.min(ew);
             let hi = (last.pad_begin + last.input).clamp(lo, ew);
             let map = |a: &crate::shape::Axis, e: usize| -> Vec<Option<usize>> {
-                (0..e).map(|q| pad_source(q as isize - a.pad_begin as isize, a.input, p.padding_mode)).collect()
+                (0..e)
+                    .map(|q| pad_source(q as isize - a.pad_begin as isize, a.input, p.padding_mode))
+                    .collect()
             };
             let pad = last.pad_begin;
             let wmap = map(&last, ew);
@@ -269,7 +272,11 @@ impl<T: Scalar> BandPath<T> {
             })
             .collect();
         let taps = outer.kernel * last.kernel;
-        let w = if p.flip { w.chunks_exact(taps).flat_map(|k| k.iter().rev().copied()).collect() } else { w.to_vec() };
+        let w = if p.flip {
+            w.chunks_exact(taps).flat_map(|k| k.iter().rev().copied()).collect()
+        } else {
+            w.to_vec()
+        };
         Some(BandPath {
             kernel: T::dw_plane(isa).unwrap_or(generic::dw_plane::<T>),
             w,
@@ -286,7 +293,9 @@ impl<T: Scalar> BandPath<T> {
 
     /// Workspace elements per thread.
     fn per_thread(&self) -> usize {
-        self.stage.as_ref().map_or(0, |st| st.rows_for(st.band_rows, self.sh, self.kh, self.dh) * st.row_len())
+        self.stage
+            .as_ref()
+            .map_or(0, |st| st.rows_for(st.band_rows, self.sh, self.kh, self.dh) * st.row_len())
     }
 }
 
@@ -406,7 +415,7 @@ impl<T: Scalar> Depthwise<T> {
             Vec::new()
         };
         Depthwise {
-            band: BandPath::new(p, &w_orig, isa),
+            band: BandPath::new(p, w_orig, isa),
             padded_table,
             plane,
             padded,
@@ -532,6 +541,17 @@ impl<T: Scalar> Depthwise<T> {
             let w = &bp.w[k * taps..][..taps];
             let bias = bias.map_or(T::ZERO, |b| b[k]);
             let (seg, rest) = std::mem::take(&mut y).split_at_mut(rows * bp.wout);
+            // The input plane of the next output plane, unless it is this one.
+            let next = {
+                let (n2, k2) = ((plane + 1) / self.p.out_channels, (plane + 1) % self.p.out_channels);
+                let base = n2 * self.xn + (k2 / self.kg) * self.xc;
+                let len = self.xc;
+                if base == cbase {
+                    &[][..]
+                } else {
+                    x.get(base..base + len).unwrap_or(&[])
+                }
+            };
             match &bp.stage {
                 None => {
                     let band = DwPlane {
@@ -545,17 +565,19 @@ impl<T: Scalar> Depthwise<T> {
                         w,
                         bias,
                         wout: bp.wout,
+                        next,
                     };
                     (bp.kernel)(&band, seg);
                 }
                 Some(st) => {
+                    let seg_bands = rows.div_ceil(st.band_rows);
                     for (b, yb) in seg.chunks_mut(st.band_rows * bp.wout).enumerate() {
                         let oy = oy0 + b * st.band_rows;
                         let nrows = yb.len() / bp.wout;
                         let key = (n * self.p.in_channels + c, oy, nrows);
                         if staged != Some(key) {
                             let nstaged = st.rows_for(nrows, bp.sh, bp.kh, bp.dh);
-                            st.fill(x, cbase, bp.win, oy * bp.sh, nstaged, self.padv, ws);
+                            st.fill(&x[cbase..], bp.win, oy * bp.sh, nstaged, self.padv, ws);
                             staged = Some(key);
                         }
                         let band = DwPlane {
@@ -569,6 +591,7 @@ impl<T: Scalar> Depthwise<T> {
                             w,
                             bias,
                             wout: bp.wout,
+                            next: if seg_bands == 1 { next } else { &[] },
                         };
                         (bp.kernel)(&band, yb);
                     }

@@ -35,8 +35,10 @@ pub fn f32_dw_plane_avx2_fma(p: &DwPlane<'_, f32>, y: &mut [f32]) {
 /// AVX2 and FMA are available; `p.check(rows)` passed; `y` holds `rows · wout` elements.
 #[target_feature(enable = "avx2,fma")]
 unsafe fn band<const K: usize, const SH: usize>(p: &DwPlane<'_, f32>, rows: usize, y: &mut [f32]) {
+    let mut fetch = Prefetch::new(p.next, rows.div_ceil(4));
     let mut oy = 0;
     while oy + 4 <= rows {
+        fetch.step();
         row_group::<4, K, SH>(p, oy, y);
         oy += 4;
     }
@@ -53,7 +55,11 @@ unsafe fn band<const K: usize, const SH: usize>(p: &DwPlane<'_, f32>, rows: usiz
 /// # Safety
 /// As [`band`], with `oy + R ≤ rows`.
 #[target_feature(enable = "avx2,fma")]
-unsafe fn row_group<const R: usize, const K: usize, const SH: usize>(p: &DwPlane<'_, f32>, oy: usize, y: &mut [f32]) {
+unsafe fn row_group<const R: usize, const K: usize, const SH: usize>(
+    p: &DwPlane<'_, f32>,
+    oy: usize,
+    y: &mut [f32],
+) {
     let wout = p.wout;
     if wout < 8 {
         for r in oy..oy + R {
@@ -174,7 +180,7 @@ unsafe fn input_row<const R: usize, const V: usize>(
 }
 
 /// Output rows per group of the 3×3 band.
-const G3: usize = 4;
+const G3: usize = 2;
 
 /// A 3×3 band with outer stride `SH` and dilation 1, at least 8 outputs wide: the nine
 /// weights stay in registers, rows in groups of four, 8-wide column blocks (the last
@@ -189,8 +195,10 @@ unsafe fn band3<const SH: usize>(p: &DwPlane<'_, f32>, rows: usize, y: &mut [f32
         *v = _mm256_set1_ps(w);
     }
     let wout = p.wout;
+    let mut fetch = Prefetch::new(p.next, rows.div_ceil(G3));
     let mut oy = 0;
     while oy + G3 <= rows {
+        fetch.step();
         let mut ox = 0;
         loop {
             block3::<G3, SH>(p, &wv, oy, ox.min(wout - 8), y);
@@ -214,9 +222,10 @@ unsafe fn band3<const SH: usize>(p: &DwPlane<'_, f32>, rows: usize, y: &mut [f32
     }
 }
 
-/// `R` rows × 8 outputs of a 3×3 band from `(oy, ox)`: each output is its bias plus its taps
-/// in `(i, j)` order (input rows in order, each loaded vector feeding every row that reads
-/// it), whatever the row group or column block it falls in.
+/// `R` rows × 8 outputs of a 3×3 band from `(oy, ox)`: each output is
+/// `((bias + Σ_j row 0) + Σ_j row 1) + Σ_j row 2`, each sum over `j` in order, whatever the
+/// row group or column block it falls in (input rows in order, each loaded vector feeding
+/// every row that reads it).
 ///
 /// # Safety
 /// As [`band3`], with `oy + R ≤ rows` and `ox + 8 ≤ wout`.
@@ -228,8 +237,9 @@ unsafe fn block3<const R: usize, const SH: usize>(
     ox: usize,
     y: &mut [f32],
 ) {
-    // The bias starts each sum (one register less than adding it at the end).
-    let mut acc = [_mm256_set1_ps(p.bias); R];
+    // One partial sum per kernel row, so an output's taps form three short dependency
+    // chains instead of one of nine; the bias starts the first, and they are added in order.
+    let mut acc = [[_mm256_set1_ps(p.bias), _mm256_setzero_ps(), _mm256_setzero_ps()]; R];
     let first = p.base + oy * SH * p.pitch + ox;
     let (x, c) = (p.x.as_ptr(), [p.cols[0], p.cols[1], p.cols[2]]);
     macro_rules! steps {
@@ -243,7 +253,8 @@ unsafe fn block3<const R: usize, const SH: usize>(
                     let xv = _mm256_loadu_ps(x.add(row + cj));
                     for (r, a) in acc.iter_mut().enumerate() {
                         if $q >= r * SH && $q - r * SH < 3 {
-                            *a = _mm256_fmadd_ps(wv[($q - r * SH) * 3 + j], xv, *a);
+                            let i = $q - r * SH;
+                            a[i] = _mm256_fmadd_ps(wv[i * 3 + j], xv, a[i]);
                         }
                     }
                 }
@@ -255,7 +266,7 @@ unsafe fn block3<const R: usize, const SH: usize>(
     for (r, a) in acc.iter().enumerate() {
         let out = &mut y[(oy + r) * p.wout + ox..][..8];
         // SAFETY: out holds 8 elements.
-        _mm256_storeu_ps(out.as_mut_ptr(), *a);
+        _mm256_storeu_ps(out.as_mut_ptr(), _mm256_add_ps(_mm256_add_ps(a[0], a[1]), a[2]));
     }
 }
 
@@ -310,8 +321,12 @@ unsafe fn split2(src: &[f32], ev: &mut [f32], od: &mut [f32]) {
         let (lo, hi) = (_mm256_loadu_ps(s.add(2 * k)), _mm256_loadu_ps(s.add(2 * k + 8)));
         // Within each 128-bit lane: [lo0 lo2 hi0 hi2 | lo4 lo6 hi4 hi6]; then the middle
         // 64-bit quarters swap to put them in order.
-        let even = _mm256_castpd_ps(_mm256_permute4x64_pd::<0xD8>(_mm256_castps_pd(_mm256_shuffle_ps::<0x88>(lo, hi))));
-        let odd = _mm256_castpd_ps(_mm256_permute4x64_pd::<0xD8>(_mm256_castps_pd(_mm256_shuffle_ps::<0xDD>(lo, hi))));
+        let even = _mm256_castpd_ps(_mm256_permute4x64_pd::<0xD8>(_mm256_castps_pd(
+            _mm256_shuffle_ps::<0x88>(lo, hi),
+        )));
+        let odd = _mm256_castpd_ps(_mm256_permute4x64_pd::<0xD8>(_mm256_castps_pd(
+            _mm256_shuffle_ps::<0xDD>(lo, hi),
+        )));
         _mm256_storeu_ps(e.add(k), even);
         _mm256_storeu_ps(o.add(k), odd);
         k += 8;
@@ -319,5 +334,35 @@ unsafe fn split2(src: &[f32], ev: &mut [f32], od: &mut [f32]) {
     for k in k..n {
         ev[k] = src[2 * k];
         od[k] = src[2 * k + 1];
+    }
+}
+
+/// Prefetches a slice into L2 in equal parts, one part per step, 64-byte lines.
+struct Prefetch<'a> {
+    next: &'a [f32],
+    /// Elements per step, a whole number of lines.
+    per_step: usize,
+    at: usize,
+}
+
+impl<'a> Prefetch<'a> {
+    fn new(next: &'a [f32], steps: usize) -> Self {
+        let per_step = next.len().div_ceil(steps.max(1)).next_multiple_of(16);
+        Prefetch { next, per_step, at: 0 }
+    }
+
+    /// # Safety
+    /// SSE is available (always on x86-64).
+    #[inline(always)]
+    unsafe fn step(&mut self) {
+        let end = (self.at + self.per_step).min(self.next.len());
+        let mut i = self.at;
+        while i < end {
+            // SAFETY: i < next.len(), so the address is inside the slice (and a prefetch
+            // never faults in any case).
+            _mm_prefetch::<_MM_HINT_T1>(self.next.as_ptr().add(i).cast());
+            i += 16;
+        }
+        self.at = end;
     }
 }
