@@ -77,6 +77,9 @@ pub struct Depthwise<T> {
 /// Most elements per thread of a staged band.
 pub const MAX_BAND: usize = 1 << 16;
 
+/// Elements of a staged band that stay in L1 alongside the input and output streams.
+pub const BAND_TARGET: usize = 1 << 12;
+
 /// A 1-D or 2-D problem as bands of output rows over input read without borders.
 struct BandPath<T> {
     kernel: DwPlaneFn<T>,
@@ -247,17 +250,23 @@ impl<T: Scalar> BandPath<T> {
                 if rows(1).checked_mul(st.row_len()).is_none_or(|n| n > MAX_BAND) {
                     return None;
                 }
-                // The most output rows whose staged rows fit.
-                let (mut lo, mut hi) = (1, outer.output);
-                while lo < hi {
-                    let mid = (lo + hi).div_ceil(2);
-                    if rows(mid).saturating_mul(st.row_len()) <= MAX_BAND {
-                        lo = mid;
-                    } else {
-                        hi = mid - 1;
+                // The most output rows whose staged rows fit `cap`.
+                let fit = |cap: usize| {
+                    let (mut lo, mut hi) = (0, outer.output);
+                    while lo < hi {
+                        let mid = (lo + hi).div_ceil(2);
+                        if rows(mid).saturating_mul(st.row_len()) <= cap {
+                            lo = mid;
+                        } else {
+                            hi = mid - 1;
+                        }
                     }
-                }
-                st.band_rows = lo;
+                    lo
+                };
+                // Bands that stay in L1, unless the rows shared with the next band (the halo)
+                // would then be over half of those staged: then larger, up to MAX_BAND.
+                let halo = ((outer.kernel - 1) * outer.dilation).div_ceil(outer.stride);
+                st.band_rows = fit(BAND_TARGET).max(2 * halo).min(fit(MAX_BAND)).max(1);
                 Some(st)
             }
             None => None,
