@@ -550,17 +550,6 @@ impl<T: Scalar> Depthwise<T> {
             let w = &bp.w[k * taps..][..taps];
             let bias = bias.map_or(T::ZERO, |b| b[k]);
             let (seg, rest) = std::mem::take(&mut y).split_at_mut(rows * bp.wout);
-            // The input plane of the next output plane, unless it is this one.
-            let next = {
-                let (n2, k2) = ((plane + 1) / self.p.out_channels, (plane + 1) % self.p.out_channels);
-                let base = n2 * self.xn + (k2 / self.kg) * self.xc;
-                let len = self.xc;
-                if base == cbase {
-                    &[][..]
-                } else {
-                    x.get(base..base + len).unwrap_or(&[])
-                }
-            };
             match &bp.stage {
                 None => {
                     let band = DwPlane {
@@ -574,12 +563,10 @@ impl<T: Scalar> Depthwise<T> {
                         w,
                         bias,
                         wout: bp.wout,
-                        next,
                     };
                     (bp.kernel)(&band, seg);
                 }
                 Some(st) => {
-                    let seg_bands = rows.div_ceil(st.band_rows);
                     for (b, yb) in seg.chunks_mut(st.band_rows * bp.wout).enumerate() {
                         let oy = oy0 + b * st.band_rows;
                         let nrows = yb.len() / bp.wout;
@@ -600,7 +587,6 @@ impl<T: Scalar> Depthwise<T> {
                             w,
                             bias,
                             wout: bp.wout,
-                            next: if seg_bands == 1 { next } else { &[] },
                         };
                         (bp.kernel)(&band, yb);
                     }

@@ -185,9 +185,6 @@ pub struct DwPlane<'a, T> {
     pub bias: T,
     /// Outputs per row.
     pub wout: usize,
-    /// Input the caller reads next (the next plane), which kernels may prefetch while they
-    /// compute; may be empty.
-    pub next: &'a [T],
 }
 
 impl<T> DwPlane<'_, T> {

@@ -35,10 +35,8 @@ pub fn f32_dw_plane_avx2_fma(p: &DwPlane<'_, f32>, y: &mut [f32]) {
 /// AVX2 and FMA are available; `p.check(rows)` passed; `y` holds `rows · wout` elements.
 #[target_feature(enable = "avx2,fma")]
 unsafe fn band<const K: usize, const SH: usize>(p: &DwPlane<'_, f32>, rows: usize, y: &mut [f32]) {
-    let mut fetch = Prefetch::new(p.next, rows.div_ceil(4));
     let mut oy = 0;
     while oy + 4 <= rows {
-        fetch.step();
         row_group::<4, K, SH>(p, oy, y);
         oy += 4;
     }
@@ -195,10 +193,8 @@ unsafe fn band3<const SH: usize>(p: &DwPlane<'_, f32>, rows: usize, y: &mut [f32
         *v = _mm256_set1_ps(w);
     }
     let wout = p.wout;
-    let mut fetch = Prefetch::new(p.next, rows.div_ceil(G3));
     let mut oy = 0;
     while oy + G3 <= rows {
-        fetch.step();
         let mut ox = 0;
         loop {
             block3::<G3, SH>(p, &wv, oy, ox.min(wout - 8), y);
@@ -334,35 +330,5 @@ unsafe fn split2(src: &[f32], ev: &mut [f32], od: &mut [f32]) {
     for k in k..n {
         ev[k] = src[2 * k];
         od[k] = src[2 * k + 1];
-    }
-}
-
-/// Prefetches a slice into L2 in equal parts, one part per step, 64-byte lines.
-struct Prefetch<'a> {
-    next: &'a [f32],
-    /// Elements per step, a whole number of lines.
-    per_step: usize,
-    at: usize,
-}
-
-impl<'a> Prefetch<'a> {
-    fn new(next: &'a [f32], steps: usize) -> Self {
-        let per_step = next.len().div_ceil(steps.max(1)).next_multiple_of(16);
-        Prefetch { next, per_step, at: 0 }
-    }
-
-    /// # Safety
-    /// SSE is available (always on x86-64).
-    #[inline(always)]
-    unsafe fn step(&mut self) {
-        let end = (self.at + self.per_step).min(self.next.len());
-        let mut i = self.at;
-        while i < end {
-            // SAFETY: i < next.len(), so the address is inside the slice (and a prefetch
-            // never faults in any case).
-            _mm_prefetch::<_MM_HINT_T1>(self.next.as_ptr().add(i).cast());
-            i += 16;
-        }
-        self.at = end;
     }
 }
