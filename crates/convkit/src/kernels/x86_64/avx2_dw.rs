@@ -21,8 +21,8 @@ pub fn f32_dw_plane_avx2_fma(p: &DwPlane<'_, f32>, y: &mut [f32]) {
     // checked above); writes stay in the first `rows · wout` elements of `y`.
     unsafe {
         match (kh, kw, p.sh, p.dh) {
-            (3, 3, 1, 1) if p.wout >= 8 => band3::<1>(p, rows, y),
-            (3, 3, 2, 1) if p.wout >= 8 => band3::<2>(p, rows, y),
+            (3, 3, 1, 1) if p.wout >= 8 => band3::<3, 1>(p, rows, y),
+            (3, 3, 2, 1) if p.wout >= 8 => band3::<2, 2>(p, rows, y),
             _ => band::<0, 0>(p, rows, y),
         }
     }
@@ -177,33 +177,30 @@ unsafe fn input_row<const R: usize, const V: usize>(
     }
 }
 
-/// Output rows per group of the 3×3 band.
-const G3: usize = 2;
-
 /// A 3×3 band with outer stride `SH` and dilation 1, at least 8 outputs wide: the nine
-/// weights stay in registers, rows in groups of four, 8-wide column blocks (the last
-/// overlapping its neighbour).
+/// weights stay in registers, rows in groups of `G` (measured best: 3 at stride 1, 2 at
+/// stride 2), 8-wide column blocks (the last overlapping its neighbour).
 ///
 /// # Safety
 /// As [`band`], with `p.kh = 3`, three columns, `p.sh = SH`, `p.dh = 1` and `p.wout ≥ 8`.
 #[target_feature(enable = "avx2,fma")]
-unsafe fn band3<const SH: usize>(p: &DwPlane<'_, f32>, rows: usize, y: &mut [f32]) {
+unsafe fn band3<const G: usize, const SH: usize>(p: &DwPlane<'_, f32>, rows: usize, y: &mut [f32]) {
     let mut wv = [_mm256_setzero_ps(); 9];
     for (v, &w) in wv.iter_mut().zip(p.w) {
         *v = _mm256_set1_ps(w);
     }
     let wout = p.wout;
     let mut oy = 0;
-    while oy + G3 <= rows {
+    while oy + G <= rows {
         let mut ox = 0;
         loop {
-            block3::<G3, SH>(p, &wv, oy, ox.min(wout - 8), y);
+            block3::<G, SH>(p, &wv, oy, ox.min(wout - 8), y);
             ox += 8;
             if ox >= wout {
                 break;
             }
         }
-        oy += G3;
+        oy += G;
     }
     while oy < rows {
         let mut ox = 0;
