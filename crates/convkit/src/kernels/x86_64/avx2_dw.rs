@@ -1,6 +1,7 @@
-//! AVX2 + FMA depthwise band kernel for `f32` (see [`DwPlane`]): several output rows at once,
-//! so each loaded input vector feeds every output row that reads it; 3×3 kernels with outer
-//! stride 1 or 2 get fully unrolled instances.
+//! AVX2 + FMA depthwise kernels for `f32`: the band kernel (see [`DwPlane`]), several output
+//! rows at once so each loaded input vector feeds every output row that reads it, with an
+//! unrolled instance for 3×3 kernels at outer stride 1 or 2; and the staging copy and
+//! stride-2 phase split that prepare its padded input.
 
 use crate::kernels::generic::{self, DwPlane};
 use std::arch::x86_64::*;
@@ -23,25 +24,24 @@ pub fn f32_dw_plane_avx2_fma(p: &DwPlane<'_, f32>, y: &mut [f32]) {
         match (kh, kw, p.sh, p.dh) {
             (3, 3, 1, 1) if p.wout >= 8 => band3::<3, 1>(p, rows, y),
             (3, 3, 2, 1) if p.wout >= 8 => band3::<2, 2>(p, rows, y),
-            _ => band::<0, 0>(p, rows, y),
+            _ => band(p, rows, y),
         }
     }
 }
 
-/// Rows in groups of four, then one at a time. `K`, `SH` fix a square `K × K` kernel with
-/// outer stride `SH` and outer dilation 1 (0: read them from `p`).
+/// Any kernel: rows in groups of four, then one at a time.
 ///
 /// # Safety
 /// AVX2 and FMA are available; `p.check(rows)` passed; `y` holds `rows · wout` elements.
 #[target_feature(enable = "avx2,fma")]
-unsafe fn band<const K: usize, const SH: usize>(p: &DwPlane<'_, f32>, rows: usize, y: &mut [f32]) {
+unsafe fn band(p: &DwPlane<'_, f32>, rows: usize, y: &mut [f32]) {
     let mut oy = 0;
     while oy + 4 <= rows {
-        row_group::<4, K, SH>(p, oy, y);
+        row_group::<4>(p, oy, y);
         oy += 4;
     }
     while oy < rows {
-        row_group::<1, K, SH>(p, oy, y);
+        row_group::<1>(p, oy, y);
         oy += 1;
     }
 }
@@ -53,11 +53,7 @@ unsafe fn band<const K: usize, const SH: usize>(p: &DwPlane<'_, f32>, rows: usiz
 /// # Safety
 /// As [`band`], with `oy + R ≤ rows`.
 #[target_feature(enable = "avx2,fma")]
-unsafe fn row_group<const R: usize, const K: usize, const SH: usize>(
-    p: &DwPlane<'_, f32>,
-    oy: usize,
-    y: &mut [f32],
-) {
+unsafe fn row_group<const R: usize>(p: &DwPlane<'_, f32>, oy: usize, y: &mut [f32]) {
     let wout = p.wout;
     if wout < 8 {
         for r in oy..oy + R {
@@ -72,9 +68,9 @@ unsafe fn row_group<const R: usize, const K: usize, const SH: usize>(
     loop {
         let at = ox.min(wout - step);
         if step == 16 {
-            block::<R, 2, K, SH>(p, oy, at, y);
+            block::<R, 2>(p, oy, at, y);
         } else {
-            block::<R, 1, K, SH>(p, oy, at, y);
+            block::<R, 1>(p, oy, at, y);
         }
         ox += step;
         if ox >= wout {
@@ -85,37 +81,18 @@ unsafe fn row_group<const R: usize, const K: usize, const SH: usize>(
 
 /// `R` rows × `8·V` outputs from `(oy, ox)`, `R·V` ymm accumulators. Input rows are visited
 /// in order and each tap's loaded vectors feed every row that reads that input row, so each
-/// output sums its taps in `(i, j)` order, as [`generic::dw_plane_one`] does. For a fixed
-/// kernel (`K > 0`) every input row is a separate constant step, so the row-to-tap matching
-/// folds away.
+/// output sums its taps in `(i, j)` order, as [`generic::dw_plane_one`] does.
 ///
 /// # Safety
 /// As [`row_group`], with `ox + 8·V ≤ wout`.
 #[target_feature(enable = "avx2,fma")]
 #[inline]
-unsafe fn block<const R: usize, const V: usize, const K: usize, const SH: usize>(
-    p: &DwPlane<'_, f32>,
-    oy: usize,
-    ox: usize,
-    y: &mut [f32],
-) {
+unsafe fn block<const R: usize, const V: usize>(p: &DwPlane<'_, f32>, oy: usize, ox: usize, y: &mut [f32]) {
     let mut acc = [[_mm256_setzero_ps(); V]; R];
     let first = p.base + oy * p.sh * p.pitch + ox;
-    if K == 0 {
-        let span = (R - 1) * p.sh + (p.kh - 1) * p.dh + 1;
-        for q in 0..span {
-            input_row::<R, V>(p, first, q, (p.kh, p.cols.len()), p.sh, p.dh, &mut acc);
-        }
-    } else {
-        macro_rules! steps {
-            ($($q:literal)*) => {$(
-                if $q < (R - 1) * SH + K {
-                    input_row::<R, V>(p, first, $q, (K, K), SH, 1, &mut acc);
-                }
-            )*};
-        }
-        const { assert!(K == 0 || (R - 1) * SH + K <= 16, "unrolled steps cover 16 input rows") };
-        steps!(0 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15);
+    let span = (R - 1) * p.sh + (p.kh - 1) * p.dh + 1;
+    for q in 0..span {
+        input_row::<R, V>(p, first, q, &mut acc);
     }
     let bias = _mm256_set1_ps(p.bias);
     for (r, a) in acc.iter().enumerate() {
@@ -129,21 +106,18 @@ unsafe fn block<const R: usize, const V: usize, const K: usize, const SH: usize>
 
 /// Input row `q` of a block: load each tap's `V` vectors once and add them, weighted, into
 /// every row `r` that reads this input row (kernel row `(q − r·sh) / dh`). Inlined into
-/// [`block`], where the features are enabled and, for fixed kernels, `q`, `kh`, `sh` and `dh`
-/// are constants.
+/// [`block`], where the features are enabled.
 ///
 /// # Safety
-/// As [`block`], with `q < (R − 1)·sh + (kh − 1)·dh + 1` and `kh`, `kw`, `sh`, `dh` those of `p`.
+/// As [`block`], with `q < (R − 1)·sh + (kh − 1)·dh + 1`.
 #[inline(always)]
 unsafe fn input_row<const R: usize, const V: usize>(
     p: &DwPlane<'_, f32>,
     first: usize,
     q: usize,
-    (kh, kw): (usize, usize),
-    sh: usize,
-    dh: usize,
     acc: &mut [[__m256; V]; R],
 ) {
+    let (kh, kw, sh, dh) = (p.kh, p.cols.len(), p.sh, p.dh);
     let mut wrow = [usize::MAX; R];
     for (r, wr) in wrow.iter_mut().enumerate() {
         if let Some(d) = q.checked_sub(r * sh) {
