@@ -2,7 +2,7 @@
 //! reference implementation needs to accumulate in `f64`.
 
 use crate::isa::Isa;
-use crate::kernels::generic::DwRowFn;
+use crate::kernels::generic::{DwCopyFn, DwPlaneFn, DwRowFn, DwSplitFn};
 use crate::kernels::{GemmIndirect, GemmTile, PanelCopy};
 
 /// A floating-point element type: `f32` or `f64`.
@@ -35,6 +35,24 @@ pub trait Scalar:
     /// The SIMD depthwise row kernel for this type at `isa`, if one exists.
     #[doc(hidden)]
     fn dw_row(isa: Isa) -> Option<DwRowFn<Self>>;
+    /// The SIMD depthwise band kernel for this type at `isa`, if one exists.
+    #[doc(hidden)]
+    fn dw_plane(isa: Isa) -> Option<DwPlaneFn<Self>> {
+        let _ = isa;
+        None
+    }
+    /// The SIMD staging copy for this type at `isa`, if one exists.
+    #[doc(hidden)]
+    fn dw_copy(isa: Isa) -> Option<DwCopyFn<Self>> {
+        let _ = isa;
+        None
+    }
+    /// The SIMD stride-2 phase split for this type at `isa`, if one exists.
+    #[doc(hidden)]
+    fn dw_split2(isa: Isa) -> Option<DwSplitFn<Self>> {
+        let _ = isa;
+        None
+    }
     /// The SIMD GEMM tile kernel for this type at `isa`, if one exists.
     #[doc(hidden)]
     fn gemm_tile(isa: Isa) -> Option<GemmTile<Self>>;
@@ -79,6 +97,30 @@ impl Scalar for f32 {
         #[cfg(target_arch = "x86_64")]
         if isa >= Isa::Avx2Fma && crate::isa::supported(Isa::Avx2Fma) {
             return Some(crate::kernels::x86_64::f32_dw_row_avx2_fma);
+        }
+        let _ = isa;
+        None
+    }
+    fn dw_plane(isa: Isa) -> Option<DwPlaneFn<Self>> {
+        #[cfg(target_arch = "x86_64")]
+        if isa >= Isa::Avx2Fma && crate::isa::supported(Isa::Avx2Fma) {
+            return Some(crate::kernels::x86_64::f32_dw_plane_avx2_fma);
+        }
+        let _ = isa;
+        None
+    }
+    fn dw_copy(isa: Isa) -> Option<DwCopyFn<Self>> {
+        #[cfg(target_arch = "x86_64")]
+        if isa >= Isa::Avx2Fma && crate::isa::supported(Isa::Avx2Fma) {
+            return Some(crate::kernels::x86_64::f32_dw_copy_avx2);
+        }
+        let _ = isa;
+        None
+    }
+    fn dw_split2(isa: Isa) -> Option<DwSplitFn<Self>> {
+        #[cfg(target_arch = "x86_64")]
+        if isa >= Isa::Avx2Fma && crate::isa::supported(Isa::Avx2Fma) {
+            return Some(crate::kernels::x86_64::f32_dw_split2_avx2);
         }
         let _ = isa;
         None

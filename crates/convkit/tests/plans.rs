@@ -355,3 +355,88 @@ proptest! {
         prop_assert!(got == want, "{}", p);
     }
 }
+
+/// The depthwise band path: 3×3 kernels at stride 1 and 2 (the unrolled AVX2 instances) and
+/// other kernels (the general ones), over heights and widths around the 4-row groups and the
+/// 8- and 16-wide column blocks, every padding mode, asymmetric padding, dilation, flip,
+/// channel multiplier 2, bias; one-dimensional problems; planes staged in several bands.
+#[test]
+fn depthwise_bands_match_the_reference() {
+    let modes =
+        [PadMode::Zeros, PadMode::Reflect, PadMode::Replicate, PadMode::Circular, PadMode::Constant(2.0)];
+    let sizes = [1usize, 2, 3, 7, 9, 17, 31];
+    let kernels = [(3usize, 3usize), (3, 3), (5, 3), (1, 7), (2, 4)];
+    let mut cases = Vec::new();
+    let mut i = 0usize;
+    for &h in &sizes {
+        for &w in sizes.iter().chain(&[40]) {
+            i += 1;
+            let (kh, kw) = kernels[i % kernels.len()];
+            let stride = [1 + (i / 2) % 2, 1 + i % 2];
+            let dilation = [1 + usize::from(i % 7 == 3), 1 + usize::from(i % 5 == 4)];
+            let (pb, pe) = ([i % 2, (i / 3) % 3], [(i / 2) % 2, i % 3]);
+            let kmul = 1 + i % 2;
+            let groups = 2 + i % 2;
+            let desc = ConvDesc::new()
+                .stride(stride)
+                .dilation(dilation)
+                .padding(Padding::asymmetric(&pb, &pe))
+                .padding_mode(modes[i % modes.len()])
+                .groups(groups)
+                .flip(i.is_multiple_of(3));
+            cases.push(Case {
+                desc,
+                x_shape: vec![1 + i % 2, groups, h, w],
+                w_shape: vec![groups * kmul, 1, kh, kw],
+                bias: i.is_multiple_of(2),
+                seed: i as u64,
+            });
+        }
+    }
+    // One spatial axis, and inner strides past 2 (the general phase split).
+    for (i, (len, k, s, pad)) in
+        [(1usize, 1usize, 1usize, 0usize), (37, 3, 1, 1), (37, 5, 3, 2), (64, 3, 2, 1)]
+            .into_iter()
+            .enumerate()
+    {
+        cases.push(Case {
+            desc: ConvDesc::new()
+                .stride([s])
+                .padding(Padding::uniform(pad))
+                .padding_mode(modes[i + 1])
+                .groups(3),
+            x_shape: vec![2, 3, len],
+            w_shape: vec![6, 1, k],
+            bias: true,
+            seed: 50 + i as u64,
+        });
+    }
+    // Planes larger than one staged band (several bands per plane, thread cuts inside them),
+    // at stride 1 and 2, and an unpadded plane read in place.
+    for (i, (s, pad)) in [(1usize, 1usize), (2, 1), (1, 0)].into_iter().enumerate() {
+        cases.push(Case {
+            desc: ConvDesc::new()
+                .stride([s, s])
+                .padding(Padding::uniform(pad))
+                .padding_mode(modes[i])
+                .groups(2),
+            x_shape: vec![1, 2, 301, 299],
+            w_shape: vec![2, 1, 3, 3],
+            bias: true,
+            seed: 70 + i as u64,
+        });
+    }
+    let mut ran = 0;
+    for mut case in cases {
+        // Reflecting or wrapping more than the input holds is invalid: fall back to zeros.
+        let p = ConvProblem::new(&case.desc, &case.x_shape, &case.w_shape).or_else(|_| {
+            case.desc = case.desc.clone().padding_mode(PadMode::Zeros);
+            ConvProblem::new(&case.desc, &case.x_shape, &case.w_shape)
+        });
+        let Ok(p) = p else { continue };
+        check::<f32>(&case, &p, |v| v as f32).unwrap();
+        check::<f64>(&case, &p, |v| v).unwrap();
+        ran += 1;
+    }
+    assert!(ran >= 40, "only {ran} valid band cases");
+}

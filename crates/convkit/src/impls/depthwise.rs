@@ -1,12 +1,13 @@
 //! `dw-direct`: direct convolution for one input channel per group (depthwise convolution,
-//! small channel multipliers, single-channel image filters), NCHW. Each output row is
-//! computed by a row kernel that keeps blocks of outputs in registers across all taps; no
-//! per-group copy, no workspace.
+//! small channel multipliers, single-channel image filters), NCHW. One- and two-dimensional
+//! problems run a band kernel over several output rows at once, reading a padded (and for
+//! inner strides, phase-split) copy of just the input rows a band needs, or the unpadded input
+//! itself; higher ranks run a row kernel, one output row at a time.
 
 use super::staging::Stage;
 use super::{split_join, ConvImpl};
 use crate::isa::Isa;
-use crate::kernels::generic::{self, DwRow, DwRowFn};
+use crate::kernels::generic::{self, DwCopyFn, DwPlane, DwPlaneFn, DwRow, DwRowFn, DwSplitFn};
 use crate::reference::{pad_source, pad_value, tap_table, unravel};
 use crate::scalar::Scalar;
 use crate::shape::{data_strides, ConvProblem};
@@ -69,6 +70,242 @@ pub struct Depthwise<T> {
     plane: Option<PlaneStage>,
     /// Inner tap table over a padded row: `Some(o·stride + t·dilation)` (staged modes).
     padded_table: Vec<Option<usize>>,
+    /// The band path for one- and two-dimensional problems (then the fields above go unused).
+    band: Option<BandPath<T>>,
+}
+
+/// Most elements per thread of a staged band.
+pub const MAX_BAND: usize = 1 << 16;
+
+/// Elements of a staged band that stay in L1 alongside the input and output streams.
+pub const BAND_TARGET: usize = 1 << 12;
+
+/// A 1-D or 2-D problem as bands of output rows over input read without borders.
+struct BandPath<T> {
+    kernel: DwPlaneFn<T>,
+    /// Per output channel, `kh × kw` taps, flipped on both axes where the problem flips.
+    w: Vec<T>,
+    kh: usize,
+    sh: usize,
+    dh: usize,
+    hout: usize,
+    wout: usize,
+    /// Input row length (the pitch when reading the input directly).
+    win: usize,
+    /// Per inner tap, its offset within a (staged) row for output 0.
+    cols: Vec<usize>,
+    /// `None`: unpadded with inner stride 1, so the input itself is read.
+    stage: Option<BandStage<T>>,
+}
+
+/// How the padded input rows of a band are copied into the workspace.
+struct BandStage<T> {
+    /// Padded row → input row (`None`: the padding constant).
+    hmap: Vec<Option<usize>>,
+    /// Runs `(staged position, input column, length)` copied from an input row: one for a
+    /// single phase; per phase, reading every `phases`-th column, for more than two.
+    runs: Vec<(usize, usize, usize)>,
+    /// Two phases: `(input column, position in each phase, pairs)` split in one pass.
+    pairs: Option<(usize, usize, usize)>,
+    /// Every other staged position: `(position, input column)` (`None`: the padding constant).
+    borders: Vec<(usize, Option<usize>)>,
+    /// Inner stride: phases per staged row.
+    phases: usize,
+    /// Elements per phase.
+    wq: usize,
+    /// Output rows per band.
+    band_rows: usize,
+    copy: DwCopyFn<T>,
+    split2: DwSplitFn<T>,
+}
+
+impl<T: Scalar> BandStage<T> {
+    fn row_len(&self) -> usize {
+        self.phases * self.wq
+    }
+
+    /// Staged rows for `rows` output rows.
+    fn rows_for(&self, rows: usize, sh: usize, kh: usize, dh: usize) -> usize {
+        (rows - 1) * sh + (kh - 1) * dh + 1
+    }
+
+    /// Copy padded rows `pr0..pr0 + n` of the input plane starting at `plane[0]` (rows of
+    /// `win`) into `dst`.
+    fn fill(&self, plane: &[T], win: usize, pr0: usize, n: usize, padv: T, dst: &mut [T]) {
+        for (row, &src) in dst.chunks_exact_mut(self.row_len()).zip(&self.hmap[pr0..pr0 + n]) {
+            let Some(src) = src else {
+                row.fill(padv);
+                continue;
+            };
+            let src = &plane[src * win..][..win];
+            match self.phases {
+                1 => {
+                    for &(d, s, len) in &self.runs {
+                        (self.copy)(&src[s..s + len], &mut row[d..d + len]);
+                    }
+                }
+                2 => {
+                    if let Some((s, d, pairs)) = self.pairs {
+                        let (ev, od) = row.split_at_mut(self.wq);
+                        (self.split2)(&src[s..s + 2 * pairs], &mut ev[d..d + pairs], &mut od[d..d + pairs]);
+                    }
+                }
+                phases => {
+                    for &(d, s, len) in &self.runs {
+                        for (k, v) in row[d..d + len].iter_mut().enumerate() {
+                            *v = src[s + k * phases];
+                        }
+                    }
+                }
+            }
+            for &(d, s) in &self.borders {
+                row[d] = s.map_or(padv, |c| src[c]);
+            }
+        }
+    }
+}
+
+impl<T: Scalar> BandPath<T> {
+    /// The band path for `p` (rank 1 or 2, every output axis non-empty), or `None` when one
+    /// output row's staged rows would not fit [`MAX_BAND`].
+    fn new(p: &ConvProblem, w: &[T], isa: Isa) -> Option<Self> {
+        let rank = p.axes.len();
+        if rank > 2 || p.axes.iter().any(|a| a.output == 0) {
+            return None;
+        }
+        let last = p.axes[rank - 1];
+        let one = crate::shape::Axis {
+            input: 1,
+            kernel: 1,
+            stride: 1,
+            dilation: 1,
+            pad_begin: 0,
+            pad_end: 0,
+            output_padding: 0,
+            output: 1,
+        };
+        let outer = if rank == 2 { p.axes[0] } else { one };
+        let extent = |a: &crate::shape::Axis| (a.output - 1) * a.stride + (a.kernel - 1) * a.dilation + 1;
+        let (eh, ew) = (extent(&outer), extent(&last));
+        let padded = p.axes.iter().any(|a| a.pad_begin > 0 || a.pad_end > 0);
+        let stage = (padded || last.stride > 1).then(|| {
+            let phases = last.stride;
+            let wq = ew.div_ceil(phases);
+            let lo = last.pad_begin.min(ew);
+            let hi = (last.pad_begin + last.input).clamp(lo, ew);
+            let map = |a: &crate::shape::Axis, e: usize| -> Vec<Option<usize>> {
+                (0..e)
+                    .map(|q| pad_source(q as isize - a.pad_begin as isize, a.input, p.padding_mode))
+                    .collect()
+            };
+            let pad = last.pad_begin;
+            let wmap = map(&last, ew);
+            let mut runs = Vec::new();
+            let mut pairs = None;
+            let mut written = vec![false; phases * wq];
+            if phases == 1 {
+                runs.extend((hi > lo).then_some((lo, lo - pad, hi - lo)));
+            } else if phases == 2 {
+                let q0 = lo + (lo & 1);
+                let n = hi.saturating_sub(q0) / 2;
+                if n > 0 {
+                    pairs = Some((q0 - pad, q0 / 2, n));
+                    written[q0 / 2..q0 / 2 + n].fill(true);
+                    written[wq + q0 / 2..wq + q0 / 2 + n].fill(true);
+                }
+            } else {
+                for ph in 0..phases {
+                    // Phase `ph` holds padded columns ph, ph + phases, …; those inside lo..hi
+                    // are a strided run of the input row.
+                    let idx = |q: usize| q.saturating_sub(ph).div_ceil(phases).min(wq);
+                    let (a, b) = (idx(lo), idx(hi));
+                    runs.extend((b > a).then_some((ph * wq + a, a * phases + ph - pad, b - a)));
+                }
+            }
+            for &(d, _, len) in &runs {
+                written[d..d + len].fill(true);
+            }
+            let borders = (0..phases * wq)
+                .filter(|&d| !written[d])
+                .map(|d| {
+                    let q = (d % wq) * phases + d / wq;
+                    (d, if q < ew { wmap[q] } else { None })
+                })
+                .collect();
+            BandStage {
+                hmap: map(&outer, eh),
+                runs,
+                pairs,
+                borders,
+                phases,
+                wq,
+                band_rows: 1,
+                copy: T::dw_copy(isa).unwrap_or(generic::dw_copy::<T>),
+                split2: T::dw_split2(isa).unwrap_or(generic::dw_split2::<T>),
+            }
+        });
+        let stage = match stage {
+            Some(mut st) => {
+                let rows = |n: usize| st.rows_for(n, outer.stride, outer.kernel, outer.dilation);
+                if rows(1).checked_mul(st.row_len()).is_none_or(|n| n > MAX_BAND) {
+                    return None;
+                }
+                // The most output rows whose staged rows fit `cap`.
+                let fit = |cap: usize| {
+                    let (mut lo, mut hi) = (0, outer.output);
+                    while lo < hi {
+                        let mid = (lo + hi).div_ceil(2);
+                        if rows(mid).saturating_mul(st.row_len()) <= cap {
+                            lo = mid;
+                        } else {
+                            hi = mid - 1;
+                        }
+                    }
+                    lo
+                };
+                // Bands that stay in L1, unless the rows shared with the next band (the halo)
+                // would then be over half of those staged: then larger, up to MAX_BAND.
+                let halo = ((outer.kernel - 1) * outer.dilation).div_ceil(outer.stride);
+                st.band_rows = fit(BAND_TARGET).max(2 * halo).min(fit(MAX_BAND)).max(1);
+                Some(st)
+            }
+            None => None,
+        };
+        let cols = (0..last.kernel)
+            .map(|j| {
+                let q = j * last.dilation;
+                match &stage {
+                    Some(st) => (q % st.phases) * st.wq + q / st.phases,
+                    None => q,
+                }
+            })
+            .collect();
+        let taps = outer.kernel * last.kernel;
+        let w = if p.flip {
+            w.chunks_exact(taps).flat_map(|k| k.iter().rev().copied()).collect()
+        } else {
+            w.to_vec()
+        };
+        Some(BandPath {
+            kernel: T::dw_plane(isa).unwrap_or(generic::dw_plane::<T>),
+            w,
+            kh: outer.kernel,
+            sh: outer.stride,
+            dh: outer.dilation,
+            hout: outer.output,
+            wout: last.output,
+            win: last.input,
+            cols,
+            stage,
+        })
+    }
+
+    /// Workspace elements per thread.
+    fn per_thread(&self) -> usize {
+        self.stage
+            .as_ref()
+            .map_or(0, |st| st.rows_for(st.band_rows, self.sh, self.kh, self.dh) * st.row_len())
+    }
 }
 
 /// Largest staged plane (elements per thread).
@@ -137,6 +374,7 @@ impl<T: Scalar> Depthwise<T> {
         // so the row kernel always walks forward (the outer axes are flipped by their tables).
         let kl = last.kernel;
         let taps: usize = p.kernel().iter().product();
+        let w_orig = w;
         let w: Vec<T> = if p.flip {
             w.chunks_exact(kl).flat_map(|r| r.iter().rev().copied()).collect()
         } else {
@@ -186,6 +424,7 @@ impl<T: Scalar> Depthwise<T> {
             Vec::new()
         };
         Depthwise {
+            band: BandPath::new(p, w_orig, isa),
             padded_table,
             plane,
             padded,
@@ -295,7 +534,73 @@ impl<T: Scalar> Depthwise<T> {
         }
     }
 
+    /// Output rows `first..` (counted over all planes) into `y` by the band path.
+    fn bands(&self, bp: &BandPath<T>, x: &[T], bias: Option<&[T]>, first: usize, y: &mut [T], ws: &mut [T]) {
+        let mut row = first;
+        let mut y = y;
+        // The (input plane, first output row, rows) whose input rows `ws` holds.
+        let mut staged = None;
+        while !y.is_empty() {
+            let (plane, oy0) = (row / bp.hout, row % bp.hout);
+            let rows = (bp.hout - oy0).min(y.len() / bp.wout);
+            let (n, k) = (plane / self.p.out_channels, plane % self.p.out_channels);
+            let c = k / self.kg;
+            let cbase = n * self.xn + c * self.xc;
+            let taps = bp.w.len() / self.p.out_channels;
+            let w = &bp.w[k * taps..][..taps];
+            let bias = bias.map_or(T::ZERO, |b| b[k]);
+            let (seg, rest) = std::mem::take(&mut y).split_at_mut(rows * bp.wout);
+            match &bp.stage {
+                None => {
+                    let band = DwPlane {
+                        x,
+                        base: cbase + oy0 * bp.sh * bp.win,
+                        pitch: bp.win,
+                        cols: &bp.cols,
+                        kh: bp.kh,
+                        sh: bp.sh,
+                        dh: bp.dh,
+                        w,
+                        bias,
+                        wout: bp.wout,
+                    };
+                    (bp.kernel)(&band, seg);
+                }
+                Some(st) => {
+                    for (b, yb) in seg.chunks_mut(st.band_rows * bp.wout).enumerate() {
+                        let oy = oy0 + b * st.band_rows;
+                        let nrows = yb.len() / bp.wout;
+                        let key = (n * self.p.in_channels + c, oy, nrows);
+                        if staged != Some(key) {
+                            let nstaged = st.rows_for(nrows, bp.sh, bp.kh, bp.dh);
+                            st.fill(&x[cbase..], bp.win, oy * bp.sh, nstaged, self.padv, ws);
+                            staged = Some(key);
+                        }
+                        let band = DwPlane {
+                            x: ws,
+                            base: 0,
+                            pitch: st.row_len(),
+                            cols: &bp.cols,
+                            kh: bp.kh,
+                            sh: bp.sh,
+                            dh: bp.dh,
+                            w,
+                            bias,
+                            wout: bp.wout,
+                        };
+                        (bp.kernel)(&band, yb);
+                    }
+                }
+            }
+            y = rest;
+            row += rows;
+        }
+    }
+
     fn per_thread(&self) -> usize {
+        if let Some(bp) = &self.band {
+            return bp.per_thread();
+        }
         match (&self.plane, &self.padded) {
             (Some(ps), _) => ps.stage.channel,
             (None, Some(pr)) => pr.len * self.outer_taps,
@@ -320,8 +625,9 @@ impl<T: Scalar> ConvImpl<T> for Depthwise<T> {
         let threads = threads.clamp(1, rows.max(1));
         let first = |t: usize| rows * t / threads;
         let cut = |t: usize| first(t) * self.out_last;
-        split_join(y, ws, self.per_thread(), threads, &cut, &|t, part, w| {
-            self.rows(x, bias, first(t), part, w)
+        split_join(y, ws, self.per_thread(), threads, &cut, &|t, part, w| match &self.band {
+            Some(bp) => self.bands(bp, x, bias, first(t), part, w),
+            None => self.rows(x, bias, first(t), part, w),
         });
     }
 }

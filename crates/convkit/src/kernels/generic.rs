@@ -193,6 +193,179 @@ pub fn dw_row<T: Scalar>(r: &DwRow<'_, T>, y: &mut [T]) {
     dw_row_body::<T, false>(r, y)
 }
 
+/// A band of output rows of one 2-D depthwise plane whose input is read without borders:
+/// output `(oy, ox)` sums `w[i·kw + j] · x[base + (oy·sh + i·dh)·pitch + cols[j] + ox]` over
+/// `i < kh`, `j < kw` (taps in that order), plus `bias`. The source is a staged, padded (and
+/// for strides on the inner axis, phase-split) band, or an unpadded input plane itself.
+pub struct DwPlane<'a, T> {
+    /// The source elements.
+    pub x: &'a [T],
+    /// Offset of the band's first padded row in `x`.
+    pub base: usize,
+    /// Elements between consecutive padded rows.
+    pub pitch: usize,
+    /// Per inner tap `j`, the offset of output 0's element within a padded row (`kw` entries).
+    pub cols: &'a [usize],
+    /// Outer kernel size.
+    pub kh: usize,
+    /// Outer stride.
+    pub sh: usize,
+    /// Outer dilation.
+    pub dh: usize,
+    /// The channel's kernel, `kh × kw`, already flipped where the problem asks for it.
+    pub w: &'a [T],
+    /// Added to every output.
+    pub bias: T,
+    /// Outputs per row.
+    pub wout: usize,
+}
+
+impl<T> DwPlane<'_, T> {
+    /// Check that every element the band reads for `rows` output rows lies in `x` and that
+    /// the kernel is consistent; kernels rely on this. Panics otherwise.
+    pub fn check(&self, rows: usize) {
+        let kw = self.cols.len();
+        assert!(self.kh >= 1 && kw >= 1 && self.sh >= 1 && self.dh >= 1, "empty kernel or zero step");
+        assert_eq!(self.w.len(), self.kh * kw, "kernel size");
+        if rows == 0 || self.wout == 0 {
+            return;
+        }
+        let last_row = (rows - 1) * self.sh + (self.kh - 1) * self.dh;
+        let end = last_row
+            .checked_mul(self.pitch)
+            .and_then(|o| o.checked_add(self.base))
+            .and_then(|o| o.checked_add(self.cols.iter().copied().max().unwrap_or(0)))
+            .and_then(|o| o.checked_add(self.wout));
+        assert!(end.is_some_and(|e| e <= self.x.len()), "depthwise band reads past its source");
+    }
+}
+
+/// Signature of a depthwise band kernel: all rows of `y` (`y.len() / wout` rows).
+pub type DwPlaneFn<T> = fn(&DwPlane<'_, T>, &mut [T]);
+
+/// Width of the portable band kernel's column blocks.
+const DWB: usize = 8;
+
+/// `R` output rows from `oy` times `DWB` outputs from `ox`: every input row the `R` rows
+/// read is visited once, in order, and each of its loaded runs feeds every row that uses it,
+/// so each output still sums its taps in `(i, j)` order.
+#[inline(always)]
+fn dw_plane_block<T: Scalar, const FUSED: bool, const R: usize>(
+    p: &DwPlane<'_, T>,
+    oy: usize,
+    ox: usize,
+    y: &mut [T],
+) {
+    let kw = p.cols.len();
+    let span = (R - 1) * p.sh + (p.kh - 1) * p.dh + 1;
+    let mut acc = [[T::ZERO; DWB]; R];
+    let first = p.base + oy * p.sh * p.pitch + ox;
+    for q in 0..span {
+        let row = first + q * p.pitch;
+        for (j, &c) in p.cols.iter().enumerate() {
+            let xs: &[T; DWB] = p.x[row + c..][..DWB].try_into().expect("DWB elements");
+            for (r, a) in acc.iter_mut().enumerate() {
+                let Some(d) = q.checked_sub(r * p.sh) else { break };
+                if d % p.dh != 0 || d / p.dh >= p.kh {
+                    continue;
+                }
+                let wv = p.w[d / p.dh * kw + j];
+                for l in 0..DWB {
+                    a[l] = madd::<T, FUSED>(a[l], wv, xs[l]);
+                }
+            }
+        }
+    }
+    for (r, a) in acc.iter().enumerate() {
+        for (dst, &v) in y[(oy + r) * p.wout + ox..][..DWB].iter_mut().zip(a) {
+            *dst = v + p.bias;
+        }
+    }
+}
+
+/// One output of a band, taps in `(i, j)` order (rows narrower than a block).
+#[inline(always)]
+pub fn dw_plane_one<T: Scalar, const FUSED: bool>(p: &DwPlane<'_, T>, oy: usize, ox: usize) -> T {
+    let kw = p.cols.len();
+    let mut acc = T::ZERO;
+    for (i, wrow) in p.w.chunks_exact(kw).enumerate() {
+        let row = p.base + (oy * p.sh + i * p.dh) * p.pitch + ox;
+        for (&wv, &c) in wrow.iter().zip(p.cols) {
+            acc = madd::<T, FUSED>(acc, wv, p.x[row + c]);
+        }
+    }
+    acc + p.bias
+}
+
+/// Output rows `oy..oy + R` of a band: blocks of `DWB` columns, the last overlapping its
+/// neighbour (recomputed outputs get identical values), or one output at a time when the
+/// rows are narrower than a block.
+#[inline(always)]
+fn dw_plane_rows<T: Scalar, const FUSED: bool, const R: usize>(p: &DwPlane<'_, T>, oy: usize, y: &mut [T]) {
+    let wout = p.wout;
+    if wout < DWB {
+        for r in oy..oy + R {
+            for ox in 0..wout {
+                y[r * wout + ox] = dw_plane_one::<T, FUSED>(p, r, ox);
+            }
+        }
+        return;
+    }
+    let mut ox = 0;
+    while ox + DWB <= wout {
+        dw_plane_block::<T, FUSED, R>(p, oy, ox, y);
+        ox += DWB;
+    }
+    if ox < wout {
+        dw_plane_block::<T, FUSED, R>(p, oy, wout - DWB, y);
+    }
+}
+
+/// The body of the portable band kernel: rows in groups of four, then one at a time.
+#[inline(always)]
+pub fn dw_plane_body<T: Scalar, const FUSED: bool>(p: &DwPlane<'_, T>, y: &mut [T]) {
+    if p.wout == 0 {
+        return;
+    }
+    let rows = y.len() / p.wout;
+    p.check(rows);
+    let mut oy = 0;
+    while oy + 4 <= rows {
+        dw_plane_rows::<T, FUSED, 4>(p, oy, y);
+        oy += 4;
+    }
+    while oy < rows {
+        dw_plane_rows::<T, FUSED, 1>(p, oy, y);
+        oy += 1;
+    }
+}
+
+/// Portable depthwise band kernel (`dw_plane:generic`), see [`DwPlane`].
+pub fn dw_plane<T: Scalar>(p: &DwPlane<'_, T>, y: &mut [T]) {
+    dw_plane_body::<T, false>(p, y)
+}
+
+/// Signature of a staging copy: `dst = src` (equal lengths).
+pub type DwCopyFn<T> = fn(&[T], &mut [T]);
+
+/// Portable staging copy (`dw_copy:generic`).
+pub fn dw_copy<T: Scalar>(src: &[T], dst: &mut [T]) {
+    dst.copy_from_slice(src)
+}
+
+/// Signature of a stride-2 phase split: `ev[k] = src[2k]`, `od[k] = src[2k + 1]` for
+/// `k < ev.len()`, where `od.len() = ev.len()` and `src.len() = 2·ev.len()`.
+pub type DwSplitFn<T> = fn(&[T], &mut [T], &mut [T]);
+
+/// Portable stride-2 phase split (`dw_split2:generic`).
+pub fn dw_split2<T: Scalar>(src: &[T], ev: &mut [T], od: &mut [T]) {
+    assert!(ev.len() == od.len() && src.len() == 2 * ev.len(), "phase split lengths");
+    for ((e, o), g) in ev.iter_mut().zip(od.iter_mut()).zip(src.chunks_exact(2)) {
+        *e = g[0];
+        *o = g[1];
+    }
+}
+
 /// Portable panel copy (see [`crate::kernels::PanelCopy`]).
 pub fn copy_panel<T: Scalar>(src: &[T], rows: &[usize], runs: &[(usize, usize)], dst: &mut [T]) {
     for (r, &ro) in rows.iter().enumerate() {

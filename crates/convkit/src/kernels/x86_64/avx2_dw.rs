@@ -1,0 +1,305 @@
+//! AVX2 + FMA depthwise kernels for `f32`: the band kernel (see [`DwPlane`]), several output
+//! rows at once so each loaded input vector feeds every output row that reads it, with an
+//! unrolled instance for 3×3 kernels at outer stride 1 or 2; and the staging copy and
+//! stride-2 phase split that prepare its padded input.
+
+use crate::kernels::generic::{self, DwPlane};
+use std::arch::x86_64::*;
+
+/// `f32_dw_plane_avx2_fma`: all rows of `y` (`y.len() / wout`) of a depthwise band.
+///
+/// Safe to call: it checks that the CPU has AVX2 and FMA and that every element the band
+/// reads lies in `p.x` ([`DwPlane::check`]); it panics otherwise.
+pub fn f32_dw_plane_avx2_fma(p: &DwPlane<'_, f32>, y: &mut [f32]) {
+    assert!(is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma"));
+    if p.wout == 0 {
+        return;
+    }
+    let rows = y.len() / p.wout;
+    p.check(rows);
+    let (kh, kw) = (p.kh, p.cols.len());
+    // SAFETY: the CPU supports AVX2 and FMA and every read of the band lies in `p.x` (both
+    // checked above); writes stay in the first `rows · wout` elements of `y`.
+    unsafe {
+        match (kh, kw, p.sh, p.dh) {
+            (3, 3, 1, 1) if p.wout >= 8 => band3::<3, 1>(p, rows, y),
+            (3, 3, 2, 1) if p.wout >= 8 => band3::<2, 2>(p, rows, y),
+            _ => band(p, rows, y),
+        }
+    }
+}
+
+/// Any kernel: rows in groups of four, then one at a time.
+///
+/// # Safety
+/// AVX2 and FMA are available; `p.check(rows)` passed; `y` holds `rows · wout` elements.
+#[target_feature(enable = "avx2,fma")]
+unsafe fn band(p: &DwPlane<'_, f32>, rows: usize, y: &mut [f32]) {
+    let mut oy = 0;
+    while oy + 4 <= rows {
+        row_group::<4>(p, oy, y);
+        oy += 4;
+    }
+    while oy < rows {
+        row_group::<1>(p, oy, y);
+        oy += 1;
+    }
+}
+
+/// Output rows `oy..oy + R`: 16-wide column blocks (the last overlapping its neighbour, so
+/// recomputed outputs get identical values), 8-wide for rows of 8 to 15, else one output at
+/// a time in the same tap order.
+///
+/// # Safety
+/// As [`band`], with `oy + R ≤ rows`.
+#[target_feature(enable = "avx2,fma")]
+unsafe fn row_group<const R: usize>(p: &DwPlane<'_, f32>, oy: usize, y: &mut [f32]) {
+    let wout = p.wout;
+    if wout < 8 {
+        for r in oy..oy + R {
+            for ox in 0..wout {
+                y[r * wout + ox] = generic::dw_plane_one::<f32, true>(p, r, ox);
+            }
+        }
+        return;
+    }
+    let step = if wout >= 16 { 16 } else { 8 };
+    let mut ox = 0;
+    loop {
+        let at = ox.min(wout - step);
+        if step == 16 {
+            block::<R, 2>(p, oy, at, y);
+        } else {
+            block::<R, 1>(p, oy, at, y);
+        }
+        ox += step;
+        if ox >= wout {
+            break;
+        }
+    }
+}
+
+/// `R` rows × `8·V` outputs from `(oy, ox)`, `R·V` ymm accumulators. Input rows are visited
+/// in order and each tap's loaded vectors feed every row that reads that input row, so each
+/// output sums its taps in `(i, j)` order, as [`generic::dw_plane_one`] does.
+///
+/// # Safety
+/// As [`row_group`], with `ox + 8·V ≤ wout`.
+#[target_feature(enable = "avx2,fma")]
+#[inline]
+unsafe fn block<const R: usize, const V: usize>(p: &DwPlane<'_, f32>, oy: usize, ox: usize, y: &mut [f32]) {
+    let mut acc = [[_mm256_setzero_ps(); V]; R];
+    let first = p.base + oy * p.sh * p.pitch + ox;
+    let span = (R - 1) * p.sh + (p.kh - 1) * p.dh + 1;
+    for q in 0..span {
+        input_row::<R, V>(p, first, q, &mut acc);
+    }
+    let bias = _mm256_set1_ps(p.bias);
+    for (r, a) in acc.iter().enumerate() {
+        let out = &mut y[(oy + r) * p.wout + ox..][..8 * V];
+        for (v, a) in a.iter().enumerate() {
+            // SAFETY: out holds 8·V elements, so out[8v..8v + 8] is in bounds.
+            _mm256_storeu_ps(out.as_mut_ptr().add(8 * v), _mm256_add_ps(*a, bias));
+        }
+    }
+}
+
+/// Input row `q` of a block: load each tap's `V` vectors once and add them, weighted, into
+/// every row `r` that reads this input row (kernel row `(q − r·sh) / dh`). Inlined into
+/// [`block`], where the features are enabled.
+///
+/// # Safety
+/// As [`block`], with `q < (R − 1)·sh + (kh − 1)·dh + 1`.
+#[inline(always)]
+unsafe fn input_row<const R: usize, const V: usize>(
+    p: &DwPlane<'_, f32>,
+    first: usize,
+    q: usize,
+    acc: &mut [[__m256; V]; R],
+) {
+    let (kh, kw, sh, dh) = (p.kh, p.cols.len(), p.sh, p.dh);
+    let mut wrow = [usize::MAX; R];
+    for (r, wr) in wrow.iter_mut().enumerate() {
+        if let Some(d) = q.checked_sub(r * sh) {
+            if d % dh == 0 && d / dh < kh {
+                *wr = d / dh * kw;
+            }
+        }
+    }
+    let (x, w, cols) = (p.x.as_ptr(), p.w.as_ptr(), p.cols.as_ptr());
+    let row = first + q * p.pitch;
+    for j in 0..kw {
+        // SAFETY: j < kw = cols.len().
+        let c = row + *cols.add(j);
+        let mut xv = [_mm256_setzero_ps(); V];
+        for (v, xv) in xv.iter_mut().enumerate() {
+            // SAFETY: c + 8v + 8 ≤ base + ((oy + R − 1)·sh + (kh − 1)·dh)·pitch + cols[j]
+            // + ox + 8·V ≤ base + ((rows − 1)·sh + (kh − 1)·dh)·pitch + max(cols) + wout
+            // ≤ x.len() by `check` (q ≤ span − 1, ox + 8·V ≤ wout, oy + R ≤ rows).
+            *xv = _mm256_loadu_ps(x.add(c + 8 * v));
+        }
+        for (a, &wr) in acc.iter_mut().zip(&wrow) {
+            if wr == usize::MAX {
+                continue;
+            }
+            // SAFETY: wr + j = i·kw + j < kh·kw = w.len() (checked by `check`).
+            let wv = _mm256_broadcast_ss(&*w.add(wr + j));
+            for (a, xv) in a.iter_mut().zip(&xv) {
+                *a = _mm256_fmadd_ps(wv, *xv, *a);
+            }
+        }
+    }
+}
+
+/// A 3×3 band with outer stride `SH` and dilation 1, at least 8 outputs wide: the nine
+/// weights stay in registers, rows in groups of `G` (measured best: 3 at stride 1, 2 at
+/// stride 2), 8-wide column blocks (the last overlapping its neighbour).
+///
+/// # Safety
+/// As [`band`], with `p.kh = 3`, three columns, `p.sh = SH`, `p.dh = 1` and `p.wout ≥ 8`.
+#[target_feature(enable = "avx2,fma")]
+unsafe fn band3<const G: usize, const SH: usize>(p: &DwPlane<'_, f32>, rows: usize, y: &mut [f32]) {
+    let mut wv = [_mm256_setzero_ps(); 9];
+    for (v, &w) in wv.iter_mut().zip(p.w) {
+        *v = _mm256_set1_ps(w);
+    }
+    let wout = p.wout;
+    let mut oy = 0;
+    while oy + G <= rows {
+        let mut ox = 0;
+        loop {
+            block3::<G, SH>(p, &wv, oy, ox.min(wout - 8), y);
+            ox += 8;
+            if ox >= wout {
+                break;
+            }
+        }
+        oy += G;
+    }
+    while oy < rows {
+        let mut ox = 0;
+        loop {
+            block3::<1, SH>(p, &wv, oy, ox.min(wout - 8), y);
+            ox += 8;
+            if ox >= wout {
+                break;
+            }
+        }
+        oy += 1;
+    }
+}
+
+/// `R` rows × 8 outputs of a 3×3 band from `(oy, ox)`: each output is
+/// `((bias + Σ_j row 0) + Σ_j row 1) + Σ_j row 2`, each sum over `j` in order, whatever the
+/// row group or column block it falls in (input rows in order, each loaded vector feeding
+/// every row that reads it).
+///
+/// # Safety
+/// As [`band3`], with `oy + R ≤ rows` and `ox + 8 ≤ wout`.
+#[inline(always)]
+unsafe fn block3<const R: usize, const SH: usize>(
+    p: &DwPlane<'_, f32>,
+    wv: &[__m256; 9],
+    oy: usize,
+    ox: usize,
+    y: &mut [f32],
+) {
+    // One partial sum per kernel row, so an output's taps form three short dependency
+    // chains instead of one of nine; the bias starts the first, and they are added in order.
+    let mut acc = [[_mm256_set1_ps(p.bias), _mm256_setzero_ps(), _mm256_setzero_ps()]; R];
+    let first = p.base + oy * SH * p.pitch + ox;
+    let (x, c) = (p.x.as_ptr(), [p.cols[0], p.cols[1], p.cols[2]]);
+    macro_rules! steps {
+        ($($q:literal)*) => {$(
+            if $q < (R - 1) * SH + 3 {
+                let row = first + $q * p.pitch;
+                for (j, &cj) in c.iter().enumerate() {
+                    // SAFETY: row + cj + 8 ≤ base + ((oy + R − 1)·SH + 2)·pitch + max(cols)
+                    // + ox + 8 ≤ x.len() by `check` ($q < (R − 1)·SH + 3, ox + 8 ≤ wout,
+                    // oy + R ≤ rows).
+                    let xv = _mm256_loadu_ps(x.add(row + cj));
+                    for (r, a) in acc.iter_mut().enumerate() {
+                        if $q >= r * SH && $q - r * SH < 3 {
+                            let i = $q - r * SH;
+                            a[i] = _mm256_fmadd_ps(wv[i * 3 + j], xv, a[i]);
+                        }
+                    }
+                }
+            }
+        )*};
+    }
+    const { assert!((R - 1) * SH + 3 <= 20, "unrolled steps cover 20 input rows") };
+    steps!(0 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19);
+    for (r, a) in acc.iter().enumerate() {
+        let out = &mut y[(oy + r) * p.wout + ox..][..8];
+        // SAFETY: out holds 8 elements.
+        _mm256_storeu_ps(out.as_mut_ptr(), _mm256_add_ps(_mm256_add_ps(a[0], a[1]), a[2]));
+    }
+}
+
+/// `f32_dw_copy_avx2`: the staging copy `dst = src` in 8-wide moves (the last overlapping its
+/// neighbour), without a library call for the short rows of a band.
+pub fn f32_dw_copy_avx2(src: &[f32], dst: &mut [f32]) {
+    assert!(is_x86_feature_detected!("avx2"));
+    assert_eq!(src.len(), dst.len(), "copy lengths");
+    // SAFETY: AVX2 is present and both slices hold `src.len()` elements (checked above).
+    unsafe { copy(src, dst) }
+}
+
+/// # Safety
+/// AVX2 is available and `src.len() = dst.len()`.
+#[target_feature(enable = "avx2")]
+unsafe fn copy(src: &[f32], dst: &mut [f32]) {
+    let n = src.len();
+    if n < 8 {
+        dst.copy_from_slice(src);
+        return;
+    }
+    let (s, d) = (src.as_ptr(), dst.as_mut_ptr());
+    let mut i = 0;
+    loop {
+        let at = i.min(n - 8);
+        // SAFETY: at + 8 ≤ n = src.len() = dst.len().
+        _mm256_storeu_ps(d.add(at), _mm256_loadu_ps(s.add(at)));
+        i += 8;
+        if i >= n {
+            break;
+        }
+    }
+}
+
+/// `f32_dw_split2_avx2`: the stride-2 phase split of [`generic::dw_split2`], 8 pairs per step.
+pub fn f32_dw_split2_avx2(src: &[f32], ev: &mut [f32], od: &mut [f32]) {
+    assert!(is_x86_feature_detected!("avx2"));
+    assert!(ev.len() == od.len() && src.len() == 2 * ev.len(), "phase split lengths");
+    // SAFETY: AVX2 is present and the lengths agree (checked above).
+    unsafe { split2(src, ev, od) }
+}
+
+/// # Safety
+/// AVX2 is available, `od.len() = ev.len()` and `src.len() = 2·ev.len()`.
+#[target_feature(enable = "avx2")]
+unsafe fn split2(src: &[f32], ev: &mut [f32], od: &mut [f32]) {
+    let n = ev.len();
+    let (s, e, o) = (src.as_ptr(), ev.as_mut_ptr(), od.as_mut_ptr());
+    let mut k = 0;
+    while k + 8 <= n {
+        // SAFETY: 2k + 16 ≤ 2n = src.len() and k + 8 ≤ n = ev.len() = od.len().
+        let (lo, hi) = (_mm256_loadu_ps(s.add(2 * k)), _mm256_loadu_ps(s.add(2 * k + 8)));
+        // Within each 128-bit lane: [lo0 lo2 hi0 hi2 | lo4 lo6 hi4 hi6]; then the middle
+        // 64-bit quarters swap to put them in order.
+        let even = _mm256_castpd_ps(_mm256_permute4x64_pd::<0xD8>(_mm256_castps_pd(
+            _mm256_shuffle_ps::<0x88>(lo, hi),
+        )));
+        let odd = _mm256_castpd_ps(_mm256_permute4x64_pd::<0xD8>(_mm256_castps_pd(
+            _mm256_shuffle_ps::<0xDD>(lo, hi),
+        )));
+        _mm256_storeu_ps(e.add(k), even);
+        _mm256_storeu_ps(o.add(k), odd);
+        k += 8;
+    }
+    for k in k..n {
+        ev[k] = src[2 * k];
+        od[k] = src[2 * k + 1];
+    }
+}
