@@ -482,7 +482,7 @@ impl<T: Scalar> Depthwise<T> {
             if let Some(ps) = &self.plane {
                 let plane = n * self.p.in_channels + k / self.kg;
                 if staged != Some(plane) {
-                    ps.stage.fill(x, cbase, self.padv, ws);
+                    ps.stage.fill(x, cbase, self.padv, ws, generic::dw_split2::<T>);
                     staged = Some(plane);
                 }
                 let r = self.staged_row(ws, &ps.rows[pos * self.outer_taps..][..self.outer_taps], w, bias);

@@ -26,6 +26,7 @@ use super::grid::{split_cols, Part};
 use super::staging::Stage;
 use super::{split_join, ConvImpl};
 use crate::isa::Isa;
+use crate::kernels::generic::DwSplitFn;
 use crate::kernels::{generic, GemmIndirect, GemmTile, PanelCopy, TileDst, MR, NR};
 use crate::reference::{pad_value, tap_table, unravel};
 use crate::scalar::Scalar;
@@ -80,6 +81,8 @@ pub struct GemmTiled<T> {
     tile: GemmTile<T>,
     /// The tile kernel for a last panel of at most `NR / 2` columns.
     narrow: GemmTile<T>,
+    /// Splits staged rows into two phases.
+    split2: DwSplitFn<T>,
     copy: PanelCopy<T>,
     indirect: GemmIndirect<T>,
     cg: usize,
@@ -175,6 +178,7 @@ impl<T: Scalar> GemmTiled<T> {
             isa,
             tile: T::gemm_tile(isa).unwrap_or(generic::gemm_6x16::<T>),
             narrow: T::gemm_tile_narrow(isa).or(T::gemm_tile(isa)).unwrap_or(generic::gemm_6x16::<T>),
+            split2: T::dw_split2(isa).unwrap_or(generic::dw_split2::<T>),
             copy: T::copy_panel(isa).unwrap_or(generic::copy_panel::<T>),
             indirect: T::gemm_indirect(isa, kg).unwrap_or(generic::gemm_6x16_indirect::<T>),
             cg,
@@ -259,7 +263,7 @@ impl<T: Scalar> GemmTiled<T> {
     fn stage_channels(&self, st: &Stage, x: &[T], n: usize, c0: usize, dst: &mut [T]) {
         let (xn, xc, _) = self.x_strides;
         for (ci, chan) in dst.chunks_exact_mut(st.channel).enumerate() {
-            st.fill(x, n * xn + (c0 + ci) * xc, self.padv, chan);
+            st.fill(x, n * xn + (c0 + ci) * xc, self.padv, chan, self.split2);
         }
     }
 

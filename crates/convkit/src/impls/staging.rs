@@ -3,6 +3,7 @@
 //! every window of an output row reads consecutive elements and no kernel handles borders.
 
 use super::gemm_tiled::MAX_RANK;
+use crate::kernels::generic::DwSplitFn;
 use crate::reference::{pad_source, unravel};
 use crate::scalar::Scalar;
 use crate::shape::{data_strides, ConvProblem};
@@ -94,8 +95,8 @@ impl Stage {
     }
 
     /// Stage the channel whose first input element is `x[cbase]` into `dst` (`channel`
-    /// elements), padding with `padv`.
-    pub fn fill<T: Scalar>(&self, x: &[T], cbase: usize, padv: T, dst: &mut [T]) {
+    /// elements), padding with `padv`; `split2` splits runs into two phases.
+    pub fn fill<T: Scalar>(&self, x: &[T], cbase: usize, padv: T, dst: &mut [T], split2: DwSplitFn<T>) {
         let rank = self.outer_len.len() + 1;
         let inner = &self.maps[rank - 1];
         let xs = self.xsp[rank - 1];
@@ -122,6 +123,21 @@ impl Stage {
                 }
                 for (q, d) in row.iter_mut().enumerate().skip(hi) {
                     *d = at(q);
+                }
+            } else if self.phases == 2 && xs == 1 {
+                // Channels-first, two phases: the interior's pairs split in one pass, the
+                // rest mapped one by one.
+                let (lo, hi) = self.interior;
+                let q0 = lo.next_multiple_of(2).min(hi);
+                let pairs = (hi - q0) / 2;
+                let wq = self.row_len / 2;
+                for q in (0..q0).chain(q0 + 2 * pairs..self.row_pos.len()) {
+                    row[self.row_pos[q]] = at(q);
+                }
+                if pairs > 0 {
+                    let (ev, od) = row.split_at_mut(wq);
+                    let src = &x[base + q0 - self.pad..][..2 * pairs];
+                    split2(src, &mut ev[q0 / 2..][..pairs], &mut od[q0 / 2..][..pairs]);
                 }
             } else {
                 for (q, &pos) in self.row_pos.iter().enumerate() {
