@@ -313,11 +313,13 @@ impl<T: Scalar> GemmTiled<T> {
         for r in &mut runs[..nruns] {
             r.1 += base;
         }
-        // Full panels: one fixed NR-element copy per run, in column order, each copy starting at
-        // its run's first column and running over into the next run's columns (overwritten by
-        // the next copy) or, for the last run, into the next row (overwritten when that row is
-        // written; the panel has NR elements of slack after its last row).
-        if cols == NR && runs[nruns - 1].1 + self.row_off_max + NR <= src.len() {
+        // One fixed NR-element copy per run, in column order, each copy starting at its run's
+        // first column and running over into the next run's columns (overwritten by the next
+        // copy) or, for the last run, into the next row (overwritten when that row is written;
+        // the panel has NR elements of slack after its last row). In a partial panel the
+        // columns past `cols` then hold whatever follows in the source: their tiles' columns
+        // are never stored.
+        if runs[nruns - 1].1 + self.row_off_max + NR <= src.len() {
             (self.copy)(src, &self.row_off[rows], &runs[..nruns], b);
             return;
         }
