@@ -591,17 +591,39 @@ impl<T: Scalar> GemmTiled<T> {
     }
 
     /// Whether channels-first output is better split across `threads` by column panels than
-    /// by channel blocks: per-worker tile work, plus panel packing (about a third of a tile
-    /// per panel row, repeated by every worker that needs the panel).
+    /// by channel blocks: the busiest worker's tile work (a weight block costs in proportion
+    /// to the rows its kernel computes, a last panel of at most `NR / 2` columns two thirds of
+    /// a panel), plus panel packing (a third of a tile per panel, repeated by every worker
+    /// that needs the panel).
     fn split_by_columns(&self, threads: usize) -> bool {
         // Groups staged one at a time would be staged by every worker.
         if threads <= 1 || self.stages_groups() {
             return false;
         }
+        // Costs in sixths of a 6 x 16 tile (integers, so the choice is exact).
         let units = self.p.groups * self.kpanels;
+        let unit = |u: usize| {
+            let live = MR.min(self.kg - (u % self.kpanels) * MR);
+            2 * live.div_ceil(2)
+        };
         let ppanels = self.outs.div_ceil(NR);
-        let by_blocks = 3 * units.div_ceil(threads) * ppanels + ppanels * self.p.groups;
-        let by_cols = 3 * units * ppanels.div_ceil(threads) + ppanels.div_ceil(threads) * self.p.groups;
+        let panel = |pp: usize| if self.outs - pp * NR <= NR / 2 { 4 } else { 6 };
+        let pack = 2;
+        let sum = |r: std::ops::Range<usize>, f: &dyn Fn(usize) -> usize| r.map(f).sum::<usize>();
+        let (all_units, all_panels) = (sum(0..units, &unit), sum(0..ppanels, &panel));
+        let by_blocks = (0..threads)
+            .map(|t| {
+                let (u0, u1) = (units * t / threads, units * (t + 1) / threads);
+                let groups = if u1 > u0 { (u1 - 1) / self.kpanels + 1 - u0 / self.kpanels } else { 0 };
+                sum(u0..u1, &unit) * all_panels / 6 + groups * ppanels * pack
+            })
+            .max();
+        let by_cols = (0..threads)
+            .map(|t| {
+                let (p0, p1) = (ppanels * t / threads, ppanels * (t + 1) / threads);
+                all_units * sum(p0..p1, &panel) / 6 + self.p.groups * (p1 - p0) * pack
+            })
+            .max();
         by_cols < by_blocks
     }
 
