@@ -14,8 +14,34 @@ pub fn f32_gemm_6x16_avx2_fma(
     kc: usize,
     a: &[f32],
     b: &[f32],
+    panels: (usize, usize),
+    c: &mut TileDst<'_, f32>,
+) {
+    packed_tiles(kc, a, b, panels, c, false)
+}
+
+/// `f32_gemm_6x8_avx2_fma`: the first 8 columns of [`f32_gemm_6x16_avx2_fma`]'s tiles, for a
+/// partial last panel of at most 8 columns (the other 8 columns of the rows are left as they
+/// are). The same sums in the same order, at two thirds of the full tile's cost.
+pub fn f32_gemm_6x8_avx2_fma(
+    kc: usize,
+    a: &[f32],
+    b: &[f32],
+    panels: (usize, usize),
+    c: &mut TileDst<'_, f32>,
+) {
+    packed_tiles(kc, a, b, panels, c, true)
+}
+
+/// The checks and the loop over panels of the packed tile kernels; `narrow`: the first 8
+/// columns only.
+fn packed_tiles(
+    kc: usize,
+    a: &[f32],
+    b: &[f32],
     (panels, b_step): (usize, usize),
     c: &mut TileDst<'_, f32>,
+    narrow: bool,
 ) {
     assert!(a.len() >= kc * MR, "packed weights shorter than kc");
     assert!(panels == 0 || b.len() >= (panels - 1) * b_step + kc * NR, "packed panels shorter than kc");
@@ -28,40 +54,25 @@ pub fn f32_gemm_6x16_avx2_fma(
         // SAFETY: the CPU supports AVX2 and FMA (checked above); `a` holds at least kc·MR
         // elements and `b` at least kc·NR from q·b_step (checked above); every row pointer
         // starts panels·NR writable elements (`row_ptrs`), so `at` starts NR of them, borrowed
-        // mutably through `c` for the whole call; fewer rows touch a subset of the same memory.
+        // mutably through `c` for the whole call; fewer rows or columns touch a subset of the
+        // same memory.
         unsafe {
-            match c.live {
-                0..=2 => kernel::<2>(kc, a, b, &at, acc, bias),
-                3..=4 => kernel::<4>(kc, a, b, &at, acc, bias),
-                _ => kernel::<MR>(kc, a, b, &at, acc, bias),
+            match (narrow, c.live) {
+                (true, _) => kernel_narrow(kc, a, b, &at, acc, bias),
+                (false, 0..=2) => kernel::<2>(kc, a, b, &at, acc, bias),
+                (false, 3..=4) => kernel::<4>(kc, a, b, &at, acc, bias),
+                (false, _) => kernel::<MR>(kc, a, b, &at, acc, bias),
             }
         }
     }
 }
 
-/// `f32_gemm_6x8_avx2_fma`: the first 8 columns of [`f32_gemm_6x16_avx2_fma`]'s tiles, for a
-/// partial last panel of at most 8 columns (the other 8 columns of the rows are left as they
-/// are). The same sums in the same order, at two thirds of the full tile's cost.
-pub fn f32_gemm_6x8_avx2_fma(
-    kc: usize,
-    a: &[f32],
-    b: &[f32],
-    (panels, b_step): (usize, usize),
-    c: &mut TileDst<'_, f32>,
-) {
-    assert!(a.len() >= kc * MR, "packed weights shorter than kc");
-    assert!(panels == 0 || b.len() >= (panels - 1) * b_step + kc * NR, "packed panels shorter than kc");
-    let rows = row_ptrs(c, panels * NR);
-    assert!(is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma"));
-    for q in 0..panels {
-        let at: [*mut f32; MR] = std::array::from_fn(|i| rows[i].wrapping_add(q * NR));
-        // SAFETY: as in `f32_gemm_6x16_avx2_fma`: AVX2 and FMA are present, the panels and the
-        // weights hold what the kernel reads (checked above), and every row pointer starts NR
-        // writable elements, of which the kernel touches the first 8.
-        unsafe {
-            kernel_narrow(kc, a.as_ptr(), b.as_ptr().add(q * b_step), &at, c.accumulate, c.bias.as_ref())
-        }
-    }
+/// The destination rows' pointers, after checking each holds `len` elements.
+fn row_ptrs(c: &mut TileDst<'_, f32>, len: usize) -> [*mut f32; MR] {
+    std::array::from_fn(|i| {
+        assert!(c.rows[i].len() >= len, "tile row shorter than the tiles");
+        c.rows[i].as_mut_ptr()
+    })
 }
 
 #[target_feature(enable = "avx2,fma")]
@@ -98,14 +109,6 @@ unsafe fn kernel_narrow(
         // SAFETY: the row holds at least 8 elements (caller's contract).
         _mm256_storeu_ps(row, v);
     }
-}
-
-/// The destination rows' pointers, after checking each holds `len` elements.
-fn row_ptrs(c: &mut TileDst<'_, f32>, len: usize) -> [*mut f32; MR] {
-    std::array::from_fn(|i| {
-        assert!(c.rows[i].len() >= len, "tile row shorter than the tiles");
-        c.rows[i].as_mut_ptr()
-    })
 }
 
 /// Load the accumulators of `ROWS` destination rows (or zero them).
