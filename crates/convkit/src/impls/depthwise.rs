@@ -166,6 +166,22 @@ impl<T: Scalar> BandStage<T> {
 }
 
 impl<T: Scalar> BandPath<T> {
+    /// The band kernel's view of rows of `pitch` in `x` from `base`, with weights `w`.
+    fn plane<'a>(&'a self, x: &'a [T], base: usize, pitch: usize, w: &'a [T], bias: T) -> DwPlane<'a, T> {
+        DwPlane {
+            x,
+            base,
+            pitch,
+            cols: &self.cols,
+            kh: self.kh,
+            sh: self.sh,
+            dh: self.dh,
+            w,
+            bias,
+            wout: self.wout,
+        }
+    }
+
     /// The band path for `p` (rank 1 or 2, every output axis non-empty), or `None` when one
     /// output row's staged rows would not fit [`MAX_BAND`].
     fn new(p: &ConvProblem, w: &[T], isa: Isa) -> Option<Self> {
@@ -552,19 +568,7 @@ impl<T: Scalar> Depthwise<T> {
             let (seg, rest) = std::mem::take(&mut y).split_at_mut(rows * bp.wout);
             match &bp.stage {
                 None => {
-                    let band = DwPlane {
-                        x,
-                        base: cbase + oy0 * bp.sh * bp.win,
-                        pitch: bp.win,
-                        cols: &bp.cols,
-                        kh: bp.kh,
-                        sh: bp.sh,
-                        dh: bp.dh,
-                        w,
-                        bias,
-                        wout: bp.wout,
-                    };
-                    (bp.kernel)(&band, seg);
+                    (bp.kernel)(&bp.plane(x, cbase + oy0 * bp.sh * bp.win, bp.win, w, bias), seg);
                 }
                 Some(st) => {
                     for (b, yb) in seg.chunks_mut(st.band_rows * bp.wout).enumerate() {
@@ -576,19 +580,7 @@ impl<T: Scalar> Depthwise<T> {
                             st.fill(&x[cbase..], bp.win, oy * bp.sh, nstaged, self.padv, ws);
                             staged = Some(key);
                         }
-                        let band = DwPlane {
-                            x: ws,
-                            base: 0,
-                            pitch: st.row_len(),
-                            cols: &bp.cols,
-                            kh: bp.kh,
-                            sh: bp.sh,
-                            dh: bp.dh,
-                            w,
-                            bias,
-                            wout: bp.wout,
-                        };
-                        (bp.kernel)(&band, yb);
+                        (bp.kernel)(&bp.plane(ws, 0, st.row_len(), w, bias), yb);
                     }
                 }
             }

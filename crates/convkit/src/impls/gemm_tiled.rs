@@ -90,6 +90,9 @@ pub struct GemmTiled<T> {
     taps: usize,
     cr: usize,
     kpanels: usize,
+    /// Panels per output row where chunks are cut at output rows and read in place
+    /// ([`Self::row_chunks`]).
+    row_chunks: Option<usize>,
     /// `[group][reduction block][k panel][kc][MR]` (the weight blocks of one reduction block
     /// consecutive, in the order the tiles read them), rows past `kg` zero.
     packed: Vec<T>,
@@ -139,6 +142,7 @@ impl<T: Scalar> GemmTiled<T> {
         let outs = out_sp.iter().product();
         let x_strides = data_strides(p.layout, p.in_channels, &p.input_spatial());
         let source = Self::choose_source(p, outs);
+        let row_chunks = Self::row_chunks(p, &source);
 
         // Source geometry: the stride of each outer axis, of a channel, and of the phases.
         let rank = p.axes.len();
@@ -189,6 +193,7 @@ impl<T: Scalar> GemmTiled<T> {
             packed,
             source,
             row_off_max: row_off.iter().copied().max().unwrap_or(0),
+            row_chunks,
             row_off,
             col_step,
             src_channel,
@@ -485,19 +490,18 @@ impl<T: Scalar> GemmTiled<T> {
     /// Whether panels that are one run of the source are multiplied in place (indirect)
     /// rather than packed, for weight blocks `kps`.
     fn reads_in_place(&self, kps: (usize, usize)) -> bool {
-        kps.1 - kps.0 <= INDIRECT_MAX_BLOCKS || self.row_chunks().is_some()
+        kps.1 - kps.0 <= INDIRECT_MAX_BLOCKS || self.row_chunks.is_some()
     }
 
     /// Panels per output row, where chunks of panels are cut at output rows and read in
     /// place: output rows a whole number of panels long, windows that overlap across output
     /// rows (the input rows stay in cache from one output row to the next; without that
     /// reuse, packing streams the input better), a contiguous source.
-    fn row_chunks(&self) -> Option<usize> {
-        let rank = self.kernel.len();
-        let row = self.out_sp[rank - 1];
-        let reuse = self.p.axes[..rank - 1].iter().any(|a| (a.kernel - 1) * a.dilation + 1 > a.stride);
-        let contiguous =
-            matches!(self.source, Source::Direct | Source::Staged(_)) && self.p.layout == Layout::Nchw;
+    fn row_chunks(p: &ConvProblem, source: &Source) -> Option<usize> {
+        let rank = p.axes.len();
+        let row = p.axes[rank - 1].output;
+        let reuse = p.axes[..rank - 1].iter().any(|a| (a.kernel - 1) * a.dilation + 1 > a.stride);
+        let contiguous = matches!(source, Source::Direct | Source::Staged(_)) && p.layout == Layout::Nchw;
         (reuse && contiguous && row.is_multiple_of(NR)).then_some(row / NR)
     }
 
@@ -569,7 +573,7 @@ impl<T: Scalar> GemmTiled<T> {
             let mut pp = p0;
             while pp < p1 {
                 let mut nfull = chunk.min(full - pp);
-                if let Some(per_row) = self.row_chunks() {
+                if let Some(per_row) = self.row_chunks {
                     nfull = nfull.min(per_row - pp % per_row);
                 }
                 let scratch = pp + nfull == full && full < p1 && (nfull < chunk || nfull == 0);
