@@ -24,6 +24,9 @@ pub struct BenchArgs {
     /// Force an implementation (e.g. gemm-tiled:generic, reference)
     #[arg(long, value_name = "NAME")]
     implementation: Option<String>,
+    /// Only exact algorithms (no Winograd; also CONVKIT_EXACT=1)
+    #[arg(long)]
+    exact: bool,
     /// Minimum measuring time per case and thread count, in seconds
     #[arg(long, default_value = "1.0", value_name = "S")]
     min_time: f64,
@@ -188,7 +191,7 @@ pub fn run(a: BenchArgs) -> Result<(), String> {
         let x = pseudo_random(q.input_shape().iter().product(), 1);
         let p = q;
         for (&t, (_, peak)) in threads.iter().zip(&peaks) {
-            let mut opts = PlanOptions::new().threads(t);
+            let mut opts = PlanOptions::new().threads(t).exact(a.exact);
             if let Some(name) = &a.implementation {
                 opts = opts.implementation(name);
             }

@@ -4,7 +4,8 @@
 //! reports the workspace it needs. Executing it only computes.
 //!
 //! `CONVKIT_VERBOSE=1` prints the choice and why earlier candidates declined;
-//! `CONVKIT_MAX_ISA=generic` caps the SIMD level.
+//! `CONVKIT_MAX_ISA=generic` caps the SIMD level; `CONVKIT_EXACT=1` rules out approximate
+//! algorithms (Winograd), like [`PlanOptions::exact`].
 
 use crate::error::{Error, Result};
 use crate::impls::{candidates, ConvImpl};
@@ -23,6 +24,10 @@ pub struct PlanOptions {
     pub implementation: Option<String>,
     /// Cap the ISA below what the CPU and `CONVKIT_MAX_ISA` allow.
     pub max_isa: Option<Isa>,
+    /// Only exact algorithms: skip Winograd, whose results differ from the exact sums by
+    /// more than the reordering of an ordinary convolution (relative error around 1e-6 of
+    /// Σ|w·x| in f32 instead of 1e-7). Integer-valued data then give exact results.
+    pub exact: bool,
 }
 
 impl PlanOptions {
@@ -43,6 +48,11 @@ impl PlanOptions {
     /// Cap the ISA.
     pub fn max_isa(mut self, isa: Isa) -> Self {
         self.max_isa = Some(isa);
+        self
+    }
+    /// Only exact algorithms (no Winograd) when `yes`.
+    pub fn exact(mut self, yes: bool) -> Self {
+        self.exact = yes;
         self
     }
 }
@@ -77,6 +87,7 @@ impl<T: Scalar> ConvPlan<T> {
             Some(n) => n,
             None => rayon::current_num_threads(),
         };
+        let exact = opts.exact || std::env::var("CONVKIT_EXACT").is_ok_and(|v| v == "1");
         let mut declined = Vec::new();
         let list = candidates::<T>();
         if let Some(name) = &opts.implementation {
@@ -93,7 +104,12 @@ impl<T: Scalar> ConvPlan<T> {
             if opts.implementation.as_deref().is_some_and(|n| n != c.name) {
                 continue;
             }
-            match (c.supports)(problem, isa) {
+            let supported = if exact && !c.exact {
+                Err("approximate (Winograd transforms), exact results asked for".to_string())
+            } else {
+                (c.supports)(problem, isa)
+            };
+            match supported {
                 Ok(()) => {
                     let imp = (c.build)(problem, weight, isa);
                     let plan = ConvPlan { problem: problem.clone(), imp, threads, declined };

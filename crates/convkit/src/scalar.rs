@@ -3,6 +3,7 @@
 
 use crate::isa::Isa;
 use crate::kernels::generic::{DwCopyFn, DwPlaneFn, DwRowFn, DwSplitFn};
+use crate::kernels::winograd::{WinoInFn, WinoOutFn};
 use crate::kernels::{GemmIndirect, GemmTile, PanelCopy};
 
 /// A floating-point element type: `f32` or `f64`.
@@ -15,6 +16,7 @@ pub trait Scalar:
     + std::fmt::Display
     + Default
     + std::ops::Add<Output = Self>
+    + std::ops::Sub<Output = Self>
     + std::ops::Mul<Output = Self>
     + 'static
 {
@@ -56,6 +58,12 @@ pub trait Scalar:
     /// The SIMD GEMM tile kernel for this type at `isa`, if one exists.
     #[doc(hidden)]
     fn gemm_tile(isa: Isa) -> Option<GemmTile<Self>>;
+    /// The SIMD Winograd input and output transforms for this type at `isa`, if they exist.
+    #[doc(hidden)]
+    fn wino(isa: Isa) -> Option<(WinoInFn<Self>, WinoOutFn<Self>)> {
+        let _ = isa;
+        None
+    }
     /// The SIMD GEMM tile kernel computing only the first `NR / 2` columns, if one exists.
     #[doc(hidden)]
     fn gemm_tile_narrow(isa: Isa) -> Option<GemmTile<Self>> {
@@ -129,6 +137,15 @@ impl Scalar for f32 {
         #[cfg(target_arch = "x86_64")]
         if isa >= Isa::Avx2Fma && crate::isa::supported(Isa::Avx2Fma) {
             return Some(crate::kernels::x86_64::f32_gemm_6x16_avx2_fma);
+        }
+        let _ = isa;
+        None
+    }
+    fn wino(isa: Isa) -> Option<(WinoInFn<Self>, WinoOutFn<Self>)> {
+        #[cfg(target_arch = "x86_64")]
+        if isa >= Isa::Avx2Fma && crate::isa::supported(Isa::Avx2Fma) {
+            use crate::kernels::x86_64::{f32_wino_input_avx2, f32_wino_output_avx2};
+            return Some((f32_wino_input_avx2, f32_wino_output_avx2));
         }
         let _ = isa;
         None

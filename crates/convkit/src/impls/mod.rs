@@ -6,6 +6,7 @@ pub mod gemm_tiled;
 pub(crate) mod grid;
 pub mod reference;
 pub mod staging;
+pub mod winograd;
 
 use crate::isa::Isa;
 use crate::scalar::Scalar;
@@ -33,6 +34,9 @@ pub struct Candidate<T: Scalar> {
     pub supports: fn(&ConvProblem, Isa) -> Result<(), String>,
     /// Pack the weights and build.
     pub build: Builder<T>,
+    /// Exact algorithm: the same sums as the reference, only in another order (integer-valued
+    /// data agree bit for bit). `false` for Winograd, whose transforms round differently.
+    pub exact: bool,
 }
 
 /// The ordered list of implementations for element type `T`.
@@ -49,11 +53,32 @@ pub fn candidates<T: Scalar>() -> Vec<Candidate<T>> {
                 }
             },
             build: |p, w, isa| Box::new(depthwise::Depthwise::new(p, w, isa)),
+            exact: true,
         },
         Candidate {
             name: "dw-direct:generic",
             supports: |p, _| depthwise::supports(p),
             build: |p, w, _| Box::new(depthwise::Depthwise::new(p, w, Isa::Generic)),
+            exact: true,
+        },
+        Candidate {
+            name: "winograd:avx2",
+            supports: |p, isa| {
+                winograd::supports(p)?;
+                if T::wino(isa).is_none() || T::gemm_tile(isa).is_none() {
+                    Err(format!("no AVX2 kernels for {} at ISA {isa}", T::NAME))
+                } else {
+                    Ok(())
+                }
+            },
+            build: |p, w, isa| Box::new(winograd::Winograd::new(p, w, isa)),
+            exact: false,
+        },
+        Candidate {
+            name: "winograd:generic",
+            supports: |p, _| winograd::supports(p),
+            build: |p, w, _| Box::new(winograd::Winograd::new(p, w, Isa::Generic)),
+            exact: false,
         },
         Candidate {
             name: "gemm-tiled:avx2",
@@ -68,16 +93,19 @@ pub fn candidates<T: Scalar>() -> Vec<Candidate<T>> {
                 }
             },
             build: |p, w, _| Box::new(gemm_tiled::GemmTiled::new(p, w, Isa::Avx2Fma)),
+            exact: true,
         },
         Candidate {
             name: "gemm-tiled:generic",
             supports: |p, _| rank_fits(p),
             build: |p, w, _| Box::new(gemm_tiled::GemmTiled::new(p, w, Isa::Generic)),
+            exact: true,
         },
         Candidate {
             name: "reference",
             supports: |_, _| Ok(()),
             build: |p, w, _| Box::new(reference::Reference::new(p, w)),
+            exact: true,
         },
     ]
 }

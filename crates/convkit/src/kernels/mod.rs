@@ -6,6 +6,7 @@
 //! `b` holds `kc` groups of `NR` values (columns of the patch matrix).
 
 pub mod generic;
+pub mod winograd;
 #[cfg(target_arch = "x86_64")]
 pub mod x86_64;
 

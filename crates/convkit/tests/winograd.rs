@@ -1,0 +1,180 @@
+//! Winograd F(4×4, 3×3) against the reference. It is approximate, so the check is a bound:
+//! every output within `TOL · (Σ|w·x| + |b|)` of the exact result (computed in f64), where
+//! `TOL` is about ten times the worst error measured on these problems. Results must also be
+//! bitwise identical at every thread count, and the planner must only pick
+//! Winograd where exact results were not asked for.
+
+use convkit::impls::candidates;
+use convkit::{reference, ConvDesc, ConvPlan, ConvProblem, Isa, PadMode, Padding, PlanOptions, Scalar};
+use proptest::prelude::*;
+
+/// Relative bound (to the sum of |w·x| per output) for f32 and f64: the worst errors measured
+/// were about 2.0e-6 and 3.3e-15 (unit-uniform data, up to 300 input channels).
+const TOL_F32: f64 = 2e-5;
+const TOL_F64: f64 = 4e-14;
+
+#[derive(Debug, Clone)]
+struct Case {
+    desc: ConvDesc,
+    x_shape: Vec<usize>,
+    w_shape: Vec<usize>,
+    bias: bool,
+    seed: u64,
+}
+
+fn case() -> impl Strategy<Value = Case> {
+    let mode = prop_oneof![Just(PadMode::Zeros), Just(PadMode::Constant(0.5))];
+    (
+        (1usize..=2, 16usize..=40, 16usize..=30),
+        (4usize..=21, 4usize..=23),
+        (0usize..=2, 0usize..=2, 0usize..=2, 0usize..=2),
+        mode,
+        (any::<bool>(), any::<bool>(), any::<u64>()),
+    )
+        .prop_map(|((n, c, k), (h, w), (pt, pb, pl, pr), mode, (flip, bias, seed))| Case {
+            desc: ConvDesc::new()
+                .padding(Padding::asymmetric(&[pt, pl], &[pb, pr]))
+                .padding_mode(mode)
+                .flip(flip),
+            x_shape: vec![n, c, h + 2, w + 2],
+            w_shape: vec![k, c, 3, 3],
+            bias,
+            seed,
+        })
+}
+
+/// Uniform values in [-1, 1) from a xorshift generator.
+fn uniform(n: usize, seed: u64) -> Vec<f64> {
+    let mut s = seed | 1;
+    (0..n)
+        .map(|_| {
+            s ^= s << 13;
+            s ^= s >> 7;
+            s ^= s << 17;
+            (s >> 11) as f64 / (1u64 << 53) as f64 * 2.0 - 1.0
+        })
+        .collect()
+}
+
+/// The worst error of every Winograd candidate, ISA and thread count on case `c`, relative to
+/// Σ|w·x| + |b| at each output; also checks that they all agree bit for bit.
+fn worst_error<T: Scalar>(c: &Case, p: &ConvProblem, conv: impl Fn(f64) -> T) -> Result<f64, TestCaseError> {
+    let x: Vec<T> = uniform(c.x_shape.iter().product(), c.seed).into_iter().map(&conv).collect();
+    let w: Vec<T> = uniform(c.w_shape.iter().product(), c.seed ^ 0x9e37).into_iter().map(&conv).collect();
+    let b: Option<Vec<T>> =
+        c.bias.then(|| uniform(p.out_channels, c.seed ^ 0x51).into_iter().map(&conv).collect());
+    // Exact result and magnitude, in f64 from the same (rounded) values.
+    let (xf, wf): (Vec<f64>, Vec<f64>) =
+        (x.iter().map(|v| v.to_f64()).collect(), w.iter().map(|v| v.to_f64()).collect());
+    let bf: Option<Vec<f64>> = b.as_ref().map(|b| b.iter().map(|v| v.to_f64()).collect());
+    let len = p.output_shape().iter().product();
+    let (mut want, mut mag) = (vec![0.0f64; len], vec![0.0f64; len]);
+    reference::conv_forward(p, &xf, &wf, bf.as_deref(), &mut want);
+    let (xa, wa): (Vec<f64>, Vec<f64>) =
+        (xf.iter().map(|v| v.abs()).collect(), wf.iter().map(|v| v.abs()).collect());
+    let ba: Option<Vec<f64>> = bf.as_ref().map(|b| b.iter().map(|v| v.abs()).collect());
+    let mut cp = p.clone();
+    if let PadMode::Constant(v) = cp.padding_mode {
+        cp.padding_mode = PadMode::Constant(v.abs());
+    }
+    reference::conv_forward(&cp, &xa, &wa, ba.as_deref(), &mut mag);
+
+    let mut worst = 0.0f64;
+    let mut any = false;
+    for cand in candidates::<T>().into_iter().filter(|c| c.name.starts_with("winograd")) {
+        for isa in [Isa::Generic, Isa::Avx2Fma] {
+            if !convkit::isa::supported(isa)
+                || isa > convkit::isa::max_isa()
+                || (cand.supports)(p, isa).is_err()
+            {
+                continue;
+            }
+            let mut first: Option<Vec<T>> = None;
+            for threads in [1, 2, 3] {
+                let opts = PlanOptions::new().implementation(cand.name).max_isa(isa).threads(threads);
+                let plan = ConvPlan::new(p, &w, &opts).map_err(|e| TestCaseError::fail(e.to_string()))?;
+                let got = plan.run(&x, b.as_deref()).map_err(|e| TestCaseError::fail(e.to_string()))?;
+                for ((g, wv), m) in got.iter().zip(&want).zip(&mag) {
+                    worst = worst.max((g.to_f64() - wv).abs() / m.max(f64::MIN_POSITIVE));
+                }
+                match &first {
+                    None => first = Some(got),
+                    Some(f) => prop_assert!(
+                        f.iter().zip(&got).all(|(a, b)| a.to_f64().to_bits() == b.to_f64().to_bits()),
+                        "{} at {isa}, {threads} threads differs from 1 thread",
+                        plan.implementation()
+                    ),
+                }
+                any = true;
+            }
+        }
+    }
+    prop_assert!(any, "no Winograd candidate supports {p}");
+    Ok(worst)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(40))]
+    #[test]
+    fn winograd_is_within_its_error_bound(c in case()) {
+        let p = ConvProblem::new(&c.desc, &c.x_shape, &c.w_shape).unwrap();
+        let e32 = worst_error::<f32>(&c, &p, |v| v as f32)?;
+        prop_assert!(e32 <= TOL_F32, "{p}: f32 relative error {e32:.3e} > {TOL_F32:e}");
+        let e64 = worst_error::<f64>(&c, &p, |v| v)?;
+        prop_assert!(e64 <= TOL_F64, "{p}: f64 relative error {e64:.3e} > {TOL_F64:e}");
+    }
+}
+
+/// Long reductions (several KC blocks of input channels) and many tiles (several blocks, a
+/// partial last panel), with the worst error printed for the record.
+#[test]
+fn long_reductions_and_many_tiles_stay_within_the_bound() {
+    for (n, c, k, h, w, seed) in [(1, 300, 20, 9, 10, 1u64), (2, 64, 70, 30, 37, 2), (1, 17, 16, 58, 58, 3)] {
+        let case = Case {
+            desc: ConvDesc::new().padding(Padding::Same),
+            x_shape: vec![n, c, h, w],
+            w_shape: vec![k, c, 3, 3],
+            bias: true,
+            seed,
+        };
+        let p = ConvProblem::new(&case.desc, &case.x_shape, &case.w_shape).unwrap();
+        let e32 = worst_error::<f32>(&case, &p, |v| v as f32).unwrap();
+        let e64 = worst_error::<f64>(&case, &p, |v| v).unwrap();
+        eprintln!("{p}: worst relative error f32 {e32:.3e}, f64 {e64:.3e}");
+        assert!(e32 <= TOL_F32, "{p}: f32 relative error {e32:.3e}");
+        assert!(e64 <= TOL_F64, "{p}: f64 relative error {e64:.3e}");
+    }
+}
+
+/// The planner picks Winograd for a large 3×3 layer unless exact results are asked for, and
+/// never for problems it does not support.
+#[test]
+fn winograd_is_chosen_only_where_allowed() {
+    let desc = ConvDesc::new().padding(Padding::Same);
+    let p = ConvProblem::new(&desc, &[1, 64, 20, 20], &[64, 64, 3, 3]).unwrap();
+    let w = vec![0.5f32; 64 * 64 * 9];
+    let auto = ConvPlan::new(&p, &w, &PlanOptions::new()).unwrap();
+    assert!(auto.implementation().starts_with("winograd"), "{}", auto.explain());
+    let exact = ConvPlan::new(&p, &w, &PlanOptions::new().exact(true)).unwrap();
+    assert!(exact.implementation().starts_with("gemm-tiled"), "{}", exact.explain());
+    assert!(exact.explain().contains("exact results asked for"), "{}", exact.explain());
+    let forced = ConvPlan::new(&p, &w, &PlanOptions::new().exact(true).implementation("winograd:generic"));
+    assert!(forced.is_err());
+    for (desc, x, wsh) in [
+        (ConvDesc::new().stride([2, 2]), [1, 64, 20, 20], [64, 64, 3, 3]),
+        (ConvDesc::new().dilation([2, 2]), [1, 64, 20, 20], [64, 64, 3, 3]),
+        (ConvDesc::new().groups(2), [1, 64, 20, 20], [64, 32, 3, 3]),
+        (
+            ConvDesc::new().padding(Padding::Same).padding_mode(PadMode::Reflect),
+            [1, 64, 20, 20],
+            [64, 64, 3, 3],
+        ),
+        (ConvDesc::new(), [1, 8, 20, 20], [64, 8, 3, 3]),
+        (ConvDesc::new(), [1, 64, 20, 20], [64, 64, 5, 5]),
+    ] {
+        let p = ConvProblem::new(&desc, &x, &wsh).unwrap();
+        let w = vec![0.5f32; wsh.iter().product()];
+        let plan = ConvPlan::new(&p, &w, &PlanOptions::new()).unwrap();
+        assert!(!plan.implementation().starts_with("winograd"), "{}", plan.explain());
+    }
+}
