@@ -22,24 +22,50 @@ struct Case {
     seed: u64,
 }
 
+/// 2-D problems, and 3-D ones (the outer axis with its own kernel, stride, dilation and
+/// padding); dilation 1–3 on the last two axes.
 fn case() -> impl Strategy<Value = Case> {
     let mode = prop_oneof![Just(PadMode::Zeros), Just(PadMode::Constant(0.5))];
+    let outer =
+        prop_oneof![Just(None), (1usize..=5, 1usize..=3, 1usize..=2, 1usize..=2, 0usize..=1).prop_map(Some)];
     (
         (1usize..=2, 16usize..=40, 16usize..=30),
-        (4usize..=21, 4usize..=23),
+        (4usize..=21, 4usize..=23, 1usize..=3, 1usize..=3),
         (0usize..=2, 0usize..=2, 0usize..=2, 0usize..=2),
-        mode,
+        (mode, outer),
         (any::<bool>(), any::<bool>(), any::<u64>()),
     )
-        .prop_map(|((n, c, k), (h, w), (pt, pb, pl, pr), mode, (flip, bias, seed))| Case {
-            desc: ConvDesc::new()
-                .padding(Padding::asymmetric(&[pt, pl], &[pb, pr]))
-                .padding_mode(mode)
-                .flip(flip),
-            x_shape: vec![n, c, h + 2, w + 2],
-            w_shape: vec![k, c, 3, 3],
-            bias,
-            seed,
+        .prop_map(|((n, c, k), (h, w, dy, dx), (pt, pb, pl, pr), (mode, outer), (flip, bias, seed))| {
+            // Output planes of at least 4×4.
+            let (h, w) = (h + 2 * dy, w + 2 * dx);
+            let (mut x_shape, mut w_shape) = (vec![n, c], vec![k, c]);
+            let (mut stride, mut dil, mut pb_, mut pe_) = (vec![], vec![], vec![], vec![]);
+            if let Some((d, kd, s, dd, pd)) = outer {
+                x_shape.push(d + (kd - 1) * dd);
+                w_shape.push(kd);
+                stride.push(s);
+                dil.push(dd);
+                pb_.push(pd);
+                pe_.push(pd);
+            }
+            x_shape.extend([h, w]);
+            w_shape.extend([3, 3]);
+            stride.extend([1, 1]);
+            dil.extend([dy, dx]);
+            pb_.extend([pt, pl]);
+            pe_.extend([pb, pr]);
+            Case {
+                desc: ConvDesc::new()
+                    .stride(stride)
+                    .dilation(dil)
+                    .padding(Padding::asymmetric(&pb_, &pe_))
+                    .padding_mode(mode)
+                    .flip(flip),
+                x_shape,
+                w_shape,
+                bias,
+                seed,
+            }
         })
 }
 
@@ -129,9 +155,14 @@ proptest! {
 /// partial last panel), with the worst error printed for the record.
 #[test]
 fn long_reductions_and_many_tiles_stay_within_the_bound() {
-    for (n, c, k, h, w, seed) in [(1, 300, 20, 9, 10, 1u64), (2, 64, 70, 30, 37, 2), (1, 17, 16, 58, 58, 3)] {
+    for (n, c, k, h, w, d, seed) in [
+        (1, 300, 20, 9, 10, 1, 1u64),
+        (2, 64, 70, 30, 37, 1, 2),
+        (1, 17, 16, 58, 58, 1, 3),
+        (1, 40, 30, 28, 28, 2, 4),
+    ] {
         let case = Case {
-            desc: ConvDesc::new().padding(Padding::Same),
+            desc: ConvDesc::new().padding(Padding::Same).dilation([d, d]),
             x_shape: vec![n, c, h, w],
             w_shape: vec![k, c, 3, 3],
             bias: true,
@@ -162,7 +193,7 @@ fn winograd_is_chosen_only_where_allowed() {
     assert!(forced.is_err());
     for (desc, x, wsh) in [
         (ConvDesc::new().stride([2, 2]), [1, 64, 20, 20], [64, 64, 3, 3]),
-        (ConvDesc::new().dilation([2, 2]), [1, 64, 20, 20], [64, 64, 3, 3]),
+        (ConvDesc::new().stride([1, 2]), [1, 64, 20, 20], [64, 64, 3, 3]),
         (ConvDesc::new().groups(2), [1, 64, 20, 20], [64, 32, 3, 3]),
         (
             ConvDesc::new().padding(Padding::Same).padding_mode(PadMode::Reflect),

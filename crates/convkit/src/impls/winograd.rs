@@ -1,25 +1,34 @@
-//! `winograd`: 2-D 3×3 stride-1 convolution by Winograd's minimal filtering F(4×4, 3×3).
+//! `winograd`: convolution whose last two axes are 3×3 with stride 1, by Winograd's minimal
+//! filtering F(4×4, 3×3).
 //!
-//! The output is cut into 4×4 tiles; each tile reads a 6×6 input patch. Per input channel the
-//! patch is transformed (`V = Bᵀ d B`, 36 values), per output/input channel pair the kernel
-//! (`U = G g Gᵀ`, at plan time in f64), and the 36 element-wise products summed over input
-//! channels are 36 GEMMs `M_ξ[K, tiles] = U_ξ[K, C] · V_ξ[C, tiles]`, run by the same packed
-//! tile kernels as `gemm-tiled`. Each 4×4 output tile is then `Aᵀ M A` plus the bias. That is
-//! 36 multiplications per 16 outputs per channel pair instead of 144: 4× fewer.
+//! The output planes (last two axes) are cut into 4×4 tiles; each tile reads a 6×6 input
+//! patch. Per input channel the patch is transformed (`V = Bᵀ d B`, 36 values), per
+//! output/input channel pair the kernel (`U = G g Gᵀ`, at plan time in f64), and the 36
+//! element-wise products summed over input channels are 36 GEMMs `M_ξ[K, tiles] = U_ξ[K, R] ·
+//! V_ξ[R, tiles]`, run by the same packed tile kernels as `gemm-tiled`. Each 4×4 output tile
+//! is then `Aᵀ M A` plus the bias. That is 36 multiplications per 16 outputs per channel pair
+//! instead of 144: 4× fewer.
+//!
+//! - Outer axes (depth of a 3-D convolution) are taps of the reduction: `R` runs over input
+//!   channels × outer kernel taps, each reading the input plane its tap lands on (any outer
+//!   kernel, stride, dilation and padding).
+//! - Dilation `d` on the last two axes splits the output into `d × d` phases; each phase is an
+//!   undilated 3×3 convolution of the matching input phase, so a tile then covers every `d`-th
+//!   row and column of a `4d × 4d` block and reads every `d`-th input row and column.
 //!
 //! The price is accuracy: the transforms scale values by up to 10× and cancel them again, so
 //! results differ from the exact sum by a few float32 roundings times those factors (relative
 //! error around 1e-6 of the sum of |w·x|, tested in `tests/winograd.rs`), and a NaN or
-//! infinity in a patch spreads over the whole 4×4 output tile. The planner only picks it when
-//! the caller allows approximate implementations (the default; [`crate::PlanOptions::exact`]
-//! turns it off).
+//! infinity in a patch spreads over the whole 4×4 output tile. The planner picks it unless
+//! exact results are asked for ([`crate::PlanOptions::exact`], `CONVKIT_EXACT=1`).
 //!
-//! Work is done in blocks of [`WL`]`·P` tiles: transform the block's patches for every input
-//! channel into the workspace (`V`, `[ξ][panel][c][WL]`), run the 36 GEMMs into `M`
-//! (`[ξ][k][panel·WL]`), transform `M` into the output. Threads split a sample either by rows
-//! of tiles (each worker its own output rows of every channel) or by blocks of `MR` output
-//! channels (for few tiles), whichever leaves less work to the busiest worker. Every output
-//! is computed by the same operations in the same order whatever the split.
+//! Work is done in blocks of [`WL`]`·P` tiles: transform the block's patches for every
+//! reduction row into the workspace (`V`, `[ξ][panel][r][WL]`), run the 36 GEMMs into `M`
+//! (`[ξ][k][panel·WL]`), transform `M` into the output. Threads split a sample either by
+//! bands of `4d` output rows (each worker its own output positions of every channel) or by
+//! blocks of `MR` output channels (for few tiles), whichever leaves less work to the busiest
+//! worker. Every output is computed by the same operations in the same order whatever the
+//! split.
 
 use super::grid::{split_cols, Part};
 use super::{split_join, ConvImpl};
@@ -28,7 +37,7 @@ use crate::kernels::winograd::{
     wino_input_generic, wino_output_generic, wino_weight, Lanes, WinoInFn, WinoOutFn, WA, WL, WM, WX,
 };
 use crate::kernels::{generic, GemmTile, TileDst, MR};
-use crate::reference::pad_value;
+use crate::reference::{pad_value, unravel};
 use crate::scalar::Scalar;
 use crate::shape::ConvProblem;
 use crate::{Layout, PadMode};
@@ -46,14 +55,16 @@ const MAX_PANELS: usize = 4;
 /// multiplications they save.
 pub const MIN_CHANNELS: usize = 16;
 
-/// `Ok` if the problem is a 2-D 3×3 stride-1 undilated ungrouped channels-first convolution
-/// with zero or constant padding, at least [`MIN_CHANNELS`] in and out and 4×4 outputs.
+/// `Ok` if the last two axes are 3×3 with stride 1 (any dilation), the convolution is
+/// ungrouped, channels-first, padded with zeros or a constant, has at least [`MIN_CHANNELS`]
+/// in and out, and output planes of at least 4×4.
 pub fn supports(p: &ConvProblem) -> Result<(), String> {
-    if p.axes.len() != 2 {
-        return Err(format!("{}-D, needs 2-D", p.axes.len()));
+    let rank = p.axes.len();
+    if rank < 2 {
+        return Err(format!("{rank}-D, needs 2-D or more"));
     }
-    if p.axes.iter().any(|a| a.kernel != 3 || a.stride != 1 || a.dilation != 1) {
-        return Err("needs a 3×3 kernel, stride 1, dilation 1".into());
+    if p.axes[rank - 2..].iter().any(|a| a.kernel != 3 || a.stride != 1) {
+        return Err("last two axes need a 3×3 kernel and stride 1".into());
     }
     if p.groups != 1 {
         return Err(format!("{} groups, needs 1", p.groups));
@@ -67,8 +78,8 @@ pub fn supports(p: &ConvProblem) -> Result<(), String> {
     if p.in_channels < MIN_CHANNELS || p.out_channels < MIN_CHANNELS {
         return Err(format!("fewer than {MIN_CHANNELS} input or output channels"));
     }
-    if p.axes.iter().any(|a| a.output < WM) {
-        return Err(format!("output smaller than {WM}×{WM}"));
+    if p.axes[rank - 2..].iter().any(|a| a.output < WM) {
+        return Err(format!("output planes smaller than {WM}×{WM}"));
     }
     Ok(())
 }
@@ -76,10 +87,19 @@ pub fn supports(p: &ConvProblem) -> Result<(), String> {
 /// How a sample's work is split across workers.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 enum Split {
-    /// By rows of tiles.
-    Tiles,
+    /// By bands of output rows.
+    Bands,
     /// By blocks of `MR` output channels.
     Channels,
+}
+
+/// Where one tile lies: output plane `o`, first output row and column (`oy0 + dy·u`,
+/// `ox0 + dx·v` for `u, v < 4`).
+#[derive(Clone, Copy, Default)]
+struct Tile {
+    o: usize,
+    oy0: usize,
+    ox0: usize,
 }
 
 /// Winograd F(4×4, 3×3) for one problem, transformed weights packed for the tile kernel.
@@ -92,13 +112,22 @@ pub struct Winograd<T> {
     c: usize,
     k: usize,
     kpanels: usize,
-    /// Input height and width, output height and width, padding before (top, left).
+    /// Reduction rows: input channels × outer taps (`r = c·otaps + t`).
+    r: usize,
+    otaps: usize,
+    /// Input plane read by output plane `o` at outer tap `t`: `planes[o·otaps + t]` (`None`:
+    /// padding).
+    planes: Vec<Option<usize>>,
+    in_planes: usize,
+    out_planes: usize,
+    /// Input and output plane height and width, padding before (top, left), dilation.
     hw: (usize, usize),
     ohw: (usize, usize),
     pad: (usize, usize),
-    /// Tile rows and columns.
+    dil: (usize, usize),
+    /// Bands (`4·dy` output rows) per plane, `4·dx`-wide tile columns per band.
     th: usize,
-    tw: usize,
+    tws: usize,
     /// Column panels per block.
     panels: usize,
     /// `U`: `[ξ][reduction block][k panel][kc][MR]`, rows past `K` zero.
@@ -107,30 +136,61 @@ pub struct Winograd<T> {
 }
 
 impl<T: Scalar> Winograd<T> {
-    /// Transform and pack `w` (`(K, C, 3, 3)`) for `isa`'s kernels.
+    /// Transform and pack `w` (`(K, C, outer kernel…, 3, 3)`) for `isa`'s kernels.
     pub fn new(p: &ConvProblem, w: &[T], isa: Isa) -> Self {
+        let rank = p.axes.len();
+        let (outer, plane) = p.axes.split_at(rank - 2);
         let (c, k) = (p.in_channels, p.out_channels);
+        let otaps: usize = outer.iter().map(|a| a.kernel).product();
+        let r = c * otaps;
         let kpanels = k.div_ceil(MR);
-        let mut packed = vec![T::ZERO; WX * kpanels * c * MR];
+        let mut packed = vec![T::ZERO; WX * kpanels * r * MR];
         for ko in 0..k {
-            for ci in 0..c {
-                let g: [f64; 9] = std::array::from_fn(|t| {
-                    let t = if p.flip { 8 - t } else { t };
-                    w[(ko * c + ci) * 9 + t].to_f64()
+            for ri in 0..r {
+                // True convolution reverses every axis: the 3×3 taps and the outer taps.
+                let (ci, t) = (ri / otaps, ri % otaps);
+                let t = if p.flip { otaps - 1 - t } else { t };
+                let g: [f64; 9] = std::array::from_fn(|j| {
+                    let j = if p.flip { 8 - j } else { j };
+                    w[((ko * c + ci) * otaps + t) * 9 + j].to_f64()
                 });
                 let u = wino_weight(&g);
                 let (kp, i) = (ko / MR, ko % MR);
-                let (r0, r) = (ci / KC * KC, ci % KC);
-                let kc = KC.min(c - r0);
+                let (r0, rr) = (ri / KC * KC, ri % KC);
+                let kc = KC.min(r - r0);
                 for (x, &v) in u.iter().enumerate() {
-                    packed[(x * kpanels * c + r0 * kpanels + kp * kc + r) * MR + i] = T::from_f64(v);
+                    packed[(x * kpanels * r + r0 * kpanels + kp * kc + rr) * MR + i] = T::from_f64(v);
                 }
             }
         }
-        let (ay, ax) = (p.axes[0], p.axes[1]);
-        let (th, tw) = (ay.output.div_ceil(WM), ax.output.div_ceil(WM));
-        let per_panel = WX * WL * (c + kpanels * MR) * std::mem::size_of::<T>();
-        let panels = (BLOCK_BYTES / per_panel).clamp(1, MAX_PANELS).min((th * tw).div_ceil(WL));
+        // Input plane of every (output plane, outer tap) pair.
+        let out_dims: Vec<usize> = outer.iter().map(|a| a.output).collect();
+        let taps_dims: Vec<usize> = outer.iter().map(|a| a.kernel).collect();
+        let out_planes: usize = out_dims.iter().product();
+        let in_planes: usize = outer.iter().map(|a| a.input).product();
+        let (mut oi, mut ti) = (vec![0; outer.len()], vec![0; outer.len()]);
+        let mut planes = Vec::with_capacity(out_planes * otaps);
+        for o in 0..out_planes {
+            unravel(o, &out_dims, &mut oi);
+            for t in 0..otaps {
+                unravel(t, &taps_dims, &mut ti);
+                let mut idx = Some(0usize);
+                for (a, ax) in outer.iter().enumerate() {
+                    let pos = (oi[a] * ax.stride + ti[a] * ax.dilation) as isize - ax.pad_begin as isize;
+                    idx = match idx {
+                        Some(i) if pos >= 0 && (pos as usize) < ax.input => Some(i * ax.input + pos as usize),
+                        _ => None,
+                    };
+                }
+                planes.push(idx);
+            }
+        }
+        let (ay, ax) = (plane[0], plane[1]);
+        let (dy, dx) = (ay.dilation, ax.dilation);
+        let (th, tws) = (ay.output.div_ceil(WM * dy), ax.output.div_ceil(WM * dx));
+        let per_panel = WX * WL * (r + kpanels * MR) * std::mem::size_of::<T>();
+        let tiles = out_planes * th * dy * dx * tws;
+        let panels = (BLOCK_BYTES / per_panel).clamp(1, MAX_PANELS).min(tiles.div_ceil(WL));
         let (input, output) = T::wino(isa).unwrap_or((wino_input_generic::<T>, wino_output_generic::<T>));
         Winograd {
             isa,
@@ -140,11 +200,17 @@ impl<T: Scalar> Winograd<T> {
             c,
             k,
             kpanels,
+            r,
+            otaps,
+            planes,
+            in_planes,
+            out_planes,
             hw: (ay.input, ax.input),
             ohw: (ay.output, ax.output),
             pad: (ay.pad_begin, ax.pad_begin),
+            dil: (dy, dx),
             th,
-            tw,
+            tws,
             panels,
             packed,
             padv: T::from_f64(pad_value(p.padding_mode)),
@@ -153,7 +219,7 @@ impl<T: Scalar> Winograd<T> {
     }
 
     fn v_len(&self) -> usize {
-        WX * self.panels * self.c * WL
+        WX * self.panels * self.r * WL
     }
 
     fn m_len(&self) -> usize {
@@ -164,88 +230,114 @@ impl<T: Scalar> Winograd<T> {
         self.v_len() + self.m_len()
     }
 
+    /// Tiles per band: every phase of every tile column.
+    fn band_tiles(&self) -> usize {
+        self.dil.0 * self.dil.1 * self.tws
+    }
+
+    /// Bands of a sample (over all output planes).
+    fn bands(&self) -> usize {
+        self.out_planes * self.th
+    }
+
+    /// First output position (within a channel of a sample) of band `b`.
+    fn band_start(&self, b: usize) -> usize {
+        let (oh, ow) = self.ohw;
+        (b / self.th) * oh * ow + ((b % self.th) * WM * self.dil.0).min(oh) * ow
+    }
+
+    /// Tile `t` of band `b`: phase row `α`, then tile column, then phase column `β`.
+    fn tile_at(&self, b: usize, t: usize) -> Tile {
+        let (dy, dx) = self.dil;
+        let (alpha, rest) = (t / (self.tws * dx), t % (self.tws * dx));
+        let (tj, beta) = (rest / dx, rest % dx);
+        Tile { o: b / self.th, oy0: (b % self.th) * WM * dy + alpha, ox0: tj * WM * dx + beta }
+    }
+
     /// The split whose busiest worker has the fewest (panel, weight block) GEMM tiles; ties
-    /// go to tile rows (no input transform done twice).
+    /// go to bands (no input transform done twice).
     fn split(&self, threads: usize) -> Split {
         let panels = |tiles: usize| tiles.div_ceil(WL);
-        let by_tiles = panels(self.th.div_ceil(threads) * self.tw) * self.kpanels;
-        let by_channels = panels(self.th * self.tw) * self.kpanels.div_ceil(threads);
-        if threads > 1 && by_channels < by_tiles {
+        let by_bands = panels(self.bands().div_ceil(threads) * self.band_tiles()) * self.kpanels;
+        let by_channels = panels(self.bands() * self.band_tiles()) * self.kpanels.div_ceil(threads);
+        if threads > 1 && by_channels < by_bands {
             Split::Channels
         } else {
-            Split::Tiles
+            Split::Bands
         }
     }
 
-    /// Tiles of rows `ti0..ti1` of sample `x` (channels `C × H × W`) for output channels
-    /// `k0..k1` into `part` (rows: channels from `k0`; columns: output positions from row
-    /// `4·ti0`).
+    /// Tiles of bands `bs` of sample `x` for output channels `ks` into `part` (rows: channels
+    /// from `ks.0`; columns: output positions from the first band's).
     fn work(
         &self,
         x: &[T],
         bias: Option<&[T]>,
         part: &mut Part<'_, T>,
         ks: (usize, usize),
-        tis: (usize, usize),
+        bs: (usize, usize),
         ws: &mut [T],
     ) {
         let (v, m) = ws.split_at_mut(self.v_len());
-        let tiles = (tis.1 - tis.0) * self.tw;
+        let per_band = self.band_tiles();
+        let tiles = (bs.1 - bs.0) * per_band;
+        let col0 = self.band_start(bs.0);
         let block = self.panels * WL;
+        let mut lanes = [Tile::default(); MAX_PANELS * WL];
         for b0 in (0..tiles).step_by(block) {
             let nb = block.min(tiles - b0);
-            let panels = nb.div_ceil(WL);
-            // (tile row, tile column) of every lane of the block.
-            let at = |l: usize| {
+            for (l, tile) in lanes[..nb].iter_mut().enumerate() {
                 let t = b0 + l;
-                (tis.0 + t / self.tw, t % self.tw)
-            };
-            self.transform_input(x, nb, &at, v);
-            self.gemms(panels, ks, v, m);
-            self.transform_output(bias, nb, &at, ks, tis.0, m, part);
+                *tile = self.tile_at(bs.0 + t / per_band, t % per_band);
+            }
+            self.transform_input(x, &lanes[..nb], v);
+            self.gemms(nb.div_ceil(WL), ks, v, m);
+            self.transform_output(bias, &lanes[..nb], ks, col0, m, part);
         }
     }
 
-    /// `V[ξ][q][c][l]` for the `nb` tiles of a block, every input channel.
-    fn transform_input(&self, x: &[T], nb: usize, at: &dyn Fn(usize) -> (usize, usize), v: &mut [T]) {
+    /// `V[ξ][q][r][l]` for the tiles of a block, every reduction row.
+    fn transform_input(&self, x: &[T], tiles: &[Tile], v: &mut [T]) {
         let (h, w) = self.hw;
+        let (dy, dx) = self.dil;
         let plane = h * w;
-        let vstride = self.panels * self.c * WL;
+        let vstride = self.panels * self.r * WL;
         let mut d = [[T::ZERO; WL]; WX];
-        for q in 0..nb.div_ceil(WL) {
-            let lanes = WL.min(nb - q * WL);
+        for (q, tiles) in tiles.chunks(WL).enumerate() {
             // Patch origin of each lane (row, column, possibly before the input), and
-            // whether the patch lies inside the input.
+            // whether the patch lies inside the plane.
             let origin: [(isize, isize, bool); WL] = std::array::from_fn(|l| {
-                if l >= lanes {
-                    return (0, 0, false);
-                }
-                let (ti, tj) = at(q * WL + l);
-                let iy = (ti * WM) as isize - self.pad.0 as isize;
-                let ix = (tj * WM) as isize - self.pad.1 as isize;
-                let inside = iy >= 0 && ix >= 0 && iy as usize + WA <= h && ix as usize + WA <= w;
+                let Some(t) = tiles.get(l) else { return (0, 0, false) };
+                let iy = t.oy0 as isize - self.pad.0 as isize;
+                let ix = t.ox0 as isize - self.pad.1 as isize;
+                let inside =
+                    iy >= 0 && ix >= 0 && iy as usize + (WA - 1) * dy < h && ix as usize + (WA - 1) * dx < w;
                 (iy, ix, inside)
             });
-            for ci in 0..self.c {
-                let xc = &x[ci * plane..][..plane];
+            for ri in 0..self.r {
+                let (ci, tap) = (ri / self.otaps, ri % self.otaps);
                 for (l, &(iy, ix, inside)) in origin.iter().enumerate() {
-                    if l >= lanes {
-                        for e in d.iter_mut() {
-                            e[l] = T::ZERO;
-                        }
-                    } else if inside {
+                    let src = tiles.get(l).and_then(|t| self.planes[t.o * self.otaps + tap]);
+                    let Some(pl) = src else {
+                        // Past the block's tiles (never stored), or an outer tap in the padding.
+                        let fill = if l < tiles.len() { self.padv } else { T::ZERO };
+                        d.iter_mut().for_each(|e| e[l] = fill);
+                        continue;
+                    };
+                    let xc = &x[(ci * self.in_planes + pl) * plane..][..plane];
+                    if inside {
                         let base = iy as usize * w + ix as usize;
                         for r in 0..WA {
-                            let row = &xc[base + r * w..][..WA];
-                            for (s, &val) in row.iter().enumerate() {
+                            let row = &xc[base + r * dy * w..][..(WA - 1) * dx + 1];
+                            for (s, &val) in row.iter().step_by(dx).enumerate() {
                                 d[r * WA + s][l] = val;
                             }
                         }
                     } else {
                         for r in 0..WA {
-                            let y = iy + r as isize;
+                            let y = iy + (r * dy) as isize;
                             for s in 0..WA {
-                                let xx = ix + s as isize;
+                                let xx = ix + (s * dx) as isize;
                                 let val = if y >= 0 && (y as usize) < h && xx >= 0 && (xx as usize) < w {
                                     xc[y as usize * w + xx as usize]
                                 } else {
@@ -256,67 +348,68 @@ impl<T: Scalar> Winograd<T> {
                         }
                     }
                 }
-                (self.input)(&d, &mut v[(q * self.c + ci) * WL..], vstride);
+                (self.input)(&d, &mut v[(q * self.r + ri) * WL..], vstride);
             }
         }
     }
 
     /// `M_ξ = U_ξ · V_ξ` for output channel blocks covering `ks`, `panels` column panels.
     fn gemms(&self, panels: usize, ks: (usize, usize), v: &[T], m: &mut [T]) {
-        let c = self.c;
+        let r = self.r;
         let cols = self.panels * WL;
         let mstride = self.kpanels * MR * cols;
         let (kp0, kp1) = (ks.0 / MR, ks.1.div_ceil(MR));
         for x in 0..WX {
-            let vx = &v[x * self.panels * c * WL..];
+            let vx = &v[x * self.panels * r * WL..];
             let mx = &mut m[x * mstride..][..mstride];
-            for r0 in (0..c).step_by(KC) {
-                let kc = KC.min(c - r0);
+            for r0 in (0..r).step_by(KC) {
+                let kc = KC.min(r - r0);
                 for kp in kp0..kp1 {
                     let a =
-                        &self.packed[(x * self.kpanels * c + r0 * self.kpanels + kp * kc) * MR..][..kc * MR];
+                        &self.packed[(x * self.kpanels * r + r0 * self.kpanels + kp * kc) * MR..][..kc * MR];
                     let mut rows = mx[kp * MR * cols..][..MR * cols].chunks_exact_mut(cols);
                     let rows: [&mut [T]; MR] = std::array::from_fn(|_| rows.next().expect("MR rows"));
                     let mut dst =
                         TileDst { rows, accumulate: r0 > 0, bias: None, live: MR.min(self.k - kp * MR) };
-                    (self.tile)(kc, a, &vx[r0 * WL..], (panels, c * WL), &mut dst);
+                    (self.tile)(kc, a, &vx[r0 * WL..], (panels, r * WL), &mut dst);
                 }
             }
         }
     }
 
-    /// `Y = Aᵀ M A + bias` for the `nb` tiles of a block, output channels `ks`, into `part`
-    /// (its columns start at output row `4·ti0`).
-    #[allow(clippy::too_many_arguments)]
+    /// `Y = Aᵀ M A + bias` for the tiles of a block, output channels `ks`, into `part` (its
+    /// columns start at output position `col0`).
     fn transform_output(
         &self,
         bias: Option<&[T]>,
-        nb: usize,
-        at: &dyn Fn(usize) -> (usize, usize),
+        tiles: &[Tile],
         ks: (usize, usize),
-        ti0: usize,
+        col0: usize,
         m: &[T],
         part: &mut Part<'_, T>,
     ) {
         let (oh, ow) = self.ohw;
+        let (dy, dx) = self.dil;
         let cols = self.panels * WL;
         let mstride = self.kpanels * MR * cols;
         let mut y: [Lanes<T>; WM * WM] = [[T::ZERO; WL]; WM * WM];
-        for q in 0..nb.div_ceil(WL) {
-            let lanes = WL.min(nb - q * WL);
+        for (q, tiles) in tiles.chunks(WL).enumerate() {
             for k in ks.0..ks.1 {
                 let b = bias.map_or(T::ZERO, |b| b[k]);
                 (self.output)(&m[k * cols + q * WL..], mstride, b, &mut y);
                 let row = part.row(k - ks.0);
-                // `l` picks a lane of every output element's array, not an element of `y`.
-                #[allow(clippy::needless_range_loop)]
-                for l in 0..lanes {
-                    let (ti, tj) = at(q * WL + l);
-                    let (oy0, ox0) = (ti * WM, tj * WM);
-                    for u in 0..WM.min(oh - oy0) {
-                        let dst = &mut row[(oy0 + u - ti0 * WM) * ow + ox0..];
-                        for (vv, o) in dst.iter_mut().take(WM.min(ow - ox0)).enumerate() {
-                            *o = y[u * WM + vv][l];
+                for (l, t) in tiles.iter().enumerate() {
+                    for u in 0..WM {
+                        let oy = t.oy0 + u * dy;
+                        if oy >= oh {
+                            break;
+                        }
+                        for v in 0..WM {
+                            let ox = t.ox0 + v * dx;
+                            if ox >= ow {
+                                break;
+                            }
+                            row[t.o * oh * ow + oy * ow + ox - col0] = y[u * WM + v][l];
                         }
                     }
                 }
@@ -341,26 +434,28 @@ impl<T: Scalar> ConvImpl<T> for Winograd<T> {
         let threads = threads.max(1);
         let (h, w) = self.hw;
         let (oh, ow) = self.ohw;
-        let (xn, yn) = (self.c * h * w, self.k * oh * ow);
+        let cols = self.out_planes * oh * ow;
+        let (xn, yn) = (self.c * self.in_planes * h * w, self.k * cols);
         let per = self.per_thread();
         let split = self.split(threads);
+        let bands = self.bands();
         for n in 0..self.p.batch {
             let (x, y) = (&x[n * xn..][..xn], &mut y[n * yn..][..yn]);
             match split {
-                Split::Tiles => {
-                    let ti = |t: usize| self.th * t / threads;
-                    let cut = |t: usize| (ti(t) * WM).min(oh) * ow;
-                    split_cols(y, (self.k, oh * ow), ws, per, threads, &cut, &|t, mut part, ws| {
-                        self.work(x, bias, &mut part, (0, self.k), (ti(t), ti(t + 1)), ws)
+                Split::Bands => {
+                    let b = |t: usize| bands * t / threads;
+                    let cut = |t: usize| self.band_start(b(t));
+                    split_cols(y, (self.k, cols), ws, per, threads, &cut, &|t, mut part, ws| {
+                        self.work(x, bias, &mut part, (0, self.k), (b(t), b(t + 1)), ws)
                     });
                 }
                 Split::Channels => {
                     let kc = |t: usize| (self.kpanels * t / threads * MR).min(self.k);
-                    let cut = |t: usize| kc(t) * oh * ow;
+                    let cut = |t: usize| kc(t) * cols;
                     split_join(y, ws, per, threads, &cut, &|t, rows, ws| {
                         let (k0, k1) = (kc(t), kc(t + 1));
-                        let mut part = Part::whole(rows, (k1 - k0, oh * ow));
-                        self.work(x, bias, &mut part, (k0, k1), (0, self.th), ws)
+                        let mut part = Part::whole(rows, (k1 - k0, cols));
+                        self.work(x, bias, &mut part, (k0, k1), (0, bands), ws)
                     });
                 }
             }
