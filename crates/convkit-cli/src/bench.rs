@@ -3,6 +3,7 @@
 //! measured FMA peak.
 
 use clap::Args;
+use convkit::backward::GradWeightPlan;
 use convkit::kernels::measure_fma_peak;
 use convkit::{ConvDesc, ConvPlan, ConvProblem, Padding, PlanOptions};
 use serde_json::{json, Value};
@@ -162,7 +163,7 @@ pub fn run(a: BenchArgs) -> Result<(), String> {
     }
     if !a.json {
         println!(
-            "{:<28} {:>3} {:<20} {:>10} {:>9} {:>7} {:>12}",
+            "{:<28} {:>3} {:<24} {:>10} {:>9} {:>7} {:>12}",
             "case", "thr", "implementation", "median ms", "GFLOP/s", "% peak", "workspace B"
         );
     }
@@ -170,24 +171,26 @@ pub fn run(a: BenchArgs) -> Result<(), String> {
         let p =
             ConvProblem::new(&c.desc, &c.input, &c.weight).map_err(|e| format!("case {}: {e}", c.name))?;
         let w = pseudo_random(c.weight.iter().product(), 2);
-        // The data gradient runs as the equivalent forward convolution where one exists.
+        let flops = 2.0 * p.macs() as f64;
+        // The data gradient runs as the equivalent forward convolution where one exists; the
+        // weight gradient as its own plan.
         let timed = match c.pass.as_str() {
             "forward" => Some((p.clone(), w)),
             "backward_input" => convkit::backward::grad_input_as_conv(&p, &w),
+            "backward_weight" => Some((p.clone(), w)),
             _ => None,
         };
         let Some((q, w)) = timed else {
             if a.json {
                 println!(
                     "{}",
-                    json!({"case": c.name, "pass": c.pass, "skipped": "backward passes have no fast path yet"})
+                    json!({"case": c.name, "pass": c.pass, "skipped": "no fast path for this pass"})
                 );
             } else {
-                println!("{:<28} {:>3} skipped: {} has no fast path yet", c.name, "-", c.pass);
+                println!("{:<28} {:>3} skipped: {} has no fast path", c.name, "-", c.pass);
             }
             continue;
         };
-        let flops = 2.0 * p.macs() as f64;
         let x = pseudo_random(q.input_shape().iter().product(), 1);
         let p = q;
         for (&t, (_, peak)) in threads.iter().zip(&peaks) {
@@ -195,34 +198,38 @@ pub fn run(a: BenchArgs) -> Result<(), String> {
             if let Some(name) = &a.implementation {
                 opts = opts.implementation(name);
             }
-            let plan = ConvPlan::new(&p, &w, &opts).map_err(|e| format!("case {}: {e}", c.name))?;
-            let mut y = vec![0f32; p.output_shape().iter().product()];
-            let mut ws = plan.workspace().map_err(|e| e.to_string())?;
-            plan.execute(&x, None, &mut y, &mut ws).map_err(|e| e.to_string())?; // warm-up
-            let mut times = Vec::new();
-            let start = Instant::now();
-            while times.len() < a.min_iters || start.elapsed().as_secs_f64() < a.min_time {
-                let t0 = Instant::now();
-                plan.execute(&x, None, &mut y, &mut ws).map_err(|e| e.to_string())?;
-                times.push(t0.elapsed().as_secs_f64());
-            }
+            let err = |e: convkit::Error| format!("case {}: {e}", c.name);
+            let (name, wsb, times) = if c.pass == "backward_weight" {
+                let plan = GradWeightPlan::new(&p, &opts).map_err(err)?;
+                let gy = pseudo_random(p.output_shape().iter().product(), 3);
+                let mut gw = vec![0f32; w.len()];
+                let mut ws = plan.workspace().map_err(err)?;
+                let times = time_runs(&a, || plan.execute(&x, &gy, &mut gw, &mut ws)).map_err(err)?;
+                (plan.implementation(), plan.workspace_len() * 4, times)
+            } else {
+                let plan = ConvPlan::new(&p, &w, &opts).map_err(err)?;
+                let mut y = vec![0f32; p.output_shape().iter().product()];
+                let mut ws = plan.workspace().map_err(err)?;
+                let times = time_runs(&a, || plan.execute(&x, None, &mut y, &mut ws)).map_err(err)?;
+                (plan.implementation(), plan.workspace_len() * 4, times)
+            };
+            let mut times = times;
             let med = median(&mut times);
             let gflops = flops / med / 1e9;
             let pct = peak.map(|pk| 100.0 * gflops / pk);
-            let wsb = plan.workspace_len() * 4;
             if a.json {
                 println!(
                     "{}",
-                    json!({"case": c.name, "threads": t, "implementation": plan.implementation(), "median_ms": med * 1e3,
+                    json!({"case": c.name, "threads": t, "implementation": name, "median_ms": med * 1e3,
                            "gflops": gflops, "percent_peak": pct, "workspace_bytes": wsb, "runs": times.len(),
                            "problem": p.to_string()})
                 );
             } else {
                 println!(
-                    "{:<28} {:>3} {:<20} {:>10.3} {:>9.1} {:>7} {:>12}",
+                    "{:<28} {:>3} {:<24} {:>10.3} {:>9.1} {:>7} {:>12}",
                     c.name,
                     t,
-                    plan.implementation(),
+                    name,
                     med * 1e3,
                     gflops,
                     pct.map_or("-".into(), |p| format!("{p:.0}%")),
@@ -232,6 +239,19 @@ pub fn run(a: BenchArgs) -> Result<(), String> {
         }
     }
     Ok(())
+}
+
+/// One warm-up run, then timed runs until both `min_iters` runs and `min_time` seconds.
+fn time_runs(a: &BenchArgs, mut run: impl FnMut() -> convkit::Result<()>) -> convkit::Result<Vec<f64>> {
+    run()?;
+    let mut times = Vec::new();
+    let start = Instant::now();
+    while times.len() < a.min_iters || start.elapsed().as_secs_f64() < a.min_time {
+        let t0 = Instant::now();
+        run()?;
+        times.push(t0.elapsed().as_secs_f64());
+    }
+    Ok(times)
 }
 
 #[cfg(test)]

@@ -323,10 +323,13 @@ pub mod raw {
                 let plan = crate::plan::ConvPlan::new(&q, &wt, &crate::plan::PlanOptions::new())?;
                 let mut ws = plan.workspace()?;
                 plan.execute(gy, None, &mut gx, &mut ws)?;
-                reference::conv_backward(&p, x, w, gy, None, Some(&mut gw), Some(&mut gb));
             }
-            None => reference::conv_backward(&p, x, w, gy, Some(&mut gx), Some(&mut gw), Some(&mut gb)),
+            None => reference::conv_backward(&p, x, w, gy, Some(&mut gx), None, None),
         }
+        let wplan = crate::backward::GradWeightPlan::new(&p, &crate::plan::PlanOptions::new())?;
+        let mut ws = wplan.workspace()?;
+        wplan.execute(x, gy, &mut gw, &mut ws)?;
+        crate::backward::grad_bias(&p, gy, &mut gb);
         Ok((
             Tensor { shape: x_shape.to_vec(), data: gx },
             Tensor { shape: w_shape.to_vec(), data: gw },

@@ -43,3 +43,114 @@ pub fn grad_input_as_conv<T: Scalar>(p: &ConvProblem, w: &[T]) -> Option<(ConvPr
     let q = ConvProblem::new(&desc, &p.output_shape(), &wshape).ok()?;
     (q.output_shape() == p.input_shape()).then_some((q, wt))
 }
+
+/// The weight gradient of a convolution, planned once: `∂L/∂w` from the input and `∂L/∂y`.
+/// It runs as a GEMM over every output position of every sample
+/// ([`crate::impls::grad_weight`]), or through the reference where the staged input would be
+/// too large (or with `implementation("reference")`). Results are bitwise identical for any
+/// thread count.
+///
+/// ```
+/// use convkit::{backward::GradWeightPlan, ConvDesc, ConvProblem, PlanOptions};
+/// let p = ConvProblem::new(&ConvDesc::new(), &[1, 1, 3], &[1, 1, 2]).unwrap();
+/// let plan = GradWeightPlan::<f32>::new(&p, &PlanOptions::new()).unwrap();
+/// let mut gw = vec![0.0; 2];
+/// let mut ws = plan.workspace().unwrap();
+/// plan.execute(&[1.0, 2.0, 3.0], &[1.0, 10.0], &mut gw, &mut ws).unwrap();
+/// assert_eq!(gw, [21.0, 32.0]); // Σ gy[o]·x[o + t]
+/// ```
+pub struct GradWeightPlan<T: Scalar> {
+    problem: ConvProblem,
+    imp: Option<crate::impls::grad_weight::GradWeight<T>>,
+    threads: usize,
+}
+
+impl<T: Scalar> GradWeightPlan<T> {
+    /// Plan the weight gradient of `problem`. `opts.implementation` may force `reference`
+    /// or `grad-weight-gemm:generic`; the ISA cap and threads apply as for forward plans.
+    pub fn new(problem: &ConvProblem, opts: &crate::plan::PlanOptions) -> crate::error::Result<Self> {
+        use crate::error::Error;
+        use crate::isa::{max_isa, Isa};
+        let mut isa = opts.max_isa.map_or(max_isa(), |cap| cap.min(max_isa()));
+        let threads = match opts.threads {
+            Some(0) => return Err(Error::arg("threads", 0, "must be at least 1")),
+            Some(n) => n,
+            None => rayon::current_num_threads(),
+        };
+        let imp = match opts.implementation.as_deref() {
+            None | Some("grad-weight-gemm:avx2") => crate::impls::grad_weight::GradWeight::new(problem, isa),
+            Some("grad-weight-gemm:generic") => {
+                isa = Isa::Generic;
+                crate::impls::grad_weight::GradWeight::new(problem, isa)
+            }
+            Some("reference") => None,
+            Some(other) => {
+                return Err(Error::arg(
+                    "implementation",
+                    other,
+                    "expected one of grad-weight-gemm:avx2, grad-weight-gemm:generic, reference",
+                ))
+            }
+        };
+        Ok(GradWeightPlan { problem: problem.clone(), imp, threads })
+    }
+
+    /// `grad-weight-gemm:avx2`, `grad-weight-gemm:generic` or `reference`.
+    pub fn implementation(&self) -> String {
+        self.imp.as_ref().map_or("reference".into(), |i| i.name())
+    }
+
+    /// Scratch elements [`GradWeightPlan::execute`] needs.
+    pub fn workspace_len(&self) -> usize {
+        self.imp.as_ref().map_or(0, |i| i.workspace(self.threads))
+    }
+
+    /// A workspace of the right size.
+    pub fn workspace(&self) -> crate::error::Result<Vec<T>> {
+        crate::tensor::alloc("workspace", &[self.workspace_len()])
+    }
+
+    /// `gw = ∂L/∂w` (the weight's shape) from `x` (the input) and `gy = ∂L/∂y` (the output's
+    /// shape).
+    pub fn execute(&self, x: &[T], gy: &[T], gw: &mut [T], ws: &mut [T]) -> crate::error::Result<()> {
+        use crate::tensor::check_len;
+        let p = &self.problem;
+        check_len("input", x.len(), &p.input_shape())?;
+        check_len("grad_output", gy.len(), &p.output_shape())?;
+        check_len("grad_weight", gw.len(), &p.weight_shape())?;
+        if ws.len() < self.workspace_len() {
+            return Err(crate::error::Error::arg(
+                "workspace",
+                ws.len(),
+                format!("needs {} elements (see workspace_len)", self.workspace_len()),
+            ));
+        }
+        match &self.imp {
+            Some(imp) => imp.execute(x, gy, gw, &mut ws[..self.workspace_len()], self.threads),
+            None => {
+                // The reference reads the weight only for the input gradient; none is asked for.
+                let w = vec![T::ZERO; gw.len()];
+                crate::reference::conv_backward(p, x, &w, gy, None, Some(gw), None);
+            }
+        }
+        Ok(())
+    }
+}
+
+/// `gb[k] = Σ_n Σ_p gy[n][k][p]`, summed in `f64` (as the reference does) in sample and
+/// position order.
+pub fn grad_bias<T: Scalar>(p: &ConvProblem, gy: &[T], gb: &mut [T]) {
+    let out_sp = p.output_spatial();
+    let (yn, yc, ysp) = crate::shape::data_strides(p.layout, p.out_channels, &out_sp);
+    let outs: usize = out_sp.iter().product();
+    let yp = ysp.last().copied().unwrap_or(1);
+    for (k, b) in gb.iter_mut().enumerate().take(p.out_channels) {
+        let mut acc = 0.0f64;
+        for n in 0..p.batch {
+            for q in 0..outs {
+                acc += gy[n * yn + k * yc + q * yp].to_f64();
+            }
+        }
+        *b = T::from_f64(acc);
+    }
+}

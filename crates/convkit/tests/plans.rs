@@ -2,6 +2,7 @@
 //! reference on random problems over every parameter. Inputs are small integers, so these
 //! exact algorithms must agree with the f64 reference bit for bit.
 
+use convkit::backward::GradWeightPlan;
 use convkit::impls::candidates;
 use convkit::{reference, ConvDesc, ConvPlan, ConvProblem, Isa, Layout, PadMode, Padding, PlanOptions};
 use proptest::prelude::*;
@@ -134,8 +135,49 @@ fn check<T: convkit::Scalar>(
     Ok(())
 }
 
+/// The weight gradient (GEMM at every ISA level and thread count) against the reference.
+fn check_grad_weight<T: convkit::Scalar>(
+    c: &Case,
+    p: &ConvProblem,
+    conv: impl Fn(f64) -> T,
+) -> Result<(), TestCaseError> {
+    let x: Vec<T> = ints(c.x_shape.iter().product(), c.seed).into_iter().map(&conv).collect();
+    let gy: Vec<T> = ints(p.output_shape().iter().product(), c.seed ^ 0x77).into_iter().map(&conv).collect();
+    let zeros = vec![T::ZERO; p.weight_shape().iter().product()];
+    let mut want = zeros.clone();
+    reference::conv_backward(p, &x, &zeros, &gy, None, Some(&mut want), None);
+    for (isa, name) in [(Isa::Generic, "grad-weight-gemm:generic"), (Isa::Avx2Fma, "grad-weight-gemm:avx2")] {
+        if !convkit::isa::supported(isa) || isa > convkit::isa::max_isa() {
+            continue;
+        }
+        for threads in [1, 2, 3] {
+            let opts = PlanOptions::new().implementation(name).max_isa(isa).threads(threads);
+            let plan = GradWeightPlan::new(p, &opts).map_err(|e| TestCaseError::fail(e.to_string()))?;
+            let mut got = vec![T::from_f64(7.0); want.len()];
+            let mut ws = plan.workspace().map_err(|e| TestCaseError::fail(e.to_string()))?;
+            plan.execute(&x, &gy, &mut got, &mut ws).map_err(|e| TestCaseError::fail(e.to_string()))?;
+            prop_assert!(
+                got == want,
+                "{} weight gradient ({} at {isa}, {threads} threads) differs from the reference",
+                p,
+                plan.implementation()
+            );
+        }
+    }
+    Ok(())
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(200))]
+    #[test]
+    fn weight_gradients_match_the_reference(c in case()) {
+        let p = ConvProblem::new(&c.desc, &c.x_shape, &c.w_shape);
+        prop_assume!(p.is_ok());
+        let p = p.unwrap();
+        check_grad_weight::<f32>(&c, &p, |v| v as f32)?;
+        check_grad_weight::<f64>(&c, &p, |v| v)?;
+    }
+
     #[test]
     fn every_implementation_matches_the_reference(c in case()) {
         let p = ConvProblem::new(&c.desc, &c.x_shape, &c.w_shape);
@@ -143,6 +185,32 @@ proptest! {
         let p = p.unwrap();
         check::<f32>(&c, &p, |v| v as f32)?;
         check::<f64>(&c, &p, |v| v)?;
+    }
+}
+
+/// Weight gradients with several position blocks per sample (KC = 256), several panels and a
+/// partial one, grouped and channels-last problems, samples accumulated.
+#[test]
+fn larger_weight_gradients_match_the_reference() {
+    let cases = [
+        (ConvDesc::new().padding(Padding::Same), vec![2, 5, 20, 19], vec![13, 5, 3, 3]),
+        (ConvDesc::new().stride([2]).groups(2).padding(Padding::uniform(2)), vec![3, 8, 600], vec![14, 4, 5]),
+        (
+            ConvDesc::new().dilation([2, 1]).layout(Layout::Nhwc).flip(true),
+            vec![2, 17, 18, 6],
+            vec![7, 6, 2, 3],
+        ),
+        (
+            ConvDesc::new().padding(Padding::uniform(1)).padding_mode(PadMode::Reflect),
+            vec![1, 4, 6, 7, 8],
+            vec![9, 4, 3, 3, 3],
+        ),
+    ];
+    for (i, (desc, x_shape, w_shape)) in cases.into_iter().enumerate() {
+        let case = Case { desc, x_shape, w_shape, bias: false, seed: 1000 + i as u64 };
+        let p = ConvProblem::new(&case.desc, &case.x_shape, &case.w_shape).unwrap();
+        check_grad_weight::<f32>(&case, &p, |v| v as f32).unwrap();
+        check_grad_weight::<f64>(&case, &p, |v| v).unwrap();
     }
 }
 

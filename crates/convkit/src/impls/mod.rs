@@ -3,6 +3,7 @@
 
 pub mod depthwise;
 pub mod gemm_tiled;
+pub mod grad_weight;
 pub(crate) mod grid;
 pub mod reference;
 pub mod staging;
