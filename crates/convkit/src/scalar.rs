@@ -4,7 +4,7 @@
 use crate::isa::Isa;
 use crate::kernels::generic::{DwCopyFn, DwPlaneFn, DwRowFn, DwSplitFn};
 use crate::kernels::winograd::{WinoInFn, WinoOutFn};
-use crate::kernels::{GemmIndirect, GemmTile, PanelCopy};
+use crate::kernels::{GemmIndirect, GemmTile, PanelCopy, PanelTranspose};
 
 /// A floating-point element type: `f32` or `f64`.
 pub trait Scalar:
@@ -73,6 +73,12 @@ pub trait Scalar:
     /// The SIMD panel copy kernel for this type at `isa`, if one exists.
     #[doc(hidden)]
     fn copy_panel(isa: Isa) -> Option<PanelCopy<Self>> {
+        let _ = isa;
+        None
+    }
+    /// The SIMD panel transpose kernel for this type at `isa`, if one exists.
+    #[doc(hidden)]
+    fn transpose_panel(isa: Isa) -> Option<PanelTranspose<Self>> {
         let _ = isa;
         None
     }
@@ -162,6 +168,14 @@ impl Scalar for f32 {
         #[cfg(target_arch = "x86_64")]
         if isa >= Isa::Avx2Fma && crate::isa::supported(Isa::Avx2Fma) {
             return Some(crate::kernels::x86_64::f32_copy_panel_avx2);
+        }
+        let _ = isa;
+        None
+    }
+    fn transpose_panel(isa: Isa) -> Option<PanelTranspose<Self>> {
+        #[cfg(target_arch = "x86_64")]
+        if isa >= Isa::Avx2Fma && crate::isa::supported(Isa::Avx2Fma) {
+            return Some(crate::kernels::x86_64::f32_transpose_panel_avx2);
         }
         let _ = isa;
         None

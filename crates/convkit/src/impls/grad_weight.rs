@@ -18,7 +18,7 @@ use super::split_join;
 use super::staging::Stage;
 use crate::isa::Isa;
 use crate::kernels::generic::DwSplitFn;
-use crate::kernels::{generic, GemmTile, TileDst, MR, NR};
+use crate::kernels::{generic, GemmTile, PanelTranspose, TileDst, MR, NR};
 use crate::reference::{pad_value, unravel};
 use crate::scalar::Scalar;
 use crate::shape::{data_strides, ConvProblem};
@@ -31,6 +31,7 @@ pub struct GradWeight<T> {
     p: ConvProblem,
     isa: Isa,
     tile: GemmTile<T>,
+    transpose: PanelTranspose<T>,
     split2: DwSplitFn<T>,
     stage: Stage,
     cg: usize,
@@ -45,6 +46,9 @@ pub struct GradWeight<T> {
     row_off: Vec<usize>,
     /// Offset of output position `p`'s window in a staged channel.
     col_off: Vec<usize>,
+    /// Runs of positions whose windows are consecutive in the staged input (an output row's
+    /// positions, at innermost stride 1; else single positions), as `(first, len)`.
+    runs: Vec<(usize, usize)>,
     /// Gradient strides: per output channel, per output position, per sample.
     gy_strides: (usize, usize, usize),
     x_strides: (usize, usize),
@@ -86,11 +90,14 @@ impl<T: Scalar> GradWeight<T> {
                 p.axes.iter().enumerate().map(|(a, axis)| o[a] * axis.stride * ax[a]).sum()
             })
             .collect();
+        let inner = if p.axes[rank - 1].stride == 1 { out_sp[rank - 1] } else { 1 };
+        let runs = (0..outs).step_by(inner.max(1)).map(|q| (q, inner.min(outs - q))).collect();
         let (yn, yc, ysp) = data_strides(p.layout, p.out_channels, &out_sp);
         let (xn, xc, _) = data_strides(p.layout, p.in_channels, &p.input_spatial());
         Some(GradWeight {
             isa,
             tile: T::gemm_tile(isa).unwrap_or(generic::gemm_6x16::<T>),
+            transpose: T::transpose_panel(isa).unwrap_or(generic::transpose_panel::<T>),
             split2: T::dw_split2(isa).unwrap_or(generic::dw_split2::<T>),
             stage,
             cg,
@@ -100,6 +107,7 @@ impl<T: Scalar> GradWeight<T> {
             panels: cr.div_ceil(NR),
             row_off,
             col_off,
+            runs,
             gy_strides: (yc, ysp[rank - 1], yn),
             x_strides: (xn, xc),
             padv: T::from_f64(pad_value(p.padding_mode)),
@@ -206,20 +214,20 @@ impl<T: Scalar> GradWeight<T> {
                     }
                 }
             }
-            let cols = &self.col_off[p0..p0 + kc];
             for q in qs.0..qs.1 {
-                // Panel q: weight columns q·NR.. at the block's positions, [p][NR].
+                // Panel q: weight columns q·NR.. at the block's positions, [p][NR], run by run
+                // (a partial panel repeats its last column).
                 let width = NR.min(self.cr - q * NR);
-                for j in 0..NR {
-                    let col = b_pack.iter_mut().skip(j).step_by(NR).take(kc);
-                    if j < width {
-                        let base = self.row_off[q * NR + j];
-                        for (d, &o) in col.zip(cols) {
-                            *d = src[base + o];
-                        }
-                    } else {
-                        col.for_each(|d| *d = T::ZERO);
+                let rows: [usize; NR] = std::array::from_fn(|j| self.row_off[q * NR + j.min(width - 1)]);
+                let first_run = self.runs.partition_point(|&(s, l)| s + l <= p0);
+                for &(s, l) in &self.runs[first_run..] {
+                    if s >= p0 + kc {
+                        break;
                     }
+                    let (a, b) = (s.max(p0), (s + l).min(p0 + kc));
+                    let o = self.col_off[a];
+                    let rr: [usize; NR] = std::array::from_fn(|j| rows[j] + o);
+                    (self.transpose)(src, &rr, b - a, &mut b_pack[(a - p0) * NR..]);
                 }
                 let in_scratch = partial && q + 1 == qs.1;
                 for kp in 0..self.kpanels {

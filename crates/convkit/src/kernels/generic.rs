@@ -395,3 +395,12 @@ pub fn gemm_6x16_indirect<T: Scalar>(
         finish_tile(acc, c, q * NR);
     }
 }
+
+/// Portable [`super::PanelTranspose`].
+pub fn transpose_panel<T: Scalar>(src: &[T], rows: &[usize; NR], len: usize, dst: &mut [T]) {
+    for (j, &r) in rows.iter().enumerate() {
+        for (p, &v) in src[r..r + len].iter().enumerate() {
+            dst[p * NR + j] = v;
+        }
+    }
+}

@@ -73,3 +73,8 @@ pub type PanelCopy<T> = fn(src: &[T], rows: &[usize], runs: &[(usize, usize)], d
 /// (`offs.len() ≥ kc`). Kernels panic if a row lies outside `src`.
 pub type GemmIndirect<T> =
     fn(kc: usize, a: &[T], src: &[T], base_panels: (usize, usize), offs: &[usize], c: &mut TileDst<'_, T>);
+
+/// A panel transpose kernel: `dst[p·NR + j] = src[rows[j] + p]` for `j < NR`, `p < len`:
+/// `NR` runs of consecutive source elements become the rows of a packed panel. Requires
+/// `rows[j] + len ≤ src.len()` and `len·NR ≤ dst.len()`; kernels panic otherwise.
+pub type PanelTranspose<T> = fn(src: &[T], rows: &[usize; NR], len: usize, dst: &mut [T]);

@@ -476,3 +476,63 @@ unsafe fn copy_panel(src: &[f32], rows: &[usize], runs: &[(usize, usize)], dst: 
         }
     }
 }
+
+/// `f32_transpose_panel_avx2`: [`crate::kernels::PanelTranspose`] by 8×8 register
+/// transposes (8 positions of 8 runs at a time), the last `len % 8` positions one by one.
+///
+/// Safe to call: it checks that the CPU has AVX2 and that every run and the destination lie
+/// inside their slices; it panics otherwise.
+pub fn f32_transpose_panel_avx2(src: &[f32], rows: &[usize; NR], len: usize, dst: &mut [f32]) {
+    assert!(is_x86_feature_detected!("avx2"));
+    assert!(rows.iter().all(|&r| r.checked_add(len).is_some_and(|e| e <= src.len())), "run outside src");
+    assert!(len.checked_mul(NR).is_some_and(|n| n <= dst.len()), "dst shorter than len·NR");
+    // SAFETY: AVX2 is available (checked above); every load reads src[rows[j] + p..][..8] with
+    // p + 8 ≤ len, inside src (checked above); every store writes dst[(p + i)·NR + 8h..][..8]
+    // with p + i < len and 8h + 8 ≤ NR, inside dst (checked above).
+    unsafe { transpose_panel(src.as_ptr(), rows, len, dst.as_mut_ptr()) }
+}
+
+#[target_feature(enable = "avx2")]
+unsafe fn transpose_panel(src: *const f32, rows: &[usize; NR], len: usize, dst: *mut f32) {
+    let mut p = 0;
+    while p + 8 <= len {
+        for h in 0..NR / 8 {
+            let r: [__m256; 8] = std::array::from_fn(|j| _mm256_loadu_ps(src.add(rows[h * 8 + j] + p)));
+            let t0 = _mm256_unpacklo_ps(r[0], r[1]);
+            let t1 = _mm256_unpackhi_ps(r[0], r[1]);
+            let t2 = _mm256_unpacklo_ps(r[2], r[3]);
+            let t3 = _mm256_unpackhi_ps(r[2], r[3]);
+            let t4 = _mm256_unpacklo_ps(r[4], r[5]);
+            let t5 = _mm256_unpackhi_ps(r[4], r[5]);
+            let t6 = _mm256_unpacklo_ps(r[6], r[7]);
+            let t7 = _mm256_unpackhi_ps(r[6], r[7]);
+            let u0 = _mm256_shuffle_ps::<0x44>(t0, t2);
+            let u1 = _mm256_shuffle_ps::<0xEE>(t0, t2);
+            let u2 = _mm256_shuffle_ps::<0x44>(t1, t3);
+            let u3 = _mm256_shuffle_ps::<0xEE>(t1, t3);
+            let u4 = _mm256_shuffle_ps::<0x44>(t4, t6);
+            let u5 = _mm256_shuffle_ps::<0xEE>(t4, t6);
+            let u6 = _mm256_shuffle_ps::<0x44>(t5, t7);
+            let u7 = _mm256_shuffle_ps::<0xEE>(t5, t7);
+            let o = [
+                _mm256_permute2f128_ps::<0x20>(u0, u4),
+                _mm256_permute2f128_ps::<0x20>(u1, u5),
+                _mm256_permute2f128_ps::<0x20>(u2, u6),
+                _mm256_permute2f128_ps::<0x20>(u3, u7),
+                _mm256_permute2f128_ps::<0x31>(u0, u4),
+                _mm256_permute2f128_ps::<0x31>(u1, u5),
+                _mm256_permute2f128_ps::<0x31>(u2, u6),
+                _mm256_permute2f128_ps::<0x31>(u3, u7),
+            ];
+            for (i, v) in o.iter().enumerate() {
+                _mm256_storeu_ps(dst.add((p + i) * NR + h * 8), *v);
+            }
+        }
+        p += 8;
+    }
+    for p in p..len {
+        for (j, &r) in rows.iter().enumerate() {
+            *dst.add(p * NR + j) = *src.add(r + p);
+        }
+    }
+}
