@@ -5,7 +5,9 @@
 //! Winograd where exact results were not asked for.
 
 use convkit::impls::candidates;
-use convkit::{reference, ConvDesc, ConvPlan, ConvProblem, Isa, PadMode, Padding, PlanOptions, Scalar};
+use convkit::{
+    reference, ConvDesc, ConvPlan, ConvProblem, Isa, Layout, PadMode, Padding, PlanOptions, Scalar,
+};
 use proptest::prelude::*;
 
 /// Relative bound (to the sum of |w·x| per output) for f32 and f64: the worst errors measured
@@ -23,7 +25,7 @@ struct Case {
 }
 
 /// 2-D problems, and 3-D ones (the outer axis with its own kernel, stride, dilation and
-/// padding); dilation 1–3 on the last two axes.
+/// padding); dilation 1–3 on the last two axes; channels-first and channels-last.
 fn case() -> impl Strategy<Value = Case> {
     let mode = prop_oneof![Just(PadMode::Zeros), Just(PadMode::Constant(0.5))];
     let outer =
@@ -32,41 +34,50 @@ fn case() -> impl Strategy<Value = Case> {
         (1usize..=2, 16usize..=40, 16usize..=30),
         (4usize..=21, 4usize..=23, 1usize..=3, 1usize..=3),
         (0usize..=2, 0usize..=2, 0usize..=2, 0usize..=2),
-        (mode, outer),
+        (mode, outer, any::<bool>()),
         (any::<bool>(), any::<bool>(), any::<u64>()),
     )
-        .prop_map(|((n, c, k), (h, w, dy, dx), (pt, pb, pl, pr), (mode, outer), (flip, bias, seed))| {
-            // Output planes of at least 4×4.
-            let (h, w) = (h + 2 * dy, w + 2 * dx);
-            let (mut x_shape, mut w_shape) = (vec![n, c], vec![k, c]);
-            let (mut stride, mut dil, mut pb_, mut pe_) = (vec![], vec![], vec![], vec![]);
-            if let Some((d, kd, s, dd, pd)) = outer {
-                x_shape.push(d + (kd - 1) * dd);
-                w_shape.push(kd);
-                stride.push(s);
-                dil.push(dd);
-                pb_.push(pd);
-                pe_.push(pd);
-            }
-            x_shape.extend([h, w]);
-            w_shape.extend([3, 3]);
-            stride.extend([1, 1]);
-            dil.extend([dy, dx]);
-            pb_.extend([pt, pl]);
-            pe_.extend([pb, pr]);
-            Case {
-                desc: ConvDesc::new()
-                    .stride(stride)
-                    .dilation(dil)
-                    .padding(Padding::asymmetric(&pb_, &pe_))
-                    .padding_mode(mode)
-                    .flip(flip),
-                x_shape,
-                w_shape,
-                bias,
-                seed,
-            }
-        })
+        .prop_map(
+            |((n, c, k), (h, w, dy, dx), (pt, pb, pl, pr), (mode, outer, last), (flip, bias, seed))| {
+                // Output planes of at least 4×4.
+                let (h, w) = (h + 2 * dy, w + 2 * dx);
+                let (mut x_shape, mut w_shape) = (vec![n], vec![k, c]);
+                if !last {
+                    x_shape.push(c);
+                }
+                let (mut stride, mut dil, mut pb_, mut pe_) = (vec![], vec![], vec![], vec![]);
+                if let Some((d, kd, s, dd, pd)) = outer {
+                    x_shape.push(d + (kd - 1) * dd);
+                    w_shape.push(kd);
+                    stride.push(s);
+                    dil.push(dd);
+                    pb_.push(pd);
+                    pe_.push(pd);
+                }
+                x_shape.extend([h, w]);
+                if last {
+                    x_shape.push(c);
+                }
+                w_shape.extend([3, 3]);
+                stride.extend([1, 1]);
+                dil.extend([dy, dx]);
+                pb_.extend([pt, pl]);
+                pe_.extend([pb, pr]);
+                Case {
+                    desc: ConvDesc::new()
+                        .stride(stride)
+                        .dilation(dil)
+                        .padding(Padding::asymmetric(&pb_, &pe_))
+                        .padding_mode(mode)
+                        .layout(if last { Layout::Nhwc } else { Layout::Nchw })
+                        .flip(flip),
+                    x_shape,
+                    w_shape,
+                    bias,
+                    seed,
+                }
+            },
+        )
 }
 
 /// Uniform values in [-1, 1) from a xorshift generator.

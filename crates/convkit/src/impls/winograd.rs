@@ -24,10 +24,11 @@
 //!
 //! Work is done in blocks of [`WL`]`·P` tiles: transform the block's patches for every
 //! reduction row into the workspace (`V`, `[ξ][panel][r][WL]`), run the 36 GEMMs into `M`
-//! (`[ξ][k][panel·WL]`), transform `M` into the output. Threads split a sample either by
-//! bands of `4d` output rows (each worker its own output positions of every channel) or by
-//! blocks of `MR` output channels (for few tiles), whichever leaves less work to the busiest
-//! worker. Every output is computed by the same operations in the same order whatever the
+//! (`[ξ][k][panel·WL]`), transform `M` into the output. Both layouts: channels-last data are
+//! gathered and scattered with a stride of `C` (or `K`) per position. Threads split a sample
+//! either by bands of `4d` output rows (each worker its own output positions of every
+//! channel) or, channels-first, by blocks of `MR` output channels (for few tiles), whichever
+//! leaves less work to the busiest worker. Every output is computed by the same operations in the same order whatever the
 //! split.
 
 use super::grid::{split_cols, Part};
@@ -56,7 +57,7 @@ const MAX_PANELS: usize = 4;
 pub const MIN_CHANNELS: usize = 16;
 
 /// `Ok` if the last two axes are 3×3 with stride 1 (any dilation), the convolution is
-/// ungrouped, channels-first, padded with zeros or a constant, has at least [`MIN_CHANNELS`]
+/// ungrouped, padded with zeros or a constant, has at least [`MIN_CHANNELS`]
 /// in and out, and output planes of at least 4×4.
 pub fn supports(p: &ConvProblem) -> Result<(), String> {
     let rank = p.axes.len();
@@ -68,9 +69,6 @@ pub fn supports(p: &ConvProblem) -> Result<(), String> {
     }
     if p.groups != 1 {
         return Err(format!("{} groups, needs 1", p.groups));
-    }
-    if p.layout != Layout::Nchw {
-        return Err("needs channels-first layout".into());
     }
     if !matches!(p.padding_mode, PadMode::Zeros | PadMode::Constant(_)) {
         return Err(format!("padding mode {:?}, needs zeros or constant", p.padding_mode));
@@ -91,6 +89,13 @@ enum Split {
     Bands,
     /// By blocks of `MR` output channels.
     Channels,
+}
+
+/// Where a worker writes: channels-first, its part of the `K × positions` matrix;
+/// channels-last, its run of positions (all `K` values of each) as one slice.
+enum Out<'p, 'y, T> {
+    First(&'p mut Part<'y, T>),
+    Last(&'p mut [T]),
 }
 
 /// Where one tile lies: output plane `o`, first output row and column (`oy0 + dy·u`,
@@ -120,6 +125,9 @@ pub struct Winograd<T> {
     planes: Vec<Option<usize>>,
     in_planes: usize,
     out_planes: usize,
+    /// Input strides: per channel, per plane, per position (channels-first `(planes·HW, HW,
+    /// 1)`, channels-last `(1, HW·C, C)`).
+    xs: (usize, usize, usize),
     /// Input and output plane height and width, padding before (top, left), dilation.
     hw: (usize, usize),
     ohw: (usize, usize),
@@ -192,8 +200,14 @@ impl<T: Scalar> Winograd<T> {
         let tiles = out_planes * th * dy * dx * tws;
         let panels = (BLOCK_BYTES / per_panel).clamp(1, MAX_PANELS).min(tiles.div_ceil(WL));
         let (input, output) = T::wino(isa).unwrap_or((wino_input_generic::<T>, wino_output_generic::<T>));
+        let hw = ay.input * ax.input;
+        let xs = match p.layout {
+            Layout::Nchw => (in_planes * hw, hw, 1),
+            Layout::Nhwc => (1, hw * c, c),
+        };
         Winograd {
             isa,
+            xs,
             tile: T::gemm_tile(isa).unwrap_or(generic::gemm_6x16::<T>),
             input,
             output,
@@ -260,7 +274,7 @@ impl<T: Scalar> Winograd<T> {
         let panels = |tiles: usize| tiles.div_ceil(WL);
         let by_bands = panels(self.bands().div_ceil(threads) * self.band_tiles()) * self.kpanels;
         let by_channels = panels(self.bands() * self.band_tiles()) * self.kpanels.div_ceil(threads);
-        if threads > 1 && by_channels < by_bands {
+        if threads > 1 && by_channels < by_bands && self.p.layout == Layout::Nchw {
             Split::Channels
         } else {
             Split::Bands
@@ -273,7 +287,7 @@ impl<T: Scalar> Winograd<T> {
         &self,
         x: &[T],
         bias: Option<&[T]>,
-        part: &mut Part<'_, T>,
+        out: &mut Out<'_, '_, T>,
         ks: (usize, usize),
         bs: (usize, usize),
         ws: &mut [T],
@@ -292,7 +306,7 @@ impl<T: Scalar> Winograd<T> {
             }
             self.transform_input(x, &lanes[..nb], v);
             self.gemms(nb.div_ceil(WL), ks, v, m);
-            self.transform_output(bias, &lanes[..nb], ks, col0, m, part);
+            self.transform_output(bias, &lanes[..nb], ks, col0, m, out);
         }
     }
 
@@ -300,7 +314,7 @@ impl<T: Scalar> Winograd<T> {
     fn transform_input(&self, x: &[T], tiles: &[Tile], v: &mut [T]) {
         let (h, w) = self.hw;
         let (dy, dx) = self.dil;
-        let plane = h * w;
+        let (cs, ps_, es) = self.xs;
         let vstride = self.panels * self.r * WL;
         let mut d = [[T::ZERO; WL]; WX];
         for (q, tiles) in tiles.chunks(WL).enumerate() {
@@ -324,12 +338,12 @@ impl<T: Scalar> Winograd<T> {
                         d.iter_mut().for_each(|e| e[l] = fill);
                         continue;
                     };
-                    let xc = &x[(ci * self.in_planes + pl) * plane..][..plane];
+                    let xc = &x[ci * cs + pl * ps_..];
                     if inside {
-                        let base = iy as usize * w + ix as usize;
+                        let base = (iy as usize * w + ix as usize) * es;
                         for r in 0..WA {
-                            let row = &xc[base + r * dy * w..][..(WA - 1) * dx + 1];
-                            for (s, &val) in row.iter().step_by(dx).enumerate() {
+                            let row = &xc[base + r * dy * w * es..][..(WA - 1) * dx * es + 1];
+                            for (s, &val) in row.iter().step_by(dx * es).enumerate() {
                                 d[r * WA + s][l] = val;
                             }
                         }
@@ -339,7 +353,7 @@ impl<T: Scalar> Winograd<T> {
                             for s in 0..WA {
                                 let xx = ix + (s * dx) as isize;
                                 let val = if y >= 0 && (y as usize) < h && xx >= 0 && (xx as usize) < w {
-                                    xc[y as usize * w + xx as usize]
+                                    xc[(y as usize * w + xx as usize) * es]
                                 } else {
                                     self.padv
                                 };
@@ -377,8 +391,8 @@ impl<T: Scalar> Winograd<T> {
         }
     }
 
-    /// `Y = Aᵀ M A + bias` for the tiles of a block, output channels `ks`, into `part` (its
-    /// columns start at output position `col0`).
+    /// `Y = Aᵀ M A + bias` for the tiles of a block, output channels `ks`, into `out` (which
+    /// starts at output position `col0`).
     fn transform_output(
         &self,
         bias: Option<&[T]>,
@@ -386,7 +400,7 @@ impl<T: Scalar> Winograd<T> {
         ks: (usize, usize),
         col0: usize,
         m: &[T],
-        part: &mut Part<'_, T>,
+        out: &mut Out<'_, '_, T>,
     ) {
         let (oh, ow) = self.ohw;
         let (dy, dx) = self.dil;
@@ -397,7 +411,12 @@ impl<T: Scalar> Winograd<T> {
             for k in ks.0..ks.1 {
                 let b = bias.map_or(T::ZERO, |b| b[k]);
                 (self.output)(&m[k * cols + q * WL..], mstride, b, &mut y);
-                let row = part.row(k - ks.0);
+                // Channels-first: row k of the part, positions 1 apart; channels-last: the
+                // slice from channel k, positions K apart.
+                let (row, step) = match out {
+                    Out::First(part) => (part.row(k - ks.0), 1),
+                    Out::Last(s) => (&mut s[k..], self.k),
+                };
                 for (l, t) in tiles.iter().enumerate() {
                     for u in 0..WM {
                         let oy = t.oy0 + u * dy;
@@ -409,7 +428,7 @@ impl<T: Scalar> Winograd<T> {
                             if ox >= ow {
                                 break;
                             }
-                            row[t.o * oh * ow + oy * ow + ox - col0] = y[u * WM + v][l];
+                            row[(t.o * oh * ow + oy * ow + ox - col0) * step] = y[u * WM + v][l];
                         }
                     }
                 }
@@ -441,12 +460,19 @@ impl<T: Scalar> ConvImpl<T> for Winograd<T> {
         let bands = self.bands();
         for n in 0..self.p.batch {
             let (x, y) = (&x[n * xn..][..xn], &mut y[n * yn..][..yn]);
+            let b = |t: usize| bands * t / threads;
             match split {
+                Split::Bands if self.p.layout == Layout::Nhwc => {
+                    // Channels-last: a band's positions, with all their channels, are one run.
+                    let cut = |t: usize| self.band_start(b(t)) * self.k;
+                    split_join(y, ws, per, threads, &cut, &|t, run, ws| {
+                        self.work(x, bias, &mut Out::Last(run), (0, self.k), (b(t), b(t + 1)), ws)
+                    });
+                }
                 Split::Bands => {
-                    let b = |t: usize| bands * t / threads;
                     let cut = |t: usize| self.band_start(b(t));
                     split_cols(y, (self.k, cols), ws, per, threads, &cut, &|t, mut part, ws| {
-                        self.work(x, bias, &mut part, (0, self.k), (b(t), b(t + 1)), ws)
+                        self.work(x, bias, &mut Out::First(&mut part), (0, self.k), (b(t), b(t + 1)), ws)
                     });
                 }
                 Split::Channels => {
@@ -455,7 +481,7 @@ impl<T: Scalar> ConvImpl<T> for Winograd<T> {
                     split_join(y, ws, per, threads, &cut, &|t, rows, ws| {
                         let (k0, k1) = (kc(t), kc(t + 1));
                         let mut part = Part::whole(rows, (k1 - k0, cols));
-                        self.work(x, bias, &mut part, (k0, k1), (0, bands), ws)
+                        self.work(x, bias, &mut Out::First(&mut part), (k0, k1), (0, bands), ws)
                     });
                 }
             }
