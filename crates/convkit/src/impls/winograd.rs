@@ -312,57 +312,82 @@ impl<T: Scalar> Winograd<T> {
 
     /// `V[ξ][q][r][l]` for the tiles of a block, every reduction row.
     fn transform_input(&self, x: &[T], tiles: &[Tile], v: &mut [T]) {
+        /// How a lane reads its patch for one outer tap (offsets from its channel's start).
+        #[derive(Clone, Copy)]
+        enum Src<T> {
+            /// The patch lies inside the plane; its first element.
+            Inside(usize),
+            /// It crosses the border: the plane's start and the patch origin.
+            Border(usize, isize, isize),
+            /// Every element is this value (an outer tap in the padding, or no tile).
+            Fill(T),
+        }
         let (h, w) = self.hw;
         let (dy, dx) = self.dil;
-        let (cs, ps_, es) = self.xs;
+        let (cs, ps, es) = self.xs;
         let vstride = self.panels * self.r * WL;
+        let contiguous = es == 1 && dx == 1;
         let mut d = [[T::ZERO; WL]; WX];
         for (q, tiles) in tiles.chunks(WL).enumerate() {
-            // Patch origin of each lane (row, column, possibly before the input), and
-            // whether the patch lies inside the plane.
-            let origin: [(isize, isize, bool); WL] = std::array::from_fn(|l| {
-                let Some(t) = tiles.get(l) else { return (0, 0, false) };
-                let iy = t.oy0 as isize - self.pad.0 as isize;
-                let ix = t.ox0 as isize - self.pad.1 as isize;
-                let inside =
-                    iy >= 0 && ix >= 0 && iy as usize + (WA - 1) * dy < h && ix as usize + (WA - 1) * dx < w;
-                (iy, ix, inside)
-            });
-            for ri in 0..self.r {
-                let (ci, tap) = (ri / self.otaps, ri % self.otaps);
-                for (l, &(iy, ix, inside)) in origin.iter().enumerate() {
-                    let src = tiles.get(l).and_then(|t| self.planes[t.o * self.otaps + tap]);
-                    let Some(pl) = src else {
-                        // Past the block's tiles (never stored), or an outer tap in the padding.
-                        let fill = if l < tiles.len() { self.padv } else { T::ZERO };
-                        d.iter_mut().for_each(|e| e[l] = fill);
-                        continue;
-                    };
-                    let xc = &x[ci * cs + pl * ps_..];
-                    if inside {
-                        let base = (iy as usize * w + ix as usize) * es;
-                        for r in 0..WA {
-                            let row = &xc[base + r * dy * w * es..][..(WA - 1) * dx * es + 1];
-                            for (s, &val) in row.iter().step_by(dx * es).enumerate() {
-                                d[r * WA + s][l] = val;
-                            }
-                        }
+            for tap in 0..self.otaps {
+                let src: [Src<T>; WL] = std::array::from_fn(|l| {
+                    let Some(t) = tiles.get(l) else { return Src::Fill(T::ZERO) };
+                    let Some(pl) = self.planes[t.o * self.otaps + tap] else { return Src::Fill(self.padv) };
+                    let iy = t.oy0 as isize - self.pad.0 as isize;
+                    let ix = t.ox0 as isize - self.pad.1 as isize;
+                    if iy >= 0
+                        && ix >= 0
+                        && iy as usize + (WA - 1) * dy < h
+                        && ix as usize + (WA - 1) * dx < w
+                    {
+                        Src::Inside(pl * ps + (iy as usize * w + ix as usize) * es)
                     } else {
-                        for r in 0..WA {
-                            let y = iy + (r * dy) as isize;
-                            for s in 0..WA {
-                                let xx = ix + (s * dx) as isize;
-                                let val = if y >= 0 && (y as usize) < h && xx >= 0 && (xx as usize) < w {
-                                    xc[(y as usize * w + xx as usize) * es]
-                                } else {
-                                    self.padv
-                                };
-                                d[r * WA + s][l] = val;
+                        Src::Border(pl * ps, iy, ix)
+                    }
+                });
+                for ci in 0..self.c {
+                    let xc = &x[ci * cs..];
+                    for (l, src) in src.iter().enumerate() {
+                        match *src {
+                            Src::Inside(base) if contiguous => {
+                                // Channels-first, undilated rows: six consecutive elements.
+                                for r in 0..WA {
+                                    let row: &[T; WA] =
+                                        xc[base + r * dy * w..][..WA].try_into().expect("WA elements");
+                                    for (s, &val) in row.iter().enumerate() {
+                                        d[r * WA + s][l] = val;
+                                    }
+                                }
                             }
+                            Src::Inside(base) => {
+                                for r in 0..WA {
+                                    let row = &xc[base + r * dy * w * es..][..(WA - 1) * dx * es + 1];
+                                    for (s, &val) in row.iter().step_by(dx * es).enumerate() {
+                                        d[r * WA + s][l] = val;
+                                    }
+                                }
+                            }
+                            Src::Border(base, iy, ix) => {
+                                for r in 0..WA {
+                                    let y = iy + (r * dy) as isize;
+                                    for s in 0..WA {
+                                        let xx = ix + (s * dx) as isize;
+                                        let inside =
+                                            y >= 0 && (y as usize) < h && xx >= 0 && (xx as usize) < w;
+                                        d[r * WA + s][l] = if inside {
+                                            xc[base + (y as usize * w + xx as usize) * es]
+                                        } else {
+                                            self.padv
+                                        };
+                                    }
+                                }
+                            }
+                            Src::Fill(val) => d.iter_mut().for_each(|e| e[l] = val),
                         }
                     }
+                    let ri = ci * self.otaps + tap;
+                    (self.input)(&d, &mut v[(q * self.r + ri) * WL..], vstride);
                 }
-                (self.input)(&d, &mut v[(q * self.r + ri) * WL..], vstride);
             }
         }
     }
@@ -418,6 +443,18 @@ impl<T: Scalar> Winograd<T> {
                     Out::Last(s) => (&mut s[k..], self.k),
                 };
                 for (l, t) in tiles.iter().enumerate() {
+                    let at = t.o * oh * ow + t.oy0 * ow + t.ox0 - col0;
+                    if step == 1 && dx == 1 && t.oy0 + (WM - 1) * dy < oh && t.ox0 + WM <= ow {
+                        // A whole tile, channels-first, undilated columns: four runs of four.
+                        for u in 0..WM {
+                            let dst: &mut [T; WM] =
+                                (&mut row[at + u * dy * ow..][..WM]).try_into().expect("WM");
+                            for (v, o) in dst.iter_mut().enumerate() {
+                                *o = y[u * WM + v][l];
+                            }
+                        }
+                        continue;
+                    }
                     for u in 0..WM {
                         let oy = t.oy0 + u * dy;
                         if oy >= oh {
