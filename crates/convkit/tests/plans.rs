@@ -188,6 +188,37 @@ proptest! {
     }
 }
 
+/// Pointwise (1×1) problems around the transposed tiles' edges: positions not a multiple of 6,
+/// output channels not a multiple of 16 (and a multiple, for the direct channels-last path),
+/// reductions over several blocks of 256 channels, strides, both layouts.
+#[test]
+fn pointwise_problems_match_the_reference() {
+    let mut n = 0;
+    for (c, k, sp, stride) in
+        [(300, 20, vec![7, 7], 1), (17, 32, vec![5, 9], 2), (600, 48, vec![13], 1), (8, 7, vec![2, 3, 3], 1)]
+    {
+        for layout in [Layout::Nchw, Layout::Nhwc] {
+            let mut x_shape = vec![2];
+            if layout == Layout::Nchw {
+                x_shape.push(c);
+            }
+            x_shape.extend(&sp);
+            if layout == Layout::Nhwc {
+                x_shape.push(c);
+            }
+            let mut w_shape = vec![k, c];
+            w_shape.extend(sp.iter().map(|_| 1));
+            let desc = ConvDesc::new().stride(vec![stride; sp.len()]).layout(layout);
+            let case = Case { desc, x_shape, w_shape, bias: true, seed: 77 + n };
+            let p = ConvProblem::new(&case.desc, &case.x_shape, &case.w_shape).unwrap();
+            assert!(convkit::impls::pointwise::supports(&p).is_ok(), "{p}");
+            check::<f32>(&case, &p, |v| v as f32).unwrap();
+            check::<f64>(&case, &p, |v| v).unwrap();
+            n += 1;
+        }
+    }
+}
+
 /// Weight gradients with several position blocks per sample (KC = 256), several panels and a
 /// partial one, grouped and channels-last problems, samples accumulated.
 #[test]

@@ -5,6 +5,7 @@ pub mod depthwise;
 pub mod gemm_tiled;
 pub mod grad_weight;
 pub(crate) mod grid;
+pub mod pointwise;
 pub mod reference;
 pub mod staging;
 pub mod winograd;
@@ -80,6 +81,25 @@ pub fn candidates<T: Scalar>() -> Vec<Candidate<T>> {
             supports: |p, _| winograd::supports(p),
             build: |p, w, _| Box::new(winograd::Winograd::new(p, w, Isa::Generic)),
             exact: false,
+        },
+        Candidate {
+            name: "pointwise:avx2",
+            supports: |p, isa| {
+                pointwise::supports(p)?;
+                if T::gemm_tile(isa).is_none() {
+                    Err(format!("no AVX2 kernel for {} at ISA {isa}", T::NAME))
+                } else {
+                    Ok(())
+                }
+            },
+            build: |p, w, isa| Box::new(pointwise::Pointwise::new(p, w, isa)),
+            exact: true,
+        },
+        Candidate {
+            name: "pointwise:generic",
+            supports: |p, _| pointwise::supports(p),
+            build: |p, w, _| Box::new(pointwise::Pointwise::new(p, w, Isa::Generic)),
+            exact: true,
         },
         Candidate {
             name: "gemm-tiled:avx2",

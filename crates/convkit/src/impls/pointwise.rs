@@ -1,0 +1,250 @@
+//! `pointwise`: 1×1 (pointwise) convolutions as the transposed GEMM
+//! `Yᵀ[P, K] = Xᵀ[P, C] · Wᵀ[C, K]`, output positions as the tile's `MR` rows and output
+//! channels as its `NR` columns.
+//!
+//! That orientation suits two cases `gemm-tiled` (channels as rows, positions as columns)
+//! handles poorly: channels-last data, where `Yᵀ` *is* the output and `Xᵀ` the input, so
+//! tiles go straight into it; and channels-first layers with few positions (the 7×7 maps at
+//! the end of ResNet-50), where a last partial panel of positions would waste most of a tile
+//! (49 positions are 3 panels of 16 and 1 column; as rows they are 8 blocks of 6 and 1).
+//!
+//! Per sample: the input is packed once into `MR`-position blocks (`[block][c][MR]`, shared
+//! by the workers), then for each reduction block of [`KC`] channels, each worker sweeps its
+//! panels of 16 output channels (packed at plan time, L1-resident per reduction block) over
+//! every position block. Channels-last output with a whole number of 16-channel panels takes
+//! the tiles directly, and the bias after the last block; otherwise tiles accumulate in a
+//! `P × K` buffer copied (channels-first: transposed) into place at the end, with the bias. Workers split the output channels by panels; every output is summed in
+//! the same order whatever the split.
+
+use super::grid::{split_cols, Part};
+use super::{split_join, ConvImpl};
+use crate::isa::Isa;
+use crate::kernels::{generic, GemmTile, TileDst, MR, NR};
+use crate::scalar::Scalar;
+use crate::shape::{data_strides, ConvProblem};
+use crate::Layout;
+
+/// Channels-first problems with this many positions or more, or a whole number of 16-position
+/// panels, stay with `gemm-tiled` (whose panels of positions are then all or nearly all full,
+/// and which writes channels-first rows directly).
+pub const MAX_FIRST_POSITIONS: usize = 128;
+
+/// Reduction block: a `KC × NR` weight panel slice (L1) and `KC × MR` input block.
+const KC: usize = 256;
+
+/// `Ok` for ungrouped 1×1 convolutions without padding (any stride), channels-last, or
+/// channels-first with fewer than [`MAX_FIRST_POSITIONS`] output positions per sample, not a
+/// multiple of 16.
+pub fn supports(p: &ConvProblem) -> Result<(), String> {
+    if p.axes.iter().any(|a| a.kernel != 1 || a.pad_begin != 0 || a.pad_end != 0) {
+        return Err("needs a 1×1 kernel without padding".into());
+    }
+    if p.groups != 1 {
+        return Err(format!("{} groups, needs 1", p.groups));
+    }
+    let outs: usize = p.output_spatial().iter().product();
+    if p.layout == Layout::Nchw && (outs >= MAX_FIRST_POSITIONS || outs.is_multiple_of(NR)) {
+        return Err(format!("channels-first with {outs} positions (gemm-tiled's panels fit)"));
+    }
+    if outs == 0 {
+        return Err("no output positions".into());
+    }
+    Ok(())
+}
+
+/// Pointwise convolution for one problem, weights packed as 16-channel panels.
+pub struct Pointwise<T> {
+    p: ConvProblem,
+    isa: Isa,
+    tile: GemmTile<T>,
+    c: usize,
+    k: usize,
+    outs: usize,
+    /// Blocks of `MR` positions.
+    pblocks: usize,
+    /// Panels of `NR` output channels.
+    kpanels: usize,
+    /// `Wᵀ`: `[reduction block][k panel][kc][NR]`, columns past `K` zero.
+    packed: Vec<T>,
+    /// Input offset (within a sample, channel 0) of output position `q`.
+    pos: Vec<usize>,
+    /// Input strides: per sample, per channel.
+    xs: (usize, usize),
+}
+
+impl<T: Scalar> Pointwise<T> {
+    /// Pack `w` (`(K, C, 1…)`) for `isa`'s kernel.
+    pub fn new(p: &ConvProblem, w: &[T], isa: Isa) -> Self {
+        let (c, k) = (p.in_channels, p.out_channels);
+        let kpanels = k.div_ceil(NR);
+        let mut packed = vec![T::ZERO; kpanels * NR * c];
+        for r0 in (0..c).step_by(KC) {
+            let kc = KC.min(c - r0);
+            for q in 0..kpanels {
+                let block = &mut packed[(r0 * kpanels + q * kc) * NR..][..kc * NR];
+                for j in 0..NR.min(k - q * NR) {
+                    for r in 0..kc {
+                        block[r * NR + j] = w[(q * NR + j) * c + r0 + r];
+                    }
+                }
+            }
+        }
+        let out_sp = p.output_spatial();
+        let outs: usize = out_sp.iter().product();
+        let (xn, xc, xsp) = data_strides(p.layout, c, &p.input_spatial());
+        let rank = out_sp.len();
+        let mut o = vec![0; rank];
+        let pos = (0..outs)
+            .map(|q| {
+                crate::reference::unravel(q, &out_sp, &mut o);
+                (0..rank).map(|a| o[a] * p.axes[a].stride * xsp[a]).sum()
+            })
+            .collect();
+        Pointwise {
+            isa,
+            tile: T::gemm_tile(isa).unwrap_or(generic::gemm_6x16::<T>),
+            c,
+            k,
+            outs,
+            pblocks: outs.div_ceil(MR),
+            kpanels,
+            packed,
+            pos,
+            xs: (xn, xc),
+            p: p.clone(),
+        }
+    }
+
+    /// Packed input of one sample: `[position block][c][MR]`.
+    fn a_len(&self) -> usize {
+        self.pblocks * self.c * MR
+    }
+
+    /// Tiles go straight into the output: channels-last with whole panels of channels.
+    fn direct(&self) -> bool {
+        self.p.layout == Layout::Nhwc && self.k.is_multiple_of(NR)
+    }
+
+    /// Otherwise the `P × kpanels·NR` accumulation buffer, copied out at the end.
+    fn acc_len(&self) -> usize {
+        if self.direct() {
+            0
+        } else {
+            self.outs * self.kpanels * NR
+        }
+    }
+
+    /// Per worker: spare tile rows.
+    fn per_thread(&self) -> usize {
+        MR * NR
+    }
+
+    /// Pack position blocks `bs` of sample `x` into `a` (those blocks only).
+    fn pack(&self, x: &[T], bs: (usize, usize), a: &mut [T]) {
+        let (_, xc) = self.xs;
+        for (bi, blk) in a.chunks_exact_mut(self.c * MR).enumerate() {
+            let q0 = (bs.0 + bi) * MR;
+            let live = MR.min(self.outs - q0);
+            for (ci, dst) in blk.chunks_exact_mut(MR).enumerate() {
+                for (i, d) in dst.iter_mut().enumerate() {
+                    *d = if i < live { x[ci * xc + self.pos[q0 + i]] } else { T::ZERO };
+                }
+            }
+        }
+    }
+
+    /// Panels `qs` of output channels for every position block into `part` (rows:
+    /// positions; columns: this worker's output channels).
+    fn compute(
+        &self,
+        a: &[T],
+        bias: Option<&[T]>,
+        qs: (usize, usize),
+        part: &mut Part<'_, T>,
+        spare: &mut [T],
+    ) {
+        let c = self.c;
+        let last_block = c.div_ceil(KC) - 1;
+        for (bi, r0) in (0..c).step_by(KC).enumerate() {
+            let kc = KC.min(c - r0);
+            // Each panel of weights (L1) sweeps every position block.
+            for q in qs.0..qs.1 {
+                let b = &self.packed[(r0 * self.kpanels + q * kc) * NR..][..kc * NR];
+                for pb in 0..self.pblocks {
+                    let live = MR.min(self.outs - pb * MR);
+                    let ab = &a[(pb * c + r0) * MR..][..kc * MR];
+                    let rows = part.tile::<MR>((pb * MR, live), ((q - qs.0) * NR, NR), spare);
+                    let mut dst = TileDst { rows, accumulate: bi > 0, bias: None, live };
+                    (self.tile)(kc, ab, b, (1, 0), &mut dst);
+                }
+            }
+            // Output written directly takes the bias after the last block; the accumulation
+            // buffer gets it when copied out.
+            if bi == last_block && self.direct() {
+                if let Some(bias) = bias {
+                    for q in 0..self.outs {
+                        for (v, &bv) in part.row(q).iter_mut().zip(&bias[qs.0 * NR..]) {
+                            *v = *v + bv;
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+impl<T: Scalar> ConvImpl<T> for Pointwise<T> {
+    fn name(&self) -> String {
+        let level = if T::gemm_tile(self.isa).is_some() { "avx2" } else { "generic" };
+        format!("pointwise:{level}")
+    }
+
+    fn workspace(&self, threads: usize) -> usize {
+        self.a_len() + self.acc_len() + self.per_thread() * threads.max(1)
+    }
+
+    fn execute(&self, x: &[T], bias: Option<&[T]>, y: &mut [T], ws: &mut [T], threads: usize) {
+        let threads = threads.max(1);
+        let (a, rest) = ws.split_at_mut(self.a_len());
+        let (acc, spare) = rest.split_at_mut(self.acc_len());
+        let (xn, _) = self.xs;
+        let (k, outs, kp) = (self.k, self.outs, self.kpanels);
+        let block = self.c * MR;
+        for n in 0..self.p.batch {
+            let xs = &x[n * xn..];
+            let cut = |t: usize| (self.pblocks * t / threads) * block;
+            split_join(a, &mut [], 0, threads, &cut, &|t, part, _| {
+                self.pack(xs, (self.pblocks * t / threads, self.pblocks * (t + 1) / threads), part)
+            });
+            let a = &*a;
+            let yn = &mut y[n * k * outs..][..k * outs];
+            // The output itself (`P × K`), or the buffer (`P × kpanels·NR`) copied out below.
+            let direct = self.direct();
+            let (mat, cols) = if direct { (&mut *yn, k) } else { (&mut *acc, kp * NR) };
+            let cut = |t: usize| (kp * t / threads * NR).min(cols);
+            split_cols(mat, (outs, cols), spare, MR * NR, threads, &cut, &|t, mut part, spare| {
+                self.compute(a, bias, (kp * t / threads, kp * (t + 1) / threads), &mut part, spare)
+            });
+            let acc = &*acc;
+            let at = |q: usize, kk: usize| acc[q * kp * NR + kk] + bias.map_or(T::ZERO, |b| b[kk]);
+            if self.p.layout == Layout::Nchw {
+                // Transposed: output channel rows, split by channels.
+                let cut = |t: usize| (k * t / threads) * outs;
+                split_join(yn, &mut [], 0, threads, &cut, &|t, rows, _| {
+                    let k0 = k * t / threads;
+                    for (i, row) in rows.chunks_exact_mut(outs).enumerate() {
+                        for (q, v) in row.iter_mut().enumerate() {
+                            *v = at(q, k0 + i);
+                        }
+                    }
+                });
+            } else if !direct {
+                for (q, row) in yn.chunks_exact_mut(k).enumerate() {
+                    for (kk, v) in row.iter_mut().enumerate() {
+                        *v = at(q, kk);
+                    }
+                }
+            }
+        }
+    }
+}
