@@ -23,7 +23,7 @@
 //! Every output is computed by the same sequence of operations whatever the split.
 
 use super::grid::{split_cols, Part};
-use super::staging::Stage;
+use super::staging::{tap_offsets, Stage};
 use super::{split_join, ConvImpl};
 use crate::isa::Isa;
 use crate::kernels::generic::DwSplitFn;
@@ -154,25 +154,7 @@ impl<T: Scalar> GemmTiled<T> {
         let mut row_off = Vec::new();
         let mut col_step = vec![0; rank];
         if !matches!(source, Source::Gather) {
-            let mut t = vec![0; rank];
-            let tap_off: Vec<usize> = (0..taps)
-                .map(|tap| {
-                    unravel(tap, &kernel, &mut t);
-                    p.axes
-                        .iter()
-                        .enumerate()
-                        .map(|(a, ax)| {
-                            let tt = if p.flip { ax.kernel - 1 - t[a] } else { t[a] };
-                            let pos = tt * ax.dilation;
-                            if a + 1 == rank {
-                                (pos % inner_stride) * phase_len + pos / inner_stride
-                            } else {
-                                pos * axis_stride[a]
-                            }
-                        })
-                        .sum()
-                })
-                .collect();
+            let tap_off = tap_offsets(p, &axis_stride, (inner_stride, phase_len));
             row_off = (0..cg).flat_map(|ci| tap_off.iter().map(move |&o| ci * src_channel + o)).collect();
             for (a, ax) in p.axes.iter().enumerate() {
                 col_step[a] = if a + 1 == rank { 1 } else { ax.stride * axis_stride[a] };

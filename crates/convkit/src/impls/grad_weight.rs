@@ -15,7 +15,7 @@
 use super::gemm_tiled::KC;
 use super::grid::{split_cols, Part};
 use super::split_join;
-use super::staging::Stage;
+use super::staging::{tap_offsets, Stage};
 use crate::isa::Isa;
 use crate::kernels::generic::DwSplitFn;
 use crate::kernels::{generic, GemmTile, PanelTranspose, TileDst, MR, NR};
@@ -66,20 +66,7 @@ impl<T: Scalar> GradWeight<T> {
         let cr = cg * taps;
         let rank = p.axes.len();
         let ax = stage.axis_strides();
-        let mut t = vec![0; rank];
-        let tap_off: Vec<usize> = (0..taps)
-            .map(|tap| {
-                unravel(tap, &kernel, &mut t);
-                p.axes
-                    .iter()
-                    .enumerate()
-                    .map(|(a, axis)| {
-                        let tt = if p.flip { axis.kernel - 1 - t[a] } else { t[a] };
-                        tt * axis.dilation * ax[a]
-                    })
-                    .sum()
-            })
-            .collect();
+        let tap_off = tap_offsets(p, &ax, (1, 0));
         let row_off = (0..cg).flat_map(|c| tap_off.iter().map(move |&o| c * stage.channel + o)).collect();
         let out_sp = p.output_spatial();
         let outs: usize = out_sp.iter().product();

@@ -147,3 +147,35 @@ impl Stage {
         }
     }
 }
+
+/// Offset of every kernel tap (row-major, reversed for true convolution) from its window's
+/// first element in a source with spatial strides `axis_stride`, the innermost axis split into
+/// `phases` phases of `phase_len` elements (`(1, _)`: not split).
+pub fn tap_offsets(
+    p: &ConvProblem,
+    axis_stride: &[usize],
+    (phases, phase_len): (usize, usize),
+) -> Vec<usize> {
+    let kernel = p.kernel();
+    let rank = kernel.len();
+    let taps: usize = kernel.iter().product();
+    let mut t = vec![0; rank];
+    (0..taps)
+        .map(|tap| {
+            unravel(tap, &kernel, &mut t);
+            p.axes
+                .iter()
+                .enumerate()
+                .map(|(a, ax)| {
+                    let tt = if p.flip { ax.kernel - 1 - t[a] } else { t[a] };
+                    let pos = tt * ax.dilation;
+                    if a + 1 == rank {
+                        (pos % phases) * phase_len + pos / phases
+                    } else {
+                        pos * axis_stride[a]
+                    }
+                })
+                .sum()
+        })
+        .collect()
+}
