@@ -69,15 +69,11 @@ fn at<T: Scalar>(m: [&Lanes<T>; WA]) -> [Lanes<T>; WM] {
 #[inline(always)]
 pub fn wino_input<T: Scalar>(d: &[Lanes<T>; WX], v: &mut [T], vstride: usize) {
     assert!(v.len() >= (WX - 1) * vstride + WL, "transformed input buffer too short");
-    let mut t = [[T::ZERO; WL]; WX];
-    for s in 0..WA {
-        let col = bt(std::array::from_fn(|r| &d[r * WA + s]));
-        for (a, c) in col.iter().enumerate() {
-            t[a * WA + s] = *c;
-        }
-    }
+    // Columns first (`cols[s][a]` = row `a` of `Bᵀ d`, column `s`), built in place: no
+    // zeroed intermediate.
+    let cols: [[Lanes<T>; WA]; WA] = std::array::from_fn(|s| bt(std::array::from_fn(|r| &d[r * WA + s])));
     for a in 0..WA {
-        let row = bt(std::array::from_fn(|s| &t[a * WA + s]));
+        let row = bt(std::array::from_fn(|s| &cols[s][a]));
         for (b, r) in row.iter().enumerate() {
             v[(a * WA + b) * vstride..][..WL].copy_from_slice(r);
         }
@@ -89,15 +85,10 @@ pub fn wino_input<T: Scalar>(d: &[Lanes<T>; WX], v: &mut [T], vstride: usize) {
 pub fn wino_output<T: Scalar>(m: &[T], mstride: usize, bias: T, y: &mut [Lanes<T>; WM * WM]) {
     assert!(m.len() >= (WX - 1) * mstride + WL, "GEMM result buffer too short");
     let lanes = |x: usize| -> &Lanes<T> { m[x * mstride..][..WL].try_into().expect("WL lanes") };
-    let mut z = [[T::ZERO; WL]; WM * WA];
-    for b in 0..WA {
-        let col = at(std::array::from_fn(|a| lanes(a * WA + b)));
-        for (u, c) in col.iter().enumerate() {
-            z[u * WA + b] = *c;
-        }
-    }
+    // `cols[b][u]` = row `u` of `Aᵀ M`, column `b`.
+    let cols: [[Lanes<T>; WM]; WA] = std::array::from_fn(|b| at(std::array::from_fn(|a| lanes(a * WA + b))));
     for u in 0..WM {
-        let row = at(std::array::from_fn(|b| &z[u * WA + b]));
+        let row = at(std::array::from_fn(|b| &cols[b][u]));
         for (v, r) in row.iter().enumerate() {
             for (o, &x) in y[u * WM + v].iter_mut().zip(r) {
                 *o = x + bias;
