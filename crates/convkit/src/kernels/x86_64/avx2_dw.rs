@@ -307,11 +307,14 @@ unsafe fn split2(src: &[f32], ev: &mut [f32], od: &mut [f32]) {
 
 /// `f32_dw3_rows_avx2_fma`: all rows of `y` (`y.len() / wout`) of a 3×3 depthwise band read
 /// straight from the unpadded input (see [`DwRows`]), without staging: 8-wide column blocks
-/// (the last overlapping its neighbour), rows in groups (3 at outer stride 1, 2 at stride 2),
-/// the nine weights in registers. At inner stride 2 each input row's 17 columns are loaded as
-/// four vectors and deinterleaved by in-lane shuffles into the three taps, with outputs in the
-/// order `0 1 4 5 2 3 6 7`, put back in order once at the store. Blocks reaching a border
-/// load with masks and put the padding constant in the lanes outside the row.
+/// (the last overlapping its neighbour), rows in groups (measured best: 4 at stride 1 and 2
+/// at stride 2 on both axes; 3 at outer stride 1 with inner stride 2), the nine weights
+/// broadcast once. Groups without padding rows address their rows from the first by the
+/// pitch; the others through the row table. At inner stride 2 each input row's 17 columns
+/// are loaded as four vectors and deinterleaved by in-lane shuffles into the three taps, with
+/// outputs in the order `0 1 4 5 2 3 6 7`, put back in order once at the store. Blocks
+/// reaching a border load with masks and put the padding constant in the lanes outside the
+/// row.
 ///
 /// Safe to call: it checks that the CPU has AVX2 and FMA and the band ([`DwRows::check`]);
 /// it panics otherwise.
@@ -325,7 +328,7 @@ pub fn f32_dw3_rows_avx2_fma(p: &DwRows<'_, f32>, y: &mut [f32]) {
     // writes stay in the first `rows · wout` elements of `y`.
     unsafe {
         match (p.sh, p.sw) {
-            (1, 1) => rows3::<3, 1, 1>(p, rows, y),
+            (1, 1) => rows3::<4, 1, 1>(p, rows, y),
             (1, _) => rows3::<3, 1, 2>(p, rows, y),
             (_, 1) => rows3::<2, 2, 1>(p, rows, y),
             _ => rows3::<2, 2, 2>(p, rows, y),
