@@ -2,7 +2,7 @@
 //! reference implementation needs to accumulate in `f64`.
 
 use crate::isa::Isa;
-use crate::kernels::generic::{DwCopyFn, DwPlaneFn, DwRowFn, DwSplitFn};
+use crate::kernels::generic::{DwCopyFn, DwPlaneFn, DwRowFn, DwRowsFn, DwSplitFn};
 use crate::kernels::winograd::{WinoInFn, WinoOutFn};
 use crate::kernels::{GemmIndirect, GemmTile, PanelCopy, PanelTranspose};
 
@@ -40,6 +40,13 @@ pub trait Scalar:
     /// The SIMD depthwise band kernel for this type at `isa`, if one exists.
     #[doc(hidden)]
     fn dw_plane(isa: Isa) -> Option<DwPlaneFn<Self>> {
+        let _ = isa;
+        None
+    }
+    /// The SIMD direct 3×3 depthwise band kernel (constant padding, no staging) for this type
+    /// at `isa`, if one exists.
+    #[doc(hidden)]
+    fn dw_rows(isa: Isa) -> Option<DwRowsFn<Self>> {
         let _ = isa;
         None
     }
@@ -119,6 +126,14 @@ impl Scalar for f32 {
         #[cfg(target_arch = "x86_64")]
         if isa >= Isa::Avx2Fma && crate::isa::supported(Isa::Avx2Fma) {
             return Some(crate::kernels::x86_64::f32_dw_plane_avx2_fma);
+        }
+        let _ = isa;
+        None
+    }
+    fn dw_rows(isa: Isa) -> Option<DwRowsFn<Self>> {
+        #[cfg(target_arch = "x86_64")]
+        if isa >= Isa::Avx2Fma && crate::isa::supported(Isa::Avx2Fma) {
+            return Some(crate::kernels::x86_64::f32_dw3_rows_avx2_fma);
         }
         let _ = isa;
         None

@@ -529,6 +529,42 @@ fn depthwise_bands_match_the_reference() {
             seed: 70 + i as u64,
         });
     }
+    // 3×3 bands read in place with constant padding: strides 1 and 2 on either axis, padding
+    // rows at the top and bottom, masked border blocks on both sides (odd widths, asymmetric
+    // padding, rows just over one block), flip, several planes and thread cuts.
+    let mut i = 0u64;
+    for mode in [PadMode::Zeros, PadMode::Constant(-3.0)] {
+        for stride in [[1usize, 1usize], [2, 2], [1, 2], [2, 1]] {
+            for (h, w, pb, pe) in [
+                (9usize, 17usize, [1usize, 0usize], [2usize, 1usize]),
+                (30, 23, [2, 1], [0, 2]),
+                (13, 19, [0, 1], [1, 0]),
+            ] {
+                i += 1;
+                cases.push(Case {
+                    desc: ConvDesc::new()
+                        .stride(stride)
+                        .padding(Padding::asymmetric(&pb, &pe))
+                        .padding_mode(mode)
+                        .groups(3)
+                        .flip(i.is_multiple_of(2)),
+                    x_shape: vec![2, 3, h, w],
+                    w_shape: vec![3 * (1 + i as usize % 2), 1, 3, 3],
+                    bias: i.is_multiple_of(3),
+                    seed: 100 + i,
+                });
+            }
+        }
+    }
+    for (i, s) in [1usize, 2].into_iter().enumerate() {
+        cases.push(Case {
+            desc: ConvDesc::new().stride([s, s]).padding(Padding::uniform(1)).groups(2),
+            x_shape: vec![1, 2, 113, 111],
+            w_shape: vec![2, 1, 3, 3],
+            bias: true,
+            seed: 90 + i as u64,
+        });
+    }
     let mut ran = 0;
     for mut case in cases {
         // Reflecting or wrapping more than the input holds is invalid: fall back to zeros.

@@ -2,16 +2,21 @@
 //! small channel multipliers, single-channel image filters), NCHW. One- and two-dimensional
 //! problems run a band kernel over several output rows at once, reading a padded (and for
 //! inner strides, phase-split) copy of just the input rows a band needs, or the unpadded input
-//! itself; higher ranks run a row kernel, one output row at a time.
+//! itself; 3×3 kernels at strides 1 and 2 with constant padding, where a SIMD kernel exists,
+//! read the unpadded input in place instead (padding rows by a row table, border columns by
+//! masked loads, stride-2 columns deinterleaved in registers), with nothing staged. Higher
+//! ranks run a row kernel, one output row at a time.
 
 use super::staging::Stage;
 use super::{split_join, ConvImpl};
 use crate::isa::Isa;
-use crate::kernels::generic::{self, DwCopyFn, DwPlane, DwPlaneFn, DwRow, DwRowFn, DwSplitFn};
+use crate::kernels::generic::{
+    self, DwCopyFn, DwPlane, DwPlaneFn, DwRow, DwRowFn, DwRows, DwRowsFn, DwSplitFn,
+};
 use crate::reference::{pad_source, pad_value, tap_table, unravel};
 use crate::scalar::Scalar;
 use crate::shape::{data_strides, ConvProblem};
-use crate::Layout;
+use crate::{Layout, PadMode};
 
 /// Largest channel multiplier (outputs per input channel) this path takes; beyond it the
 /// GEMM path reuses each input row better.
@@ -94,8 +99,25 @@ struct BandPath<T> {
     win: usize,
     /// Per inner tap, its offset within a (staged) row for output 0.
     cols: Vec<usize>,
-    /// `None`: unpadded with inner stride 1, so the input itself is read.
+    /// `None`: unpadded with inner stride 1, so the input itself is read (or `direct`).
     stage: Option<BandStage<T>>,
+    /// 3×3 kernels at strides 1 and 2 with constant padding, where a SIMD kernel exists: the
+    /// input read in place by [`DwRows`] bands, borders by masked loads, nothing staged.
+    direct: Option<BandDirect<T>>,
+}
+
+/// A plane read in place by a [`DwRowsFn`] kernel.
+struct BandDirect<T> {
+    kernel: DwRowsFn<T>,
+    /// Padded row → offset of its input row within the plane (`None`: padding).
+    rows: Vec<Option<usize>>,
+    /// Inner-axis begin padding.
+    pad: usize,
+    /// Inner stride.
+    sw: usize,
+    /// Elements per input plane.
+    plane: usize,
+    padv: T,
 }
 
 /// How the padded input rows of a band are copied into the workspace.
@@ -204,7 +226,30 @@ impl<T: Scalar> BandPath<T> {
         let extent = |a: &crate::shape::Axis| (a.output - 1) * a.stride + (a.kernel - 1) * a.dilation + 1;
         let (eh, ew) = (extent(&outer), extent(&last));
         let padded = p.axes.iter().any(|a| a.pad_begin > 0 || a.pad_end > 0);
-        let stage = (padded || last.stride > 1).then(|| {
+        let direct = T::dw_rows(isa)
+            .filter(|_| {
+                rank == 2
+                    && (padded || last.stride > 1)
+                    && matches!(p.padding_mode, PadMode::Zeros | PadMode::Constant(_))
+                    && [outer, last]
+                        .iter()
+                        .all(|a| a.kernel == 3 && a.dilation == 1 && matches!(a.stride, 1 | 2))
+                    && last.output >= 8
+            })
+            .map(|kernel| BandDirect {
+                kernel,
+                rows: (0..eh)
+                    .map(|q| {
+                        pad_source(q as isize - outer.pad_begin as isize, outer.input, p.padding_mode)
+                            .map(|r| r * last.input)
+                    })
+                    .collect(),
+                pad: last.pad_begin,
+                sw: last.stride,
+                plane: outer.input * last.input,
+                padv: T::from_f64(pad_value(p.padding_mode)),
+            });
+        let stage = (direct.is_none() && (padded || last.stride > 1)).then(|| {
             let phases = last.stride;
             let wq = ew.div_ceil(phases);
             let lo = last.pad_begin.min(ew);
@@ -313,6 +358,7 @@ impl<T: Scalar> BandPath<T> {
             win: last.input,
             cols,
             stage,
+            direct,
         })
     }
 
@@ -566,11 +612,26 @@ impl<T: Scalar> Depthwise<T> {
             let w = &bp.w[k * taps..][..taps];
             let bias = bias.map_or(T::ZERO, |b| b[k]);
             let (seg, rest) = std::mem::take(&mut y).split_at_mut(rows * bp.wout);
-            match &bp.stage {
-                None => {
+            match (&bp.direct, &bp.stage) {
+                (Some(d), _) => {
+                    let r = DwRows {
+                        x: &x[cbase..][..d.plane],
+                        rows: &d.rows[oy0 * bp.sh..],
+                        win: bp.win,
+                        pad: d.pad,
+                        sh: bp.sh,
+                        sw: d.sw,
+                        w,
+                        bias,
+                        padv: d.padv,
+                        wout: bp.wout,
+                    };
+                    (d.kernel)(&r, seg);
+                }
+                (None, None) => {
                     (bp.kernel)(&bp.plane(x, cbase + oy0 * bp.sh * bp.win, bp.win, w, bias), seg);
                 }
-                Some(st) => {
+                (None, Some(st)) => {
                     for (b, yb) in seg.chunks_mut(st.band_rows * bp.wout).enumerate() {
                         let oy = oy0 + b * st.band_rows;
                         let nrows = yb.len() / bp.wout;

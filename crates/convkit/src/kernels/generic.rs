@@ -366,6 +366,62 @@ pub fn dw_split2<T: Scalar>(src: &[T], ev: &mut [T], od: &mut [T]) {
     }
 }
 
+/// A band of output rows of a 3×3 depthwise plane with constant padding, read straight from
+/// the unpadded input: output `(oy, ox)` is
+/// `((bias + Σ_j w[j]·X(oy·sh, c_j)) + Σ_j w[3 + j]·X(oy·sh + 1, c_j)) + Σ_j w[6 + j]·X(oy·sh + 2, c_j)`
+/// with `c_j = ox·sw + j − pad` and each sum over `j` in order, where `X(q, c)` is
+/// `x[o + c]` when `rows[q] = Some(o)` and `0 ≤ c < win`, and `padv` otherwise.
+pub struct DwRows<'a, T> {
+    /// The input plane.
+    pub x: &'a [T],
+    /// Per padded row of the band, the offset of its input row (`win` elements) in `x`, or
+    /// `None` for a row of padding.
+    pub rows: &'a [Option<usize>],
+    /// Input row length.
+    pub win: usize,
+    /// Padding columns before the input row.
+    pub pad: usize,
+    /// Outer stride (1 or 2).
+    pub sh: usize,
+    /// Inner stride (1 or 2).
+    pub sw: usize,
+    /// The channel's 3×3 kernel, already flipped where the problem asks for it.
+    pub w: &'a [T],
+    /// Added to every output.
+    pub bias: T,
+    /// The padding constant.
+    pub padv: T,
+    /// Outputs per row (at least 8).
+    pub wout: usize,
+}
+
+impl<T> DwRows<'_, T> {
+    /// Check that the band's `rows` output rows read only rows of `x` (and padding), that the
+    /// column arithmetic fits `i32` and that the kernel is consistent; kernels rely on this.
+    /// Panics otherwise.
+    pub fn check(&self, rows: usize) {
+        assert!(matches!(self.sh, 1 | 2) && matches!(self.sw, 1 | 2), "stride 1 or 2");
+        assert_eq!(self.w.len(), 9, "3×3 kernel");
+        assert!(self.wout >= 8, "rows of at least 8 outputs");
+        let cols = self.wout.checked_mul(self.sw).and_then(|c| c.checked_add(self.pad + 16));
+        assert!(
+            cols.is_some_and(|c| c <= i32::MAX as usize) && self.win <= i32::MAX as usize,
+            "columns past i32"
+        );
+        if rows == 0 {
+            return;
+        }
+        let need = (rows - 1) * self.sh + 3;
+        assert!(self.rows.len() >= need, "band rows");
+        for o in self.rows[..need].iter().flatten() {
+            assert!(o.checked_add(self.win).is_some_and(|e| e <= self.x.len()), "row past the plane");
+        }
+    }
+}
+
+/// Signature of a direct 3×3 depthwise band kernel: all rows of `y` (`y.len() / wout` rows).
+pub type DwRowsFn<T> = fn(&DwRows<'_, T>, &mut [T]);
+
 /// Portable panel copy (see [`crate::kernels::PanelCopy`]).
 pub fn copy_panel<T: Scalar>(src: &[T], rows: &[usize], runs: &[(usize, usize)], dst: &mut [T]) {
     for (r, &ro) in rows.iter().enumerate() {

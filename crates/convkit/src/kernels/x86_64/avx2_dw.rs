@@ -1,9 +1,10 @@
 //! AVX2 + FMA depthwise kernels for `f32`: the band kernel (see [`DwPlane`]), several output
 //! rows at once so each loaded input vector feeds every output row that reads it, with an
-//! unrolled instance for 3×3 kernels at outer stride 1 or 2; and the staging copy and
-//! stride-2 phase split that prepare its padded input.
+//! unrolled instance for 3×3 kernels at outer stride 1 or 2; the staging copy and stride-2
+//! phase split that prepare its padded input; and the direct 3×3 band kernel (see
+//! [`DwRows`]), which reads the unpadded input in place at strides 1 and 2.
 
-use crate::kernels::generic::{self, DwPlane};
+use crate::kernels::generic::{self, DwPlane, DwRows};
 use std::arch::x86_64::*;
 
 /// `f32_dw_plane_avx2_fma`: all rows of `y` (`y.len() / wout`) of a depthwise band.
@@ -301,5 +302,225 @@ unsafe fn split2(src: &[f32], ev: &mut [f32], od: &mut [f32]) {
     for k in k..n {
         ev[k] = src[2 * k];
         od[k] = src[2 * k + 1];
+    }
+}
+
+/// `f32_dw3_rows_avx2_fma`: all rows of `y` (`y.len() / wout`) of a 3×3 depthwise band read
+/// straight from the unpadded input (see [`DwRows`]), without staging: 8-wide column blocks
+/// (the last overlapping its neighbour), rows in groups (measured best: 4 at stride 1 and 2
+/// at stride 2 on both axes; 3 at outer stride 1 with inner stride 2), the nine weights
+/// broadcast once. Groups without padding rows address their rows from the first by the
+/// pitch; the others through the row table. At inner stride 2 each input row's 17 columns
+/// are loaded as four vectors and deinterleaved by in-lane shuffles into the three taps, with
+/// outputs in the order `0 1 4 5 2 3 6 7`, put back in order once at the store. Blocks
+/// reaching a border load with masks and put the padding constant in the lanes outside the
+/// row.
+///
+/// Safe to call: it checks that the CPU has AVX2 and FMA and the band ([`DwRows::check`]);
+/// it panics otherwise.
+pub fn f32_dw3_rows_avx2_fma(p: &DwRows<'_, f32>, y: &mut [f32]) {
+    assert!(is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma"));
+    p.check(0);
+    let rows = y.len() / p.wout;
+    p.check(rows);
+    // SAFETY: the CPU supports AVX2 and FMA; every row the band reads is `None` or lies in
+    // `p.x`, strides are 1 or 2, `wout ≥ 8` and the columns fit `i32` (all checked above);
+    // writes stay in the first `rows · wout` elements of `y`.
+    unsafe {
+        match (p.sh, p.sw) {
+            (1, 1) => rows3::<4, 1, 1>(p, rows, y),
+            (1, _) => rows3::<3, 1, 2>(p, rows, y),
+            (_, 1) => rows3::<2, 2, 1>(p, rows, y),
+            _ => rows3::<2, 2, 2>(p, rows, y),
+        }
+    }
+}
+
+/// Rows in groups of `G`, then one at a time.
+///
+/// # Safety
+/// AVX2 and FMA are available; `p.check(rows)` passed with `p.sh = SH`, `p.sw = SW`; `y`
+/// holds `rows · wout` elements.
+#[target_feature(enable = "avx2,fma")]
+unsafe fn rows3<const G: usize, const SH: usize, const SW: usize>(
+    p: &DwRows<'_, f32>,
+    rows: usize,
+    y: &mut [f32],
+) {
+    let mut wv = [_mm256_setzero_ps(); 9];
+    for (v, &w) in wv.iter_mut().zip(p.w) {
+        *v = _mm256_set1_ps(w);
+    }
+    let mut oy = 0;
+    while oy + G <= rows {
+        rows3_group::<G, SH, SW>(p, &wv, oy, y);
+        oy += G;
+    }
+    while oy < rows {
+        rows3_group::<1, SH, SW>(p, &wv, oy, y);
+        oy += 1;
+    }
+}
+
+/// Output rows `oy..oy + R`, 8-wide column blocks; blocks that read only columns `0..win`
+/// load directly, the others with masks. Where the group's input rows are all consecutive
+/// rows of `x` (no padding rows), they are addressed from the first without the table.
+///
+/// # Safety
+/// As [`rows3`], with `oy + R ≤ rows`.
+#[target_feature(enable = "avx2,fma")]
+#[inline]
+unsafe fn rows3_group<const R: usize, const SH: usize, const SW: usize>(
+    p: &DwRows<'_, f32>,
+    wv: &[__m256; 9],
+    oy: usize,
+    y: &mut [f32],
+) {
+    let wout = p.wout;
+    let rows = &p.rows[oy * SH..][..(R - 1) * SH + 3];
+    let first = rows[0].filter(|&o0| rows.iter().enumerate().all(|(q, &r)| r == Some(o0 + q * p.win)));
+    let mut ox = 0;
+    loop {
+        let at = ox.min(wout - 8);
+        // The block reads columns at·SW − pad ..= (at + 7)·SW + 2 − pad.
+        let inside = at * SW >= p.pad && (at + 7) * SW + 2 < p.win + p.pad;
+        match (first, inside) {
+            (Some(o0), true) => block3_rows::<R, SH, SW, false, true>(p, wv, oy, at, o0, y),
+            (Some(o0), false) => block3_rows::<R, SH, SW, true, true>(p, wv, oy, at, o0, y),
+            (None, true) => block3_rows::<R, SH, SW, false, false>(p, wv, oy, at, 0, y),
+            (None, false) => block3_rows::<R, SH, SW, true, false>(p, wv, oy, at, 0, y),
+        }
+        ox += 8;
+        if ox >= wout {
+            break;
+        }
+    }
+}
+
+/// The lanes of the eight columns from `c` that lie inside `0..win`.
+///
+/// # Safety
+/// AVX2 is available; `c + 8` and `win` fit `i32`.
+#[inline(always)]
+unsafe fn inside8(c: isize, win: usize) -> __m256i {
+    let idx = _mm256_add_epi32(_mm256_set1_epi32(c as i32), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+    _mm256_and_si256(
+        _mm256_cmpgt_epi32(idx, _mm256_set1_epi32(-1)),
+        _mm256_cmpgt_epi32(_mm256_set1_epi32(win as i32), idx),
+    )
+}
+
+/// Eight columns from `c` of the input row at `row` (`win` elements): loaded directly, or with
+/// `M`, only the lanes of `inside` (those of [`inside8`]`(c, win)`) read and the others `pv`.
+///
+/// # Safety
+/// AVX2 is available; `row` points at `win` readable elements; without `M`, `0 ≤ c` and
+/// `c + 8 ≤ win`; with `M`, `inside = inside8(c, win)`.
+#[inline(always)]
+unsafe fn load8<const M: bool>(row: *const f32, c: isize, inside: __m256i, pv: __m256) -> __m256 {
+    if !M {
+        // SAFETY: 0 ≤ c and c + 8 ≤ win (caller).
+        return _mm256_loadu_ps(row.offset(c));
+    }
+    // SAFETY: only lanes with 0 ≤ c + l < win are read (the masked load touches no other
+    // lane), and those lie in the row; the pointer is formed with wrapping arithmetic.
+    let v = _mm256_maskload_ps(row.wrapping_offset(c), inside);
+    _mm256_blendv_ps(pv, v, _mm256_castsi256_ps(inside))
+}
+
+/// The column offsets (from a block's first tap column) of the vectors [`taps3`] loads.
+const fn tap_loads(sw: usize) -> [isize; 4] {
+    if sw == 1 {
+        [0, 1, 2, 0]
+    } else {
+        [0, 8, 1, 9]
+    }
+}
+
+/// The three tap vectors of input row `row` for eight outputs whose tap 0 reads column `c`:
+/// at `SW = 1` columns `c + j ..`; at `SW = 2` columns `c + j, c + j + 2, …`, in the output
+/// order `0 1 4 5 2 3 6 7` (the order of `_mm256_shuffle_ps` within lanes).
+///
+/// # Safety
+/// As [`load8`] for the 17 columns `c ..= c + 16` at `SW = 2` (`c ..= c + 9` at `SW = 1`),
+/// with `m[k] = inside8(c + tap_loads(SW)[k], win)` under `M`.
+#[inline(always)]
+unsafe fn taps3<const SW: usize, const M: bool>(
+    row: *const f32,
+    c: isize,
+    m: &[__m256i; 4],
+    pv: __m256,
+) -> [__m256; 3] {
+    let o = const { tap_loads(SW) };
+    let ld = |k: usize| load8::<M>(row, c + o[k], m[k], pv);
+    if SW == 1 {
+        return [ld(0), ld(1), ld(2)];
+    }
+    let (a, b, e, f) = (ld(0), ld(1), ld(2), ld(3));
+    [_mm256_shuffle_ps::<0x88>(a, b), _mm256_shuffle_ps::<0xDD>(a, b), _mm256_shuffle_ps::<0xDD>(e, f)]
+}
+
+/// `R` rows × 8 outputs from `(oy, ox)`: each output is `((bias + Σ_j row 0) + Σ_j row 1) +
+/// Σ_j row 2`, each sum over `j` in order, whatever the block, row group or masking; input
+/// rows in order, each row's taps feeding every output row that reads it.
+///
+/// # Safety
+/// As [`rows3_group`], with `ox + 8 ≤ wout`, without `M` only when the block reads columns
+/// inside `0..win`, and with `A` only when the rows are `Some(o0 + q·win)`.
+#[target_feature(enable = "avx2,fma")]
+#[inline]
+unsafe fn block3_rows<const R: usize, const SH: usize, const SW: usize, const M: bool, const A: bool>(
+    p: &DwRows<'_, f32>,
+    wv: &[__m256; 9],
+    oy: usize,
+    ox: usize,
+    o0: usize,
+    y: &mut [f32],
+) {
+    let mut acc = [[_mm256_set1_ps(p.bias), _mm256_setzero_ps(), _mm256_setzero_ps()]; R];
+    let pv = _mm256_set1_ps(p.padv);
+    let c = (ox * SW) as isize - p.pad as isize;
+    let mut m = [_mm256_setzero_si256(); 4];
+    if M {
+        for (m, &o) in m.iter_mut().zip(&const { tap_loads(SW) }) {
+            *m = inside8(c + o, p.win);
+        }
+    }
+    const { assert!((R - 1) * SH + 3 <= 8, "unrolled steps cover 8 input rows") };
+    let (x, rows) = (p.x.as_ptr(), &p.rows[oy * SH..][..(R - 1) * SH + 3]);
+    macro_rules! steps {
+        ($($q:literal)*) => {$(
+            if $q < (R - 1) * SH + 3 {
+                // SAFETY (both arms): the row lies in `p.x` (checked; with `A` it is
+                // `rows[q]`), and the columns are as `taps3` needs (the block's `M`).
+                let t = if A {
+                    taps3::<SW, M>(x.add(o0 + $q * p.win), c, &m, pv)
+                } else {
+                    match rows[$q] {
+                        Some(o) => taps3::<SW, M>(x.add(o), c, &m, pv),
+                        None => [pv; 3],
+                    }
+                };
+                for (j, t) in t.iter().enumerate() {
+                    for (r, a) in acc.iter_mut().enumerate() {
+                        if $q >= r * SH && $q - r * SH < 3 {
+                            let i = $q - r * SH;
+                            a[i] = _mm256_fmadd_ps(wv[i * 3 + j], *t, a[i]);
+                        }
+                    }
+                }
+            }
+        )*};
+    }
+    steps!(0 1 2 3 4 5 6 7);
+    for (r, a) in acc.iter().enumerate() {
+        let mut v = _mm256_add_ps(_mm256_add_ps(a[0], a[1]), a[2]);
+        if SW == 2 {
+            // Quarters (0 1)(4 5)(2 3)(6 7) → (0 1)(2 3)(4 5)(6 7).
+            v = _mm256_castpd_ps(_mm256_permute4x64_pd::<0xD8>(_mm256_castps_pd(v)));
+        }
+        let out = &mut y[(oy + r) * p.wout + ox..][..8];
+        // SAFETY: out holds 8 elements.
+        _mm256_storeu_ps(out.as_mut_ptr(), v);
     }
 }
