@@ -167,6 +167,7 @@ pub fn run(a: BenchArgs) -> Result<(), String> {
             "case", "thr", "implementation", "median ms", "GFLOP/s", "% peak", "workspace B"
         );
     }
+    let mut approximate = false;
     for c in &cases {
         let p =
             ConvProblem::new(&c.desc, &c.input, &c.weight).map_err(|e| format!("case {}: {e}", c.name))?;
@@ -213,6 +214,7 @@ pub fn run(a: BenchArgs) -> Result<(), String> {
                 let times = time_runs(&a, || plan.execute(&x, None, &mut y, &mut ws)).map_err(err)?;
                 (plan.implementation(), plan.workspace_len() * 4, times)
             };
+            approximate |= name.starts_with("winograd");
             let mut times = times;
             let med = median(&mut times);
             let gflops = flops / med / 1e9;
@@ -237,6 +239,12 @@ pub fn run(a: BenchArgs) -> Result<(), String> {
                 );
             }
         }
+    }
+    if approximate && !a.json {
+        println!(
+            "winograd: GFLOP/s and % peak count the direct algorithm's 2·MACs (an effective rate; \
+             it multiplies less); --exact measures without it"
+        );
     }
     Ok(())
 }
