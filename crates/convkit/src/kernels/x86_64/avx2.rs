@@ -47,22 +47,19 @@ fn packed_tiles(
     assert!(panels == 0 || b.len() >= (panels - 1) * b_step + kc * NR, "packed panels shorter than kc");
     let rows = row_ptrs(c, panels * NR);
     assert!(is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma"));
-    for q in 0..panels {
-        let at: [*mut f32; MR] = std::array::from_fn(|i| rows[i].wrapping_add(q * NR));
-        let (a, b, acc, bias) =
-            (a.as_ptr(), b.as_ptr().wrapping_add(q * b_step), c.accumulate, c.bias.as_ref());
-        // SAFETY: the CPU supports AVX2 and FMA (checked above); `a` holds at least kc·MR
-        // elements and `b` at least kc·NR from q·b_step (checked above); every row pointer
-        // starts panels·NR writable elements (`row_ptrs`), so `at` starts NR of them, borrowed
-        // mutably through `c` for the whole call; fewer rows or columns touch a subset of the
-        // same memory.
-        unsafe {
-            match (narrow, c.live) {
-                (true, _) => kernel_narrow(kc, a, b, &at, acc, bias),
-                (false, 0..=2) => kernel::<2>(kc, a, b, &at, acc, bias),
-                (false, 3..=4) => kernel::<4>(kc, a, b, &at, acc, bias),
-                (false, _) => kernel::<MR>(kc, a, b, &at, acc, bias),
-            }
+    let (a, b, acc, bias) = (a.as_ptr(), b.as_ptr(), c.accumulate, c.bias.as_ref());
+    let panels = (panels, b_step);
+    // SAFETY: the CPU supports AVX2 and FMA (checked above); `a` holds at least kc·MR elements
+    // and `b` at least kc·NR from q·b_step for every q < panels (checked above); every row
+    // pointer starts panels·NR writable elements (`row_ptrs`), so row + q·NR starts NR of
+    // them, borrowed mutably through `c` for the whole call; fewer rows or columns touch a
+    // subset of the same memory.
+    unsafe {
+        match (narrow, c.live) {
+            (true, _) => kernel_narrow(kc, a, b, panels, &rows, acc, bias),
+            (false, 0..=2) => kernel::<2>(kc, a, b, panels, &rows, acc, bias),
+            (false, 3..=4) => kernel::<4>(kc, a, b, panels, &rows, acc, bias),
+            (false, _) => kernel::<MR>(kc, a, b, panels, &rows, acc, bias),
         }
     }
 }
@@ -75,39 +72,44 @@ fn row_ptrs(c: &mut TileDst<'_, f32>, len: usize) -> [*mut f32; MR] {
     })
 }
 
+/// The narrow tiles of `panels.0` panels (`b` advancing by `panels.1`, the rows by `NR`).
 #[target_feature(enable = "avx2,fma")]
 unsafe fn kernel_narrow(
     kc: usize,
     a: *const f32,
     b: *const f32,
+    (panels, b_step): (usize, usize),
     rows: &[*mut f32; MR],
     accumulate: bool,
     bias: Option<&[f32; MR]>,
 ) {
-    let mut c = [_mm256_setzero_ps(); MR];
-    if accumulate {
-        for (ci, &row) in c.iter_mut().zip(rows) {
+    for q in 0..panels {
+        let rows: [*mut f32; MR] = std::array::from_fn(|i| rows[i].add(q * NR));
+        let mut c = [_mm256_setzero_ps(); MR];
+        if accumulate {
+            for (ci, &row) in c.iter_mut().zip(&rows) {
+                // SAFETY: the row holds at least 8 elements (caller's contract).
+                *ci = _mm256_loadu_ps(row);
+            }
+        }
+        let (mut ap, mut bp) = (a, b.add(q * b_step));
+        for _ in 0..kc {
+            // SAFETY: p < kc, so bp..bp+8 and ap..ap+MR lie inside the panels (caller's check).
+            let b0 = _mm256_loadu_ps(bp);
+            for (i, ci) in c.iter_mut().enumerate() {
+                *ci = _mm256_fmadd_ps(_mm256_broadcast_ss(&*ap.add(i)), b0, *ci);
+            }
+            ap = ap.add(MR);
+            bp = bp.add(NR);
+        }
+        for (i, (&ci, &row)) in c.iter().zip(&rows).enumerate() {
+            let v = match bias {
+                Some(b) => _mm256_add_ps(ci, _mm256_set1_ps(b[i])),
+                None => ci,
+            };
             // SAFETY: the row holds at least 8 elements (caller's contract).
-            *ci = _mm256_loadu_ps(row);
+            _mm256_storeu_ps(row, v);
         }
-    }
-    let (mut ap, mut bp) = (a, b);
-    for _ in 0..kc {
-        // SAFETY: p < kc, so bp..bp+8 and ap..ap+MR lie inside the panels (caller's check).
-        let b0 = _mm256_loadu_ps(bp);
-        for (i, ci) in c.iter_mut().enumerate() {
-            *ci = _mm256_fmadd_ps(_mm256_broadcast_ss(&*ap.add(i)), b0, *ci);
-        }
-        ap = ap.add(MR);
-        bp = bp.add(NR);
-    }
-    for (i, (&ci, &row)) in c.iter().zip(rows).enumerate() {
-        let v = match bias {
-            Some(b) => _mm256_add_ps(ci, _mm256_set1_ps(b[i])),
-            None => ci,
-        };
-        // SAFETY: the row holds at least 8 elements (caller's contract).
-        _mm256_storeu_ps(row, v);
     }
 }
 
@@ -144,43 +146,48 @@ unsafe fn store_tile<const ROWS: usize>(
     }
 }
 
+/// The `ROWS`-row tiles of `panels.0` panels (`b` advancing by `panels.1`, the rows by `NR`).
 #[target_feature(enable = "avx2,fma")]
 unsafe fn kernel<const ROWS: usize>(
     kc: usize,
     a: *const f32,
     b: *const f32,
+    (panels, b_step): (usize, usize),
     rows: &[*mut f32; MR],
     accumulate: bool,
     bias: Option<&[f32; MR]>,
 ) {
     const { assert!(ROWS <= MR) };
-    let mut c = load_tile::<ROWS>(rows, accumulate);
-    let (mut ap, mut bp) = (a, b);
-    // One reduction step: p < kc, so bp..bp+NR and ap..ap+MR lie inside the panels.
-    macro_rules! step {
-        () => {
-            let b0 = _mm256_loadu_ps(bp);
-            let b1 = _mm256_loadu_ps(bp.add(8));
-            for (i, ci) in c.iter_mut().enumerate() {
-                let av = _mm256_broadcast_ss(&*ap.add(i));
-                ci[0] = _mm256_fmadd_ps(av, b0, ci[0]);
-                ci[1] = _mm256_fmadd_ps(av, b1, ci[1]);
-            }
-            ap = ap.add(MR);
-            bp = bp.add(NR);
-        };
+    for q in 0..panels {
+        let rows: [*mut f32; MR] = std::array::from_fn(|i| rows[i].add(q * NR));
+        let mut c = load_tile::<ROWS>(&rows, accumulate);
+        let (mut ap, mut bp) = (a, b.add(q * b_step));
+        // One reduction step: p < kc, so bp..bp+NR and ap..ap+MR lie inside the panels.
+        macro_rules! step {
+            () => {
+                let b0 = _mm256_loadu_ps(bp);
+                let b1 = _mm256_loadu_ps(bp.add(8));
+                for (i, ci) in c.iter_mut().enumerate() {
+                    let av = _mm256_broadcast_ss(&*ap.add(i));
+                    ci[0] = _mm256_fmadd_ps(av, b0, ci[0]);
+                    ci[1] = _mm256_fmadd_ps(av, b1, ci[1]);
+                }
+                ap = ap.add(MR);
+                bp = bp.add(NR);
+            };
+        }
+        // SAFETY (the steps): kc steps in all, each inside the panel (caller's check).
+        for _ in 0..kc / 4 {
+            step!();
+            step!();
+            step!();
+            step!();
+        }
+        for _ in 0..kc % 4 {
+            step!();
+        }
+        store_tile::<ROWS>(c, &rows, bias);
     }
-    // SAFETY (the steps): kc steps in all, each inside the panels (caller's check).
-    for _ in 0..kc / 4 {
-        step!();
-        step!();
-        step!();
-        step!();
-    }
-    for _ in 0..kc % 4 {
-        step!();
-    }
-    store_tile::<ROWS>(c, rows, bias);
 }
 
 /// `f32_gemm_6x16_indirect_avx2_fma`: [`f32_gemm_6x16_avx2_fma`] reading each row of `B` in
