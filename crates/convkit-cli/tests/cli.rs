@@ -888,3 +888,43 @@ fn existing_output_is_left_untouched_on_failure() {
     assert_eq!(std::fs::read(w.path("gw.npy")).unwrap(), b"precious too");
     assert_eq!((stamp("out.npy"), stamp("gw.npy")), (t_out, t_gw));
 }
+
+/// A 3×3 layer with 32 channels runs through Winograd by default (`CONVKIT_VERBOSE=1` says so)
+/// and through an exact implementation with `CONVKIT_EXACT=1`, whose integer-valued result
+/// then equals the reference exactly; the default result stays within Winograd's bound.
+#[test]
+fn convkit_exact_rules_out_winograd() {
+    let w = Work::new();
+    let xs: Vec<f32> = (0..32 * 12 * 12).map(|i| ((i * 7) % 5) as f32 - 2.0).collect();
+    let ws: Vec<f32> = (0..32 * 32 * 9).map(|i| ((i * 3) % 7) as f32 - 3.0).collect();
+    w.npy("x.npy", &[1, 32, 12, 12], &xs);
+    w.npy("w.npy", &[32, 32, 3, 3], &ws);
+    let run = |exact: bool, out: &str| {
+        let mut cmd = Command::new(BIN);
+        cmd.args(["conv", "x.npy", "w.npy", "-o", out, "--padding", "same"])
+            .current_dir(w.dir.path())
+            .env("CONVKIT_VERBOSE", "1");
+        if exact {
+            cmd.env("CONVKIT_EXACT", "1");
+        }
+        let o = cmd.output().expect("run convkit");
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        String::from_utf8_lossy(&o.stderr).into_owned()
+    };
+    assert!(run(false, "fast.npy").contains("-> winograd:"));
+    let exact = run(true, "exact.npy");
+    assert!(!exact.contains("-> winograd:") && exact.contains("exact results asked for"), "{exact}");
+    let p = convkit::ConvProblem::new(
+        &convkit::ConvDesc::new().padding(convkit::Padding::Same),
+        &[1, 32, 12, 12],
+        &[32, 32, 3, 3],
+    )
+    .unwrap();
+    let mut want = vec![0f32; 32 * 144];
+    convkit::reference::conv_forward(&p, &xs, &ws, None, &mut want);
+    let (fast, exact) = (w.load("fast.npy"), w.load("exact.npy"));
+    assert_eq!(exact.f32s(), want);
+    let worst = fast.f32s().iter().zip(&want).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
+    // Within the tested bound, 2e-5 of Σ|w·x| ≤ 32 channels · 9 taps · 3 · 2.
+    assert!(worst <= 2e-5 * 32.0 * 9.0 * 6.0, "winograd error {worst}");
+}
