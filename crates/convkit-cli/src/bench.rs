@@ -22,7 +22,8 @@ pub struct BenchArgs {
     /// Thread counts to measure, comma-separated
     #[arg(long, default_value = "1,2", value_name = "T")]
     threads: String,
-    /// Force an implementation (e.g. gemm-tiled:generic, reference)
+    /// Force an implementation (e.g. winograd:avx2, gemm-tiled:generic, reference; for
+    /// backward_weight: grad-weight-gemm:avx2, grad-weight-gemm:generic, reference)
     #[arg(long, value_name = "NAME")]
     implementation: Option<String>,
     /// Only exact algorithms (no Winograd; also CONVKIT_EXACT=1)

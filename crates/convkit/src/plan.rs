@@ -20,7 +20,8 @@ use crate::tensor::{alloc, check_len};
 pub struct PlanOptions {
     /// Worker threads; `None` = all cores. Results are bitwise identical for any count.
     pub threads: Option<usize>,
-    /// Force an implementation by name (`gemm-tiled:avx2`, `gemm-tiled:generic`, `reference`).
+    /// Force an implementation by name: `dw-direct`, `winograd`, `pointwise` or `gemm-tiled`
+    /// with `:avx2` or `:generic`, or `reference` ([`crate::impls::candidates`] lists them).
     pub implementation: Option<String>,
     /// Cap the ISA below what the CPU and `CONVKIT_MAX_ISA` allow.
     pub max_isa: Option<Isa>,
