@@ -32,6 +32,10 @@ pub const MAX_FIRST_POSITIONS: usize = 128;
 /// Reduction block: a `KC × NR` weight panel slice (L1) and `KC × MR` input block.
 const KC: usize = 256;
 
+/// The packed input's slice of one reduction block is swept once per weight panel while it
+/// is at most this large (half of L2).
+const A_SLICE_BYTES: usize = 256 << 10;
+
 /// `Ok` for ungrouped 1×1 convolutions without padding (any stride), channels-last, or
 /// channels-first with fewer than [`MAX_FIRST_POSITIONS`] output positions per sample, not a
 /// multiple of 16.
@@ -167,15 +171,28 @@ impl<T: Scalar> Pointwise<T> {
         let last_block = c.div_ceil(KC) - 1;
         for (bi, r0) in (0..c).step_by(KC).enumerate() {
             let kc = KC.min(c - r0);
-            // Each panel of weights (L1) sweeps every position block.
-            for q in qs.0..qs.1 {
-                let b = &self.packed[(r0 * self.kpanels + q * kc) * NR..][..kc * NR];
+            // Each panel of weights (L1) sweeps every position block while the blocks' slice
+            // of the packed input stays in L2; past that, each position block (L1) sweeps the
+            // worker's weight panels (L2) instead, so the input streams through once.
+            let b_at = |q: usize| &self.packed[(r0 * self.kpanels + q * kc) * NR..][..kc * NR];
+            let mut tile = |pb: usize, q: usize| {
+                let live = MR.min(self.outs - pb * MR);
+                let ab = &a[(pb * c + r0) * MR..][..kc * MR];
+                let rows = part.tile::<MR>((pb * MR, live), ((q - qs.0) * NR, NR), spare);
+                let mut dst = TileDst { rows, accumulate: bi > 0, bias: None, live };
+                (self.tile)(kc, ab, b_at(q), (1, 0), &mut dst);
+            };
+            if self.pblocks * kc * MR * std::mem::size_of::<T>() <= A_SLICE_BYTES {
+                for q in qs.0..qs.1 {
+                    for pb in 0..self.pblocks {
+                        tile(pb, q);
+                    }
+                }
+            } else {
                 for pb in 0..self.pblocks {
-                    let live = MR.min(self.outs - pb * MR);
-                    let ab = &a[(pb * c + r0) * MR..][..kc * MR];
-                    let rows = part.tile::<MR>((pb * MR, live), ((q - qs.0) * NR, NR), spare);
-                    let mut dst = TileDst { rows, accumulate: bi > 0, bias: None, live };
-                    (self.tile)(kc, ab, b, (1, 0), &mut dst);
+                    for q in qs.0..qs.1 {
+                        tile(pb, q);
+                    }
                 }
             }
             // Output written directly takes the bias after the last block; the accumulation
