@@ -9,7 +9,7 @@
 //! (49 positions are 3 panels of 16 and 1 column; as rows they are 8 blocks of 6 and 1).
 //!
 //! Per sample: the input is packed once into `MR`-position blocks (`[block][c][MR]`, shared
-//! by the workers), then for each reduction block of [`KC`] channels, each worker sweeps its
+//! by the workers), then for each reduction block of 256 channels, each worker sweeps its
 //! panels of 16 output channels (packed at plan time, L1-resident per reduction block) over
 //! every position block. Channels-last output with a whole number of 16-channel panels takes
 //! the tiles directly, and the bias after the last block; otherwise tiles accumulate in a

@@ -2,7 +2,7 @@
 //! `f64`. It is slow on purpose and stays the oracle every faster path is tested against.
 //!
 //! All functions take a validated problem (see [`crate::shape`]) and contiguous buffers whose
-//! lengths match the problem's shapes; the public API in [`crate::api`] checks that.
+//! lengths match the problem's shapes; the public API (`convkit::conv` and the rest) checks that.
 
 mod conv;
 mod im2col;
