@@ -25,8 +25,10 @@
 //! Work is done in blocks of [`WL`]`·P` tiles: transform the block's patches for every
 //! reduction row into the workspace (`V`, `[ξ][panel][r][WL]`), run the 36 GEMMs into `M`
 //! (`[ξ][k][panel·WL]`), transform `M` into the output. Both layouts: channels-last data are
-//! gathered and scattered with a stride of `C` (or `K`) per position. Threads split a sample
-//! either by bands of `4d` output rows (each worker its own output positions of every
+//! gathered and scattered with a stride of `C` (or `K`) per position. Tiles run in one
+//! sequence across samples, so only the last panel of a worker's share can be partial. A batch
+//! that divides evenly among the threads is split by whole samples; otherwise each sample is
+//! split either by bands of `4d` output rows (each worker its own output positions of every
 //! channel) or, channels-first, by blocks of `MR` output channels (for few tiles), whichever
 //! leaves less work to the busiest worker. Every output is computed by the same operations in the same order whatever the
 //! split.
@@ -89,19 +91,25 @@ enum Split {
     Bands,
     /// By blocks of `MR` output channels.
     Channels,
+    /// By whole samples, their tiles in one sequence (no partial panel at each sample's end).
+    Samples,
 }
 
 /// Where a worker writes: channels-first, its part of the `K × positions` matrix;
 /// channels-last, its run of positions (all `K` values of each) as one slice.
 enum Out<'p, 'y, T> {
-    First(&'p mut Part<'y, T>),
-    Last(&'p mut [T]),
+    /// Channels-first, sample `n`: the worker's columns of its `K × positions` matrix.
+    First(&'p mut Part<'y, T>, usize),
+    /// Whole output from sample `n0` (channels-first or -last), the first `col0` positions of
+    /// that sample excluded (channels-last only).
+    Flat(&'p mut [T], usize),
 }
 
-/// Where one tile lies: output plane `o`, first output row and column (`oy0 + dy·u`,
-/// `ox0 + dx·v` for `u, v < 4`).
+/// Where one tile lies: sample `n`, output plane `o`, first output row and column (`oy0 +
+/// dy·u`, `ox0 + dx·v` for `u, v < 4`).
 #[derive(Clone, Copy, Default)]
 struct Tile {
+    n: usize,
     o: usize,
     oy0: usize,
     ox0: usize,
@@ -260,17 +268,23 @@ impl<T: Scalar> Winograd<T> {
         (b / self.th) * oh * ow + ((b % self.th) * WM * self.dil.0).min(oh) * ow
     }
 
-    /// Tile `t` of band `b`: phase row `α`, then tile column, then phase column `β`.
-    fn tile_at(&self, b: usize, t: usize) -> Tile {
+    /// Tile `t` of band `u` counted over all samples (sample `u / bands`): phase row `α`,
+    /// then tile column, then phase column `β`.
+    fn tile_at(&self, u: usize, t: usize) -> Tile {
         let (dy, dx) = self.dil;
+        let (n, b) = (u / self.bands(), u % self.bands());
         let (alpha, rest) = (t / (self.tws * dx), t % (self.tws * dx));
         let (tj, beta) = (rest / dx, rest % dx);
-        Tile { o: b / self.th, oy0: (b % self.th) * WM * dy + alpha, ox0: tj * WM * dx + beta }
+        Tile { n, o: b / self.th, oy0: (b % self.th) * WM * dy + alpha, ox0: tj * WM * dx + beta }
     }
 
     /// The split whose busiest worker has the fewest (panel, weight block) GEMM tiles; ties
     /// go to bands (no input transform done twice).
     fn split(&self, threads: usize) -> Split {
+        if self.p.batch.is_multiple_of(threads) && self.p.batch > 0 {
+            // Whole samples per worker, evenly: no band boundary inside a sample.
+            return Split::Samples;
+        }
         let panels = |tiles: usize| tiles.div_ceil(WL);
         let by_bands = panels(self.bands().div_ceil(threads) * self.band_tiles()) * self.kpanels;
         let by_channels = panels(self.bands() * self.band_tiles()) * self.kpanels.div_ceil(threads);
@@ -281,8 +295,9 @@ impl<T: Scalar> Winograd<T> {
         }
     }
 
-    /// Tiles of bands `bs` of sample `x` for output channels `ks` into `part` (rows: channels
-    /// from `ks.0`; columns: output positions from the first band's).
+    /// Tiles of bands `bs` (counted over all samples of `x`) for output channels `ks` into
+    /// `out` (which starts at band `bs.0`'s sample and, for [`Out::First`] or channels-last,
+    /// its first position).
     fn work(
         &self,
         x: &[T],
@@ -295,7 +310,7 @@ impl<T: Scalar> Winograd<T> {
         let (v, m) = ws.split_at_mut(self.v_len());
         let per_band = self.band_tiles();
         let tiles = (bs.1 - bs.0) * per_band;
-        let col0 = self.band_start(bs.0);
+        let col0 = self.band_start(bs.0 % self.bands());
         let block = self.panels * WL;
         let mut lanes = [Tile::default(); MAX_PANELS * WL];
         for b0 in (0..tiles).step_by(block) {
@@ -325,6 +340,7 @@ impl<T: Scalar> Winograd<T> {
         let (h, w) = self.hw;
         let (dy, dx) = self.dil;
         let (cs, ps, es) = self.xs;
+        let xn = self.c * self.in_planes * h * w;
         let vstride = self.panels * self.r * WL;
         let contiguous = es == 1 && dx == 1;
         let mut d = [[T::ZERO; WL]; WX];
@@ -340,9 +356,9 @@ impl<T: Scalar> Winograd<T> {
                         && iy as usize + (WA - 1) * dy < h
                         && ix as usize + (WA - 1) * dx < w
                     {
-                        Src::Inside(pl * ps + (iy as usize * w + ix as usize) * es)
+                        Src::Inside(t.n * xn + pl * ps + (iy as usize * w + ix as usize) * es)
                     } else {
-                        Src::Border(pl * ps, iy, ix)
+                        Src::Border(t.n * xn + pl * ps, iy, ix)
                     }
                 });
                 for ci in 0..self.c {
@@ -436,14 +452,19 @@ impl<T: Scalar> Winograd<T> {
             for k in ks.0..ks.1 {
                 let b = bias.map_or(T::ZERO, |b| b[k]);
                 (self.output)(&m[k * cols + q * WL..], mstride, b, &mut y);
-                // Channels-first: row k of the part, positions 1 apart; channels-last: the
-                // slice from channel k, positions K apart.
-                let (row, step) = match out {
-                    Out::First(part) => (part.row(k - ks.0), 1),
-                    Out::Last(s) => (&mut s[k..], self.k),
+                // Channels-first: row k of the part or of each sample, positions 1 apart;
+                // channels-last: from channel k, positions K apart. `per` is a sample's
+                // length in those steps.
+                let cols_all = self.out_planes * oh * ow;
+                let (row, step, per, n0) = match out {
+                    Out::First(part, n0) => (part.row(k - ks.0), 1, 0, *n0),
+                    Out::Flat(s, n0) if self.p.layout == Layout::Nchw => {
+                        (&mut s[k * cols_all..], 1, self.k * cols_all, *n0)
+                    }
+                    Out::Flat(s, n0) => (&mut s[k..], self.k, cols_all, *n0),
                 };
                 for (l, t) in tiles.iter().enumerate() {
-                    let at = t.o * oh * ow + t.oy0 * ow + t.ox0 - col0;
+                    let at = (t.n - n0) * per + t.o * oh * ow + t.oy0 * ow + t.ox0 - col0;
                     if step == 1 && dx == 1 && t.oy0 + (WM - 1) * dy < oh && t.ox0 + WM <= ow {
                         // A whole tile, channels-first, undilated columns: four runs of four.
                         for u in 0..WM {
@@ -465,7 +486,7 @@ impl<T: Scalar> Winograd<T> {
                             if ox >= ow {
                                 break;
                             }
-                            row[(t.o * oh * ow + oy * ow + ox - col0) * step] = y[u * WM + v][l];
+                            row[(at + u * dy * ow + v * dx) * step] = y[u * WM + v][l];
                         }
                     }
                 }
@@ -488,28 +509,32 @@ impl<T: Scalar> ConvImpl<T> for Winograd<T> {
 
     fn execute(&self, x: &[T], bias: Option<&[T]>, y: &mut [T], ws: &mut [T], threads: usize) {
         let threads = threads.max(1);
-        let (h, w) = self.hw;
         let (oh, ow) = self.ohw;
         let cols = self.out_planes * oh * ow;
-        let (xn, yn) = (self.c * self.in_planes * h * w, self.k * cols);
+        let yn = self.k * cols;
         let per = self.per_thread();
         let split = self.split(threads);
         let bands = self.bands();
+        let b = |t: usize| bands * t / threads;
+        if split == Split::Samples {
+            // Worker t: samples n(t)..n(t + 1), their bands in one sequence.
+            let n = |t: usize| self.p.batch * t / threads;
+            let cut = |t: usize| n(t) * yn;
+            split_join(y, ws, per, threads, &cut, &|t, out, ws| {
+                let units = (n(t) * bands, n(t + 1) * bands);
+                self.work(x, bias, &mut Out::Flat(out, n(t)), (0, self.k), units, ws)
+            });
+            return;
+        }
         for n in 0..self.p.batch {
-            let (x, y) = (&x[n * xn..][..xn], &mut y[n * yn..][..yn]);
-            let b = |t: usize| bands * t / threads;
+            let y = &mut y[n * yn..][..yn];
+            let u = |t: usize| n * bands + b(t);
             match split {
                 Split::Bands if self.p.layout == Layout::Nhwc => {
                     // Channels-last: a band's positions, with all their channels, are one run.
                     let cut = |t: usize| self.band_start(b(t)) * self.k;
                     split_join(y, ws, per, threads, &cut, &|t, run, ws| {
-                        self.work(x, bias, &mut Out::Last(run), (0, self.k), (b(t), b(t + 1)), ws)
-                    });
-                }
-                Split::Bands => {
-                    let cut = |t: usize| self.band_start(b(t));
-                    split_cols(y, (self.k, cols), ws, per, threads, &cut, &|t, mut part, ws| {
-                        self.work(x, bias, &mut Out::First(&mut part), (0, self.k), (b(t), b(t + 1)), ws)
+                        self.work(x, bias, &mut Out::Flat(run, n), (0, self.k), (u(t), u(t + 1)), ws)
                     });
                 }
                 Split::Channels => {
@@ -518,7 +543,15 @@ impl<T: Scalar> ConvImpl<T> for Winograd<T> {
                     split_join(y, ws, per, threads, &cut, &|t, rows, ws| {
                         let (k0, k1) = (kc(t), kc(t + 1));
                         let mut part = Part::whole(rows, (k1 - k0, cols));
-                        self.work(x, bias, &mut Out::First(&mut part), (k0, k1), (0, bands), ws)
+                        let units = (n * bands, (n + 1) * bands);
+                        self.work(x, bias, &mut Out::First(&mut part, n), (k0, k1), units, ws)
+                    });
+                }
+                _ => {
+                    let cut = |t: usize| self.band_start(b(t));
+                    split_cols(y, (self.k, cols), ws, per, threads, &cut, &|t, mut part, ws| {
+                        let out = &mut Out::First(&mut part, n);
+                        self.work(x, bias, out, (0, self.k), (u(t), u(t + 1)), ws)
                     });
                 }
             }
