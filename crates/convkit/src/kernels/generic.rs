@@ -413,9 +413,11 @@ impl<T> DwRows<'_, T> {
         }
         let need = (rows - 1) * self.sh + 3;
         assert!(self.rows.len() >= need, "band rows");
-        for o in self.rows[..need].iter().flatten() {
-            assert!(o.checked_add(self.win).is_some_and(|e| e <= self.x.len()), "row past the plane");
-        }
+        // One branch-free pass: the furthest end of any row read (saturating, so an overflow
+        // fails the bound too).
+        let end =
+            self.rows[..need].iter().fold(0usize, |e, o| e.max(o.map_or(0, |o| o.saturating_add(self.win))));
+        assert!(end <= self.x.len(), "row past the plane");
     }
 }
 

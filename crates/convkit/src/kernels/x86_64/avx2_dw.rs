@@ -312,9 +312,12 @@ unsafe fn split2(src: &[f32], ev: &mut [f32], od: &mut [f32]) {
 /// broadcast once. Groups without padding rows address their rows from the first by the
 /// pitch; the others through the row table. At inner stride 2 each input row's 17 columns
 /// are loaded as four vectors and deinterleaved by in-lane shuffles into the three taps, with
-/// outputs in the order `0 1 4 5 2 3 6 7`, put back in order once at the store. Blocks
-/// reaching a border load with masks and put the padding constant in the lanes outside the
-/// row.
+/// outputs in the order `0 1 4 5 2 3 6 7`, put back in order once at the store. One
+/// accumulator per output row (a single chain over the nine taps), so weights and
+/// accumulators stay in registers. At inner stride 1 a block whose only outside column is
+/// the one just before or after the row shifts the padding constant into a neighbouring tap
+/// vector; other blocks reaching a border load with masks and put the padding constant in
+/// the lanes outside the row.
 ///
 /// Safe to call: it checks that the CPU has AVX2 and FMA and the band ([`DwRows::check`]);
 /// it panics otherwise.
@@ -363,8 +366,11 @@ unsafe fn rows3<const G: usize, const SH: usize, const SW: usize>(
 }
 
 /// Output rows `oy..oy + R`, 8-wide column blocks; blocks that read only columns `0..win`
-/// load directly, the others with masks. Where the group's input rows are all consecutive
-/// rows of `x` (no padding rows), they are addressed from the first without the table.
+/// load directly; at inner stride 1, a block whose only outside column is the one just before
+/// or just after the row derives that tap vector from its neighbour by a lane shift (see
+/// [`EDGE_LEFT`], [`EDGE_RIGHT`]); other blocks load with masks. Where the group's input rows
+/// are all consecutive rows of `x` (no padding rows), they are addressed from the first
+/// without the table.
 ///
 /// # Safety
 /// As [`rows3`], with `oy + R ≤ rows`.
@@ -382,13 +388,30 @@ unsafe fn rows3_group<const R: usize, const SH: usize, const SW: usize>(
     let mut ox = 0;
     loop {
         let at = ox.min(wout - 8);
-        // The block reads columns at·SW − pad ..= (at + 7)·SW + 2 − pad.
-        let inside = at * SW >= p.pad && (at + 7) * SW + 2 < p.win + p.pad;
-        match (first, inside) {
-            (Some(o0), true) => block3_rows::<R, SH, SW, false, true>(p, wv, oy, at, o0, y),
-            (Some(o0), false) => block3_rows::<R, SH, SW, true, true>(p, wv, oy, at, o0, y),
-            (None, true) => block3_rows::<R, SH, SW, false, false>(p, wv, oy, at, 0, y),
-            (None, false) => block3_rows::<R, SH, SW, true, false>(p, wv, oy, at, 0, y),
+        // The block reads columns c ..= c + 7·SW + 2, c = at·SW − pad.
+        let c = (at * SW) as isize - p.pad as isize;
+        let mode = if c >= 0 && (at + 7) * SW + 2 < p.win + p.pad {
+            DIRECT
+        } else if SW == 1 && c == -1 && p.win >= 9 {
+            EDGE_LEFT
+        } else if SW == 1 && c >= 0 && c as usize + 9 == p.win {
+            EDGE_RIGHT
+        } else {
+            MASKED
+        };
+        macro_rules! go {
+            ($m:expr) => {
+                match first {
+                    Some(o0) => block3_rows::<R, SH, SW, { $m }, true>(p, wv, oy, at, o0, y),
+                    None => block3_rows::<R, SH, SW, { $m }, false>(p, wv, oy, at, 0, y),
+                }
+            };
+        }
+        match mode {
+            DIRECT => go!(DIRECT),
+            EDGE_LEFT => go!(EDGE_LEFT),
+            EDGE_RIGHT => go!(EDGE_RIGHT),
+            _ => go!(MASKED),
         }
         ox += 8;
         if ox >= wout {
@@ -396,6 +419,17 @@ unsafe fn rows3_group<const R: usize, const SH: usize, const SW: usize>(
         }
     }
 }
+
+/// Block load modes of [`block3_rows`]: every column inside the row, loaded directly.
+const DIRECT: u8 = 0;
+/// Inner stride 1, the block's first tap column is −1 and `win ≥ 9`: taps 1 and 2 load
+/// directly, tap 0 is tap 1 shifted up one lane with the padding constant in lane 0.
+const EDGE_LEFT: u8 = 1;
+/// Inner stride 1, the block's first tap column `c ≥ 0` with `c + 9 = win`: taps 0 and 1
+/// load directly, tap 2 is tap 1 shifted down one lane with the padding constant in lane 7.
+const EDGE_RIGHT: u8 = 2;
+/// Anything else: masked loads, the padding constant in the lanes outside the row.
+const MASKED: u8 = 3;
 
 /// The lanes of the eight columns from `c` that lie inside `0..win`.
 ///
@@ -410,15 +444,16 @@ unsafe fn inside8(c: isize, win: usize) -> __m256i {
     )
 }
 
-/// Eight columns from `c` of the input row at `row` (`win` elements): loaded directly, or with
-/// `M`, only the lanes of `inside` (those of [`inside8`]`(c, win)`) read and the others `pv`.
+/// Eight columns from `c` of the input row at `row` (`win` elements): loaded directly, or
+/// under [`MASKED`], only the lanes of `inside` (those of [`inside8`]`(c, win)`) read and the
+/// others `pv`.
 ///
 /// # Safety
-/// AVX2 is available; `row` points at `win` readable elements; without `M`, `0 ≤ c` and
-/// `c + 8 ≤ win`; with `M`, `inside = inside8(c, win)`.
+/// AVX2 is available; `row` points at `win` readable elements; unless `M` is [`MASKED`],
+/// `0 ≤ c` and `c + 8 ≤ win`; under [`MASKED`], `inside = inside8(c, win)`.
 #[inline(always)]
-unsafe fn load8<const M: bool>(row: *const f32, c: isize, inside: __m256i, pv: __m256) -> __m256 {
-    if !M {
+unsafe fn load8<const M: u8>(row: *const f32, c: isize, inside: __m256i, pv: __m256) -> __m256 {
+    if M != MASKED {
         // SAFETY: 0 ≤ c and c + 8 ≤ win (caller).
         return _mm256_loadu_ps(row.offset(c));
     }
@@ -439,13 +474,16 @@ const fn tap_loads(sw: usize) -> [isize; 4] {
 
 /// The three tap vectors of input row `row` for eight outputs whose tap 0 reads column `c`:
 /// at `SW = 1` columns `c + j ..`; at `SW = 2` columns `c + j, c + j + 2, …`, in the output
-/// order `0 1 4 5 2 3 6 7` (the order of `_mm256_shuffle_ps` within lanes).
+/// order `0 1 4 5 2 3 6 7` (the order of `_mm256_shuffle_ps` within lanes). Under
+/// [`EDGE_LEFT`] and [`EDGE_RIGHT`] (`SW = 1`) one tap is the middle one shifted a lane, the
+/// padding constant `pv` shifted in.
 ///
 /// # Safety
 /// As [`load8`] for the 17 columns `c ..= c + 16` at `SW = 2` (`c ..= c + 9` at `SW = 1`),
-/// with `m[k] = inside8(c + tap_loads(SW)[k], win)` under `M`.
+/// with `m[k] = inside8(c + tap_loads(SW)[k], win)` under [`MASKED`], every column inside the
+/// row under [`DIRECT`], and the conditions of the edge modes under those.
 #[inline(always)]
-unsafe fn taps3<const SW: usize, const M: bool>(
+unsafe fn taps3<const SW: usize, const M: u8>(
     row: *const f32,
     c: isize,
     m: &[__m256i; 4],
@@ -454,22 +492,37 @@ unsafe fn taps3<const SW: usize, const M: bool>(
     let o = const { tap_loads(SW) };
     let ld = |k: usize| load8::<M>(row, c + o[k], m[k], pv);
     if SW == 1 {
-        return [ld(0), ld(1), ld(2)];
+        return match M {
+            EDGE_LEFT => {
+                // SAFETY (loads): columns 0 ..= 8 lie in the row (win ≥ 9).
+                let (t1, t2) = (load8::<DIRECT>(row, 0, m[0], pv), load8::<DIRECT>(row, 1, m[0], pv));
+                let up = _mm256_permutevar8x32_ps(t1, _mm256_setr_epi32(0, 0, 1, 2, 3, 4, 5, 6));
+                [_mm256_blend_ps::<0b0000_0001>(up, pv), t1, t2]
+            }
+            EDGE_RIGHT => {
+                // SAFETY (loads): columns c ..= c + 8 = win − 1 lie in the row (c ≥ 0).
+                let (t0, t1) = (load8::<DIRECT>(row, c, m[0], pv), load8::<DIRECT>(row, c + 1, m[0], pv));
+                let down = _mm256_permutevar8x32_ps(t1, _mm256_setr_epi32(1, 2, 3, 4, 5, 6, 7, 7));
+                [t0, t1, _mm256_blend_ps::<0b1000_0000>(down, pv)]
+            }
+            _ => [ld(0), ld(1), ld(2)],
+        };
     }
     let (a, b, e, f) = (ld(0), ld(1), ld(2), ld(3));
     [_mm256_shuffle_ps::<0x88>(a, b), _mm256_shuffle_ps::<0xDD>(a, b), _mm256_shuffle_ps::<0xDD>(e, f)]
 }
 
-/// `R` rows × 8 outputs from `(oy, ox)`: each output is `((bias + Σ_j row 0) + Σ_j row 1) +
-/// Σ_j row 2`, each sum over `j` in order, whatever the block, row group or masking; input
-/// rows in order, each row's taps feeding every output row that reads it.
+/// `R` rows × 8 outputs from `(oy, ox)`: each output is `bias + Σ_(i, j) w[i][j]·x`, one
+/// fused multiply-add chain over the taps in `(i, j)` order, whatever the block, row group
+/// or load mode; input rows in order, each row's taps feeding every output row that reads
+/// it (one accumulator per output row, so the nine weights stay in registers).
 ///
 /// # Safety
-/// As [`rows3_group`], with `ox + 8 ≤ wout`, without `M` only when the block reads columns
-/// inside `0..win`, and with `A` only when the rows are `Some(o0 + q·win)`.
+/// As [`rows3_group`], with `ox + 8 ≤ wout`, the load mode `M` as [`rows3_group`] chooses it
+/// for this block, and with `A` only when the rows are `Some(o0 + q·win)`.
 #[target_feature(enable = "avx2,fma")]
 #[inline]
-unsafe fn block3_rows<const R: usize, const SH: usize, const SW: usize, const M: bool, const A: bool>(
+unsafe fn block3_rows<const R: usize, const SH: usize, const SW: usize, const M: u8, const A: bool>(
     p: &DwRows<'_, f32>,
     wv: &[__m256; 9],
     oy: usize,
@@ -477,11 +530,11 @@ unsafe fn block3_rows<const R: usize, const SH: usize, const SW: usize, const M:
     o0: usize,
     y: &mut [f32],
 ) {
-    let mut acc = [[_mm256_set1_ps(p.bias), _mm256_setzero_ps(), _mm256_setzero_ps()]; R];
+    let mut acc = [_mm256_set1_ps(p.bias); R];
     let pv = _mm256_set1_ps(p.padv);
     let c = (ox * SW) as isize - p.pad as isize;
     let mut m = [_mm256_setzero_si256(); 4];
-    if M {
+    if M == MASKED {
         for (m, &o) in m.iter_mut().zip(&const { tap_loads(SW) }) {
             *m = inside8(c + o, p.win);
         }
@@ -505,7 +558,7 @@ unsafe fn block3_rows<const R: usize, const SH: usize, const SW: usize, const M:
                     for (r, a) in acc.iter_mut().enumerate() {
                         if $q >= r * SH && $q - r * SH < 3 {
                             let i = $q - r * SH;
-                            a[i] = _mm256_fmadd_ps(wv[i * 3 + j], *t, a[i]);
+                            *a = _mm256_fmadd_ps(wv[i * 3 + j], *t, *a);
                         }
                     }
                 }
@@ -513,14 +566,14 @@ unsafe fn block3_rows<const R: usize, const SH: usize, const SW: usize, const M:
         )*};
     }
     steps!(0 1 2 3 4 5 6 7);
-    for (r, a) in acc.iter().enumerate() {
-        let mut v = _mm256_add_ps(_mm256_add_ps(a[0], a[1]), a[2]);
+    let out = y.as_mut_ptr().add(oy * p.wout + ox);
+    for (r, &a) in acc.iter().enumerate() {
+        let mut v = a;
         if SW == 2 {
             // Quarters (0 1)(4 5)(2 3)(6 7) → (0 1)(2 3)(4 5)(6 7).
             v = _mm256_castpd_ps(_mm256_permute4x64_pd::<0xD8>(_mm256_castps_pd(v)));
         }
-        let out = &mut y[(oy + r) * p.wout + ox..][..8];
-        // SAFETY: out holds 8 elements.
-        _mm256_storeu_ps(out.as_mut_ptr(), v);
+        // SAFETY: (oy + r)·wout + ox + 8 ≤ rows·wout ≤ y.len() (oy + r < rows, ox + 8 ≤ wout).
+        _mm256_storeu_ps(out.add(r * p.wout), v);
     }
 }
