@@ -70,13 +70,8 @@ impl<T: Scalar> GradWeightPlan<T> {
     /// or `grad-weight-gemm:generic`; the ISA cap and threads apply as for forward plans.
     pub fn new(problem: &ConvProblem, opts: &crate::plan::PlanOptions) -> crate::error::Result<Self> {
         use crate::error::Error;
-        use crate::isa::{max_isa, Isa};
-        let mut isa = opts.max_isa.map_or(max_isa(), |cap| cap.min(max_isa()));
-        let threads = match opts.threads {
-            Some(0) => return Err(Error::arg("threads", 0, "must be at least 1")),
-            Some(n) => n,
-            None => rayon::current_num_threads(),
-        };
+        use crate::isa::Isa;
+        let (mut isa, threads) = opts.resolve()?;
         let imp = match opts.implementation.as_deref() {
             None | Some("grad-weight-gemm:avx2") => crate::impls::grad_weight::GradWeight::new(problem, isa),
             Some("grad-weight-gemm:generic") => {

@@ -51,6 +51,17 @@ impl PlanOptions {
         self.max_isa = Some(isa);
         self
     }
+    /// The ISA to plan for (the cap, within what the CPU and `CONVKIT_MAX_ISA` allow) and the
+    /// worker threads (all cores when unset; 0 is an error).
+    pub(crate) fn resolve(&self) -> Result<(Isa, usize)> {
+        let isa = self.max_isa.map_or(max_isa(), |cap| cap.min(max_isa()));
+        let threads = match self.threads {
+            Some(0) => return Err(Error::arg("threads", 0, "must be at least 1")),
+            Some(n) => n,
+            None => rayon::current_num_threads(),
+        };
+        Ok((isa, threads))
+    }
     /// Only exact algorithms (no Winograd) when `yes`.
     pub fn exact(mut self, yes: bool) -> Self {
         self.exact = yes;
@@ -82,12 +93,7 @@ impl<T: Scalar> ConvPlan<T> {
     /// Choose an implementation for `problem` and pack `weight` (`(K, C/groups, kernel…)`).
     pub fn new(problem: &ConvProblem, weight: &[T], opts: &PlanOptions) -> Result<Self> {
         check_len("weight", weight.len(), &problem.weight_shape())?;
-        let isa = opts.max_isa.map_or(max_isa(), |cap| cap.min(max_isa()));
-        let threads = match opts.threads {
-            Some(0) => return Err(Error::arg("threads", 0, "must be at least 1")),
-            Some(n) => n,
-            None => rayon::current_num_threads(),
-        };
+        let (isa, threads) = opts.resolve()?;
         let exact = opts.exact || std::env::var("CONVKIT_EXACT").is_ok_and(|v| v == "1");
         let mut declined = Vec::new();
         let list = candidates::<T>();
