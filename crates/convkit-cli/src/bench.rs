@@ -22,8 +22,8 @@ pub struct BenchArgs {
     /// Thread counts to measure, comma-separated
     #[arg(long, default_value = "1,2", value_name = "T")]
     threads: String,
-    /// Force an implementation (e.g. winograd:avx2, gemm-tiled:generic, reference; for
-    /// backward_weight: grad-weight-gemm:avx2, grad-weight-gemm:generic, reference)
+    /// Force an implementation (e.g. winograd:avx512, gemm-tiled:avx2, gemm-tiled:generic,
+    /// reference; for backward_weight: grad-weight-gemm:LEVEL or reference)
     #[arg(long, value_name = "NAME")]
     implementation: Option<String>,
     /// Only exact algorithms (no Winograd; also CONVKIT_EXACT=1)
@@ -123,15 +123,22 @@ pub fn run(a: BenchArgs) -> Result<(), String> {
     if !(a.min_time.is_finite() && a.min_time >= 0.0) {
         return Err(format!("invalid min-time {}: expected seconds ≥ 0", a.min_time));
     }
-    let peaks: Vec<(usize, Option<f64>)> = threads.iter().map(|&t| (t, measure_fma_peak(t, 0.3))).collect();
+    // The peak at the widest vector level the CPU has (whatever CONVKIT_MAX_ISA caps the
+    // plans at), so "% peak" always compares with what the machine can do.
+    let peaks: Vec<(usize, Option<(convkit::Isa, f64)>)> =
+        threads.iter().map(|&t| (t, measure_fma_peak(t, 0.3))).collect();
     for (t, p) in &peaks {
         if a.json {
             // A number, or null where there is no SIMD FMA kernel to measure with.
-            println!("{}", json!({"peak_threads": t, "peak_gflops": p}));
+            println!(
+                "{}",
+                json!({"peak_threads": t, "peak_gflops": p.map(|p| p.1), "peak_isa": p.map(|p| p.0.to_string())})
+            );
         } else {
-            let p =
-                p.map_or("n/a (no SIMD FMA kernel on this CPU)".to_string(), |p| format!("{p:.1} GFLOP/s"));
-            println!("FMA peak, {t} thread(s): {p}");
+            match p {
+                Some((isa, p)) => println!("FMA peak ({isa}), {t} thread(s): {p:.1} GFLOP/s"),
+                None => println!("FMA peak, {t} thread(s): n/a (no SIMD FMA kernel on this CPU)"),
+            }
         }
     }
     if a.peak {
@@ -196,6 +203,7 @@ pub fn run(a: BenchArgs) -> Result<(), String> {
         let x = pseudo_random(q.input_shape().iter().product(), 1);
         let p = q;
         for (&t, (_, peak)) in threads.iter().zip(&peaks) {
+            let peak = peak.map(|p| p.1);
             let mut opts = PlanOptions::new().threads(t).exact(a.exact);
             if let Some(name) = &a.implementation {
                 opts = opts.implementation(name);

@@ -50,6 +50,8 @@ enum Cmd {
     Filter(filter::FilterArgs),
     /// Time convolution plans on benchmark workloads (GFLOP/s, % of the measured FMA peak)
     Bench(bench::BenchArgs),
+    /// The SIMD levels this CPU runs, lowest first; plans use the highest unless CONVKIT_MAX_ISA caps it
+    Isa,
     /// Layer-stack arithmetic: output shape, parameters, multiply-adds and receptive field per layer
     #[command(after_help = shape::after_help())]
     Shape(shape::ShapeArgs),
@@ -227,6 +229,15 @@ fn run(cli: Cli) -> CliResult<()> {
         Cmd::Demo(args) => demo::run(args),
         Cmd::Filter(args) => filter::run(args),
         Cmd::Bench(args) => bench::run(args),
+        Cmd::Isa => {
+            for &(isa, name, _) in convkit::isa::LEVELS {
+                if convkit::isa::supported(isa) {
+                    let capped = if isa > convkit::isa::max_isa() { " (above CONVKIT_MAX_ISA)" } else { "" };
+                    println!("{name}{capped}");
+                }
+            }
+            Ok(())
+        }
         Cmd::Shape(args) => shape::run(args),
         Cmd::Explain(args) => explain::run(args),
         Cmd::Serve(args) => serve::run(args),

@@ -67,30 +67,41 @@ pub struct GradWeightPlan<T: Scalar> {
 
 impl<T: Scalar> GradWeightPlan<T> {
     /// Plan the weight gradient of `problem`. `opts.implementation` may force `reference`
-    /// or `grad-weight-gemm:generic`; the ISA cap and threads apply as for forward plans.
+    /// or `grad-weight-gemm:LEVEL` (`avx512`, `avx2`, `generic`); the ISA cap and threads
+    /// apply as for forward plans.
     pub fn new(problem: &ConvProblem, opts: &crate::plan::PlanOptions) -> crate::error::Result<Self> {
         use crate::error::Error;
-        use crate::isa::Isa;
-        let (mut isa, threads) = opts.resolve()?;
+        use crate::impls::grad_weight::GradWeight;
+        use crate::isa::{Isa, LEVELS};
+        use crate::kernels::{best_kernel_set, impl_name, kernel_set};
+        let (cap, threads) = opts.resolve()?;
         let imp = match opts.implementation.as_deref() {
-            None | Some("grad-weight-gemm:avx2") => crate::impls::grad_weight::GradWeight::new(problem, isa),
-            Some("grad-weight-gemm:generic") => {
-                isa = Isa::Generic;
-                crate::impls::grad_weight::GradWeight::new(problem, isa)
-            }
+            None => GradWeight::new(problem, best_kernel_set::<T>(cap)),
             Some("reference") => None,
-            Some(other) => {
-                return Err(Error::arg(
-                    "implementation",
-                    other,
-                    "expected one of grad-weight-gemm:avx2, grad-weight-gemm:generic, reference",
-                ))
+            Some(name) => {
+                let names: Vec<String> =
+                    LEVELS.iter().rev().map(|l| impl_name("grad-weight-gemm", l.0)).collect();
+                let level = name.strip_prefix("grad-weight-gemm:").and_then(Isa::parse).ok_or_else(|| {
+                    Error::arg(
+                        "implementation",
+                        name,
+                        format!("expected one of {}, reference", names.join(", ")),
+                    )
+                })?;
+                let set = kernel_set::<T>(level).filter(|_| level <= cap).ok_or_else(|| {
+                    Error::arg(
+                        "implementation",
+                        name,
+                        format!("no {level} kernels for {} (ISA cap {cap})", T::NAME),
+                    )
+                })?;
+                GradWeight::new(problem, set)
             }
         };
         Ok(GradWeightPlan { problem: problem.clone(), imp, threads })
     }
 
-    /// `grad-weight-gemm:avx2`, `grad-weight-gemm:generic` or `reference`.
+    /// `grad-weight-gemm:LEVEL` (e.g. `grad-weight-gemm:avx512`) or `reference`.
     pub fn implementation(&self) -> String {
         self.imp.as_ref().map_or("reference".into(), |i| i.name())
     }

@@ -28,6 +28,7 @@ pub mod desc;
 pub mod error;
 pub mod explain;
 pub mod filter;
+mod geometry;
 pub mod impls;
 pub mod isa;
 pub mod kernels;

@@ -4,7 +4,7 @@
 //! reports the workspace it needs. Executing it only computes.
 //!
 //! `CONVKIT_VERBOSE=1` prints the choice and why earlier candidates declined;
-//! `CONVKIT_MAX_ISA=generic` caps the SIMD level; `CONVKIT_EXACT=1` rules out approximate
+//! `CONVKIT_MAX_ISA=generic|avx2|avx512` caps the SIMD level; `CONVKIT_EXACT=1` rules out approximate
 //! algorithms (Winograd), like [`PlanOptions::exact`].
 
 use crate::error::{Error, Result};
@@ -21,7 +21,8 @@ pub struct PlanOptions {
     /// Worker threads; `None` = all cores. Results are bitwise identical for any count.
     pub threads: Option<usize>,
     /// Force an implementation by name: `dw-direct`, `winograd`, `pointwise` or `gemm-tiled`
-    /// with `:avx2` or `:generic`, or `reference` ([`crate::impls::candidates`] lists them).
+    /// with an ISA level (`:avx512`, `:avx2` or `:generic`), or `reference`
+    /// ([`crate::impls::candidates`] lists them).
     pub implementation: Option<String>,
     /// Cap the ISA below what the CPU and `CONVKIT_MAX_ISA` allow.
     pub max_isa: Option<Isa>,
@@ -98,8 +99,8 @@ impl<T: Scalar> ConvPlan<T> {
         let mut declined = Vec::new();
         let list = candidates::<T>();
         if let Some(name) = &opts.implementation {
-            if !list.iter().any(|c| c.name == name) {
-                let names: Vec<_> = list.iter().map(|c| c.name).collect();
+            if !list.iter().any(|c| c.name == *name) {
+                let names: Vec<_> = list.iter().map(|c| c.name.as_str()).collect();
                 return Err(Error::arg(
                     "implementation",
                     name,
@@ -114,18 +115,18 @@ impl<T: Scalar> ConvPlan<T> {
             let supported = if exact && !c.exact {
                 Err("approximate (Winograd transforms), exact results asked for".to_string())
             } else {
-                (c.supports)(problem, isa)
+                c.supports(problem, isa)
             };
             match supported {
                 Ok(()) => {
-                    let imp = (c.build)(problem, weight, isa);
+                    let imp = c.build(problem, weight);
                     let plan = ConvPlan { problem: problem.clone(), imp, threads, declined };
                     if std::env::var("CONVKIT_VERBOSE").is_ok_and(|v| v == "1") {
                         eprintln!("{}", plan.explain());
                     }
                     return Ok(plan);
                 }
-                Err(why) => declined.push((c.name.to_string(), why)),
+                Err(why) => declined.push((c.name.clone(), why)),
             }
         }
         let why: Vec<_> = declined.iter().map(|(n, w)| format!("{n}: {w}")).collect();

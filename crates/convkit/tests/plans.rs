@@ -4,100 +4,11 @@
 
 use convkit::backward::GradWeightPlan;
 use convkit::impls::candidates;
-use convkit::{reference, ConvDesc, ConvPlan, ConvProblem, Isa, Layout, PadMode, Padding, PlanOptions};
+use convkit::{reference, ConvDesc, ConvPlan, ConvProblem, Layout, PadMode, Padding, PlanOptions};
 use proptest::prelude::*;
 
-#[derive(Debug, Clone)]
-struct Case {
-    desc: ConvDesc,
-    x_shape: Vec<usize>,
-    w_shape: Vec<usize>,
-    bias: bool,
-    seed: u64,
-}
-
-type AxisParams = (usize, usize, usize, usize, usize, usize);
-
-fn case() -> impl Strategy<Value = Case> {
-    let axis = (1usize..=9, 1usize..=3, 1usize..=3, 1usize..=2, 0usize..=2, 0usize..=2);
-    let mode = prop_oneof![
-        Just(PadMode::Zeros),
-        Just(PadMode::Constant(2.0)),
-        Just(PadMode::Reflect),
-        Just(PadMode::Symmetric),
-        Just(PadMode::Replicate),
-        Just(PadMode::Circular),
-    ];
-    let layout = prop_oneof![Just(Layout::Nchw), Just(Layout::Nhwc)];
-    (
-        proptest::collection::vec(axis, 1..=3),
-        (1usize..=2, 1usize..=3, 1usize..=3, 1usize..=20),
-        mode,
-        layout,
-        (any::<bool>(), any::<bool>(), 0usize..6, any::<u64>()),
-    )
-        .prop_map(|(axes, (n, groups, cmul, kmul), mode, layout, (flip, bias, named, seed))| {
-            build(&axes, n, groups, cmul, kmul, mode, layout, flip, bias, named, seed)
-        })
-}
-
-#[allow(clippy::too_many_arguments)]
-fn build(
-    axes: &[AxisParams],
-    n: usize,
-    groups: usize,
-    cmul: usize,
-    kmul: usize,
-    mode: PadMode,
-    layout: Layout,
-    flip: bool,
-    bias: bool,
-    named: usize,
-    seed: u64,
-) -> Case {
-    let (c, k) = (groups * cmul, groups * kmul);
-    let sp: Vec<usize> = axes.iter().map(|a| a.0 + 2).collect();
-    let mut x_shape = vec![n];
-    if layout == Layout::Nchw {
-        x_shape.push(c);
-    }
-    x_shape.extend(&sp);
-    if layout == Layout::Nhwc {
-        x_shape.push(c);
-    }
-    let mut w_shape = vec![k, cmul];
-    w_shape.extend(axes.iter().map(|a| a.1));
-    let padding = match named {
-        0 => Padding::Valid,
-        1 => Padding::Same,
-        2 => Padding::Full,
-        _ => Padding::asymmetric(
-            &axes.iter().map(|a| a.4).collect::<Vec<_>>(),
-            &axes.iter().map(|a| a.5).collect::<Vec<_>>(),
-        ),
-    };
-    let desc = ConvDesc::new()
-        .stride(axes.iter().map(|a| a.2).collect::<Vec<_>>())
-        .dilation(axes.iter().map(|a| a.3).collect::<Vec<_>>())
-        .padding(padding)
-        .padding_mode(mode)
-        .groups(groups)
-        .flip(flip)
-        .layout(layout);
-    Case { desc, x_shape, w_shape, bias, seed }
-}
-
-fn ints(n: usize, seed: u64) -> Vec<f64> {
-    let mut s = seed | 1;
-    (0..n)
-        .map(|_| {
-            s ^= s << 13;
-            s ^= s >> 7;
-            s ^= s << 17;
-            (s % 7) as f64 - 3.0
-        })
-        .collect()
-}
+mod common;
+use common::{build, case, ints, Case};
 
 fn check<T: convkit::Scalar>(
     c: &Case,
@@ -112,15 +23,13 @@ fn check<T: convkit::Scalar>(
     reference::conv_forward(p, &x, &w, b.as_deref(), &mut want);
     // Approximate implementations (Winograd) have their own tolerance tests (tests/winograd.rs).
     for cand in candidates::<T>().into_iter().filter(|c| c.exact) {
-        for isa in [Isa::Generic, Isa::Avx2Fma] {
-            if !convkit::isa::supported(isa)
-                || isa > convkit::isa::max_isa()
-                || (cand.supports)(p, isa).is_err()
-            {
+        // Every level this CPU has (and CONVKIT_MAX_ISA allows), each candidate at its own.
+        for isa in convkit::isa::available() {
+            if cand.isa != isa || cand.supports(p, isa).is_err() {
                 continue;
             }
             for threads in [1, 2, 3] {
-                let opts = PlanOptions::new().implementation(cand.name).max_isa(isa).threads(threads);
+                let opts = PlanOptions::new().implementation(&cand.name).max_isa(isa).threads(threads);
                 let plan = ConvPlan::new(p, &w, &opts).map_err(|e| TestCaseError::fail(e.to_string()))?;
                 let got = plan.run(&x, b.as_deref()).map_err(|e| TestCaseError::fail(e.to_string()))?;
                 prop_assert!(
@@ -146,10 +55,12 @@ fn check_grad_weight<T: convkit::Scalar>(
     let zeros = vec![T::ZERO; p.weight_shape().iter().product()];
     let mut want = zeros.clone();
     reference::conv_backward(p, &x, &zeros, &gy, None, Some(&mut want), None);
-    for (isa, name) in [(Isa::Generic, "grad-weight-gemm:generic"), (Isa::Avx2Fma, "grad-weight-gemm:avx2")] {
-        if !convkit::isa::supported(isa) || isa > convkit::isa::max_isa() {
+    for isa in convkit::isa::available() {
+        if convkit::kernels::kernel_set::<T>(isa).is_none() {
             continue;
         }
+        let name = convkit::kernels::impl_name("grad-weight-gemm", isa);
+        let name = name.as_str();
         for threads in [1, 2, 3] {
             let opts = PlanOptions::new().implementation(name).max_isa(isa).threads(threads);
             let plan = GradWeightPlan::new(p, &opts).map_err(|e| TestCaseError::fail(e.to_string()))?;
@@ -220,7 +131,7 @@ fn pointwise_problems_match_the_reference() {
             let desc = ConvDesc::new().stride(vec![stride; sp.len()]).layout(layout);
             let case = Case { desc, x_shape, w_shape, bias: true, seed: 77 + n };
             let p = ConvProblem::new(&case.desc, &case.x_shape, &case.w_shape).unwrap();
-            assert!(convkit::impls::pointwise::supports(&p).is_ok(), "{p}");
+            assert!(convkit::impls::pointwise::supports(&p, 16).is_ok(), "{p}");
             check::<f32>(&case, &p, |v| v as f32).unwrap();
             check::<f64>(&case, &p, |v| v).unwrap();
             n += 1;

@@ -595,10 +595,10 @@ fn check_every_impl<T: convkit::Scalar>(
     let want = from_nchw(want, c.layout);
     for cand in candidates::<T>() {
         // Approximate implementations (Winograd) are checked against a bound in winograd.rs.
-        if !cand.exact || (cand.supports)(&p, convkit::isa::max_isa()).is_err() {
+        if !cand.exact || cand.supports(&p, convkit::isa::max_isa()).is_err() {
             continue;
         }
-        let opts = PlanOptions::new().implementation(cand.name).threads(1);
+        let opts = PlanOptions::new().implementation(&cand.name).threads(1);
         let plan = ConvPlan::new(&p, &wv, &opts).unwrap();
         let y = plan.run(&xl, Some(&bv)).unwrap();
         let y =

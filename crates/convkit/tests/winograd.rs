@@ -5,9 +5,7 @@
 //! Winograd where exact results were not asked for.
 
 use convkit::impls::candidates;
-use convkit::{
-    reference, ConvDesc, ConvPlan, ConvProblem, Isa, Layout, PadMode, Padding, PlanOptions, Scalar,
-};
+use convkit::{reference, ConvDesc, ConvPlan, ConvProblem, Layout, PadMode, Padding, PlanOptions, Scalar};
 use proptest::prelude::*;
 
 /// Relative bound (to the sum of |w·x| per output) for f32 and f64: the worst errors measured
@@ -119,16 +117,14 @@ fn worst_error<T: Scalar>(c: &Case, p: &ConvProblem, conv: impl Fn(f64) -> T) ->
     let mut worst = 0.0f64;
     let mut any = false;
     for cand in candidates::<T>().into_iter().filter(|c| c.name.starts_with("winograd")) {
-        for isa in [Isa::Generic, Isa::Avx2Fma] {
-            if !convkit::isa::supported(isa)
-                || isa > convkit::isa::max_isa()
-                || (cand.supports)(p, isa).is_err()
-            {
+        // Every level this CPU has (and CONVKIT_MAX_ISA allows), each candidate at its own.
+        for isa in convkit::isa::available() {
+            if cand.isa != isa || cand.supports(p, isa).is_err() {
                 continue;
             }
             let mut first: Option<Vec<T>> = None;
             for threads in [1, 2, 3] {
-                let opts = PlanOptions::new().implementation(cand.name).max_isa(isa).threads(threads);
+                let opts = PlanOptions::new().implementation(&cand.name).max_isa(isa).threads(threads);
                 let plan = ConvPlan::new(p, &w, &opts).map_err(|e| TestCaseError::fail(e.to_string()))?;
                 let got = plan.run(&x, b.as_deref()).map_err(|e| TestCaseError::fail(e.to_string()))?;
                 for ((g, wv), m) in got.iter().zip(&want).zip(&mag) {

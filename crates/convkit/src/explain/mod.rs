@@ -20,7 +20,7 @@ mod render;
 
 use crate::desc::{ConvDesc, Layout, PadMode, PoolDesc, PoolKind};
 use crate::error::{Error, Result};
-use crate::reference::{pad_source, pad_value, unravel};
+use crate::geometry::{pad_source, pad_value, unravel};
 use crate::shape::{checked_numel, Axis, ConvProblem, PoolProblem};
 use crate::tensor::check_len;
 

@@ -27,7 +27,7 @@ pub use range::{quantize, RangeMap};
 
 use crate::desc::{ConvDesc, PadMode, Padding};
 use crate::error::{Error, Result};
-use crate::reference::pad_source;
+use crate::geometry::pad_source;
 use crate::scalar::Scalar;
 use crate::shape::{per_axis, ConvProblem};
 use crate::tensor::Tensor;

@@ -9,11 +9,10 @@
 
 use super::staging::Stage;
 use super::{split_join, ConvImpl};
+use crate::geometry::{pad_source, pad_value, tap_table, unravel};
 use crate::isa::Isa;
-use crate::kernels::generic::{
-    self, DwCopyFn, DwPlane, DwPlaneFn, DwRow, DwRowFn, DwRows, DwRowsFn, DwSplitFn,
-};
-use crate::reference::{pad_source, pad_value, tap_table, unravel};
+use crate::kernels::generic::{DwCopyFn, DwPlane, DwPlaneFn, DwRow, DwRowFn, DwRows, DwRowsFn, DwSplitFn};
+use crate::kernels::{impl_name, KernelSet};
 use crate::scalar::Scalar;
 use crate::shape::{data_strides, ConvProblem};
 use crate::{Layout, PadMode};
@@ -206,7 +205,7 @@ impl<T: Scalar> BandPath<T> {
 
     /// The band path for `p` (rank 1 or 2, every output axis non-empty), or `None` when one
     /// output row's staged rows would not fit [`MAX_BAND`].
-    fn new(p: &ConvProblem, w: &[T], isa: Isa) -> Option<Self> {
+    fn new(p: &ConvProblem, w: &[T], ks: &KernelSet<T>) -> Option<Self> {
         let rank = p.axes.len();
         if rank > 2 || p.axes.iter().any(|a| a.output == 0) {
             return None;
@@ -226,7 +225,8 @@ impl<T: Scalar> BandPath<T> {
         let extent = |a: &crate::shape::Axis| (a.output - 1) * a.stride + (a.kernel - 1) * a.dilation + 1;
         let (eh, ew) = (extent(&outer), extent(&last));
         let padded = p.axes.iter().any(|a| a.pad_begin > 0 || a.pad_end > 0);
-        let direct = T::dw_rows(isa)
+        let direct = ks
+            .dw_rows
             .filter(|_| {
                 rank == 2
                     && (padded || last.stride > 1)
@@ -301,8 +301,8 @@ impl<T: Scalar> BandPath<T> {
                 phases,
                 wq,
                 band_rows: 1,
-                copy: T::dw_copy(isa).unwrap_or(generic::dw_copy::<T>),
-                split2: T::dw_split2(isa).unwrap_or(generic::dw_split2::<T>),
+                copy: ks.dw_copy,
+                split2: ks.dw_split2,
             }
         });
         let stage = match stage {
@@ -348,7 +348,7 @@ impl<T: Scalar> BandPath<T> {
             w.to_vec()
         };
         Some(BandPath {
-            kernel: T::dw_plane(isa).unwrap_or(generic::dw_plane::<T>),
+            kernel: ks.dw_plane,
             w,
             kh: outer.kernel,
             sh: outer.stride,
@@ -396,8 +396,8 @@ struct PaddedRows {
 }
 
 impl<T: Scalar> Depthwise<T> {
-    /// Prepare `p` (which [`supports`] accepts) with weights `w` for `isa`.
-    pub fn new(p: &ConvProblem, w: &[T], isa: Isa) -> Self {
+    /// Prepare `p` (which [`supports`] accepts) with weights `w` for kernel set `ks`.
+    pub fn new(p: &ConvProblem, w: &[T], ks: KernelSet<T>) -> Self {
         let rank = p.axes.len();
         let (outer, last) = p.axes.split_at(rank - 1);
         let last = last[0];
@@ -486,12 +486,12 @@ impl<T: Scalar> Depthwise<T> {
             Vec::new()
         };
         Depthwise {
-            band: BandPath::new(p, w_orig, isa),
+            band: BandPath::new(p, w_orig, &ks),
             padded_table,
             plane,
             padded,
-            isa,
-            row_fn: T::dw_row(isa).unwrap_or(generic::dw_row::<T>),
+            isa: ks.isa,
+            row_fn: ks.dw_row,
             w,
             taps,
             kg: p.out_channels / p.groups,
@@ -544,7 +544,7 @@ impl<T: Scalar> Depthwise<T> {
             if let Some(ps) = &self.plane {
                 let plane = n * self.p.in_channels + k / self.kg;
                 if staged != Some(plane) {
-                    ps.stage.fill(x, cbase, self.padv, ws, generic::dw_split2::<T>);
+                    ps.stage.fill(x, cbase, self.padv, ws, crate::kernels::generic::dw_split2::<T>);
                     staged = Some(plane);
                 }
                 let r = self.staged_row(ws, &ps.rows[pos * self.outer_taps..][..self.outer_taps], w, bias);
@@ -664,7 +664,7 @@ impl<T: Scalar> Depthwise<T> {
 
 impl<T: Scalar> ConvImpl<T> for Depthwise<T> {
     fn name(&self) -> String {
-        format!("dw-direct:{}", self.isa)
+        impl_name("dw-direct", self.isa)
     }
 
     fn workspace(&self, threads: usize) -> usize {

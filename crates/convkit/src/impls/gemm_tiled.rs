@@ -1,8 +1,8 @@
 //! `gemm-tiled`: convolution as a GEMM `Y[K, P] = W[K, C/g·taps] · X̂[C/g·taps, P]` per group,
 //! where the patch matrix `X̂` is never materialised whole. The reduction is cut into blocks of
-//! [`KC`] rows; for each block, the rows of a chunk of `NR`-column panels (up to
+//! [`KC`] rows; for each block, the rows of a chunk of `nr`-column panels (up to
 //! [`CHUNK_BYTES`], L2-resident) are gathered into the workspace, then every packed weight
-//! block (`MR` rows, L1-resident) is multiplied by each panel of the chunk in turn, the tiles
+//! block (`mr` rows, L1-resident) is multiplied by each panel of the chunk in turn, the tiles
 //! going straight into the output rows (channels-first) with the bias added after the last
 //! block. Where output rows are a whole number of panels long and the windows of successive
 //! output rows overlap (so the input rows stay in cache), chunks are cut at output rows and
@@ -17,7 +17,7 @@
 //! is `row_off[r] + col_off(p)`, both precomputed or cheap. Inputs whose staged copy would
 //! exceed [`MAX_STAGE_BYTES`] are gathered element by element through per-axis tap tables.
 //!
-//! Threads: channels-first output is split either by blocks of `MR` output channels
+//! Threads: channels-first output is split either by blocks of `mr` output channels
 //! (contiguous in memory) or by column panels, whichever balances the tiles better and packs
 //! fewer panels twice (few output channels: columns); channels-last output by column panels.
 //! Every output is computed by the same sequence of operations whatever the split.
@@ -25,18 +25,16 @@
 use super::grid::{split_cols, Part};
 use super::staging::{tap_offsets, Stage};
 use super::{split_join, ConvImpl};
-use crate::isa::Isa;
-use crate::kernels::generic::DwSplitFn;
-use crate::kernels::{generic, GemmIndirect, GemmTile, PanelCopy, TileDst, MR, NR};
-use crate::reference::{pad_value, tap_table, unravel};
+use crate::geometry::{pad_value, tap_table, unravel};
+use crate::kernels::{scratch_rows, GemmIndirect, KernelSet, TileDst, MAX_NR};
 use crate::scalar::Scalar;
 use crate::shape::{data_strides, ConvProblem};
 use crate::Layout;
 
-/// Reduction block: a `KC × NR` slice of a patch panel is 16 KiB in f32.
+/// Reduction block: a `KC × nr` slice of a patch panel (16 KiB in f32 for 16-column tiles).
 pub const KC: usize = 256;
 
-/// Column panels multiplied by at most this many `MR`-row weight blocks are read in place
+/// Column panels multiplied by at most this many `mr`-row weight blocks are read in place
 /// (indirect) when they are one run of the source; with more blocks, packing the panel once
 /// pays for itself.
 const INDIRECT_MAX_BLOCKS: usize = 1;
@@ -70,20 +68,18 @@ struct Out<'p, 'y, T> {
     /// `(part, k_first, col)`; rows past a block's last channel go to `spare`.
     rows: Option<(&'p mut Part<'y, T>, usize, usize)>,
     spare: &'p mut [T],
-    /// Block `kp`'s tile of the scratch panel at `kp·MR·NR` (`MR` rows of `NR`).
+    /// Block `kp`'s tile of the scratch panel at `kp·mr·nr` (`mr` rows of `nr`).
     scratch: &'p mut [T],
 }
 
-/// Tiled implicit-GEMM convolution for one problem, weights packed in `MR`-row panels.
+/// Tiled implicit-GEMM convolution for one problem, weights packed in `mr`-row panels.
 pub struct GemmTiled<T> {
     p: ConvProblem,
-    isa: Isa,
-    tile: GemmTile<T>,
-    /// The tile kernel for a last panel of at most `NR / 2` columns.
-    narrow: GemmTile<T>,
-    /// Splits staged rows into two phases.
-    split2: DwSplitFn<T>,
-    copy: PanelCopy<T>,
+    ks: KernelSet<T>,
+    /// The kernel set's tile rows (output channels) and columns (output positions).
+    mr: usize,
+    nr: usize,
+    /// The indirect tile kernel for this problem's output channels per group.
     indirect: GemmIndirect<T>,
     cg: usize,
     kg: usize,
@@ -93,7 +89,7 @@ pub struct GemmTiled<T> {
     /// Panels per output row where chunks are cut at output rows and read in place
     /// ([`Self::row_chunks`]).
     row_chunks: Option<usize>,
-    /// `[group][reduction block][k panel][kc][MR]` (the weight blocks of one reduction block
+    /// `[group][reduction block][k panel][kc][mr]` (the weight blocks of one reduction block
     /// consecutive, in the order the tiles read them), rows past `kg` zero.
     packed: Vec<T>,
     source: Source,
@@ -115,24 +111,25 @@ pub struct GemmTiled<T> {
 }
 
 impl<T: Scalar> GemmTiled<T> {
-    /// Pack `w` (`(K, C/g, kernel…)`) for `isa`'s micro-kernel.
-    pub fn new(p: &ConvProblem, w: &[T], isa: Isa) -> Self {
+    /// Pack `w` (`(K, C/g, kernel…)`) for kernel set `ks`.
+    pub fn new(p: &ConvProblem, w: &[T], ks: KernelSet<T>) -> Self {
+        let (mr, nr) = (ks.geometry.mr, ks.geometry.nr);
         let cg = p.in_channels / p.groups;
         let kg = p.out_channels / p.groups;
         let kernel = p.kernel();
         let taps: usize = kernel.iter().product();
         let cr = cg * taps;
-        let kpanels = kg.div_ceil(MR);
-        let mut packed = vec![T::ZERO; p.groups * kpanels * cr * MR];
+        let kpanels = kg.div_ceil(mr);
+        let mut packed = vec![T::ZERO; p.groups * kpanels * cr * mr];
         for g in 0..p.groups {
             for r0 in (0..cr).step_by(KC) {
                 let kc = KC.min(cr - r0);
                 for kp in 0..kpanels {
-                    let block = &mut packed[(g * kpanels * cr + r0 * kpanels + kp * kc) * MR..][..kc * MR];
-                    for i in 0..MR.min(kg - kp * MR) {
-                        let k = g * kg + kp * MR + i;
+                    let block = &mut packed[(g * kpanels * cr + r0 * kpanels + kp * kc) * mr..][..kc * mr];
+                    for i in 0..mr.min(kg - kp * mr) {
+                        let k = g * kg + kp * mr + i;
                         for r in 0..kc {
-                            block[r * MR + i] = w[k * cr + r0 + r];
+                            block[r * mr + i] = w[k * cr + r0 + r];
                         }
                     }
                 }
@@ -142,7 +139,7 @@ impl<T: Scalar> GemmTiled<T> {
         let outs = out_sp.iter().product();
         let x_strides = data_strides(p.layout, p.in_channels, &p.input_spatial());
         let source = Self::choose_source(p, outs);
-        let row_chunks = Self::row_chunks(p, &source);
+        let row_chunks = Self::row_chunks(p, &source, nr);
 
         // Source geometry: the stride of each outer axis, of a channel, and of the phases.
         let rank = p.axes.len();
@@ -161,12 +158,14 @@ impl<T: Scalar> GemmTiled<T> {
             }
         }
         GemmTiled {
-            isa,
-            tile: T::gemm_tile(isa).unwrap_or(generic::gemm_6x16::<T>),
-            narrow: T::gemm_tile_narrow(isa).or(T::gemm_tile(isa)).unwrap_or(generic::gemm_6x16::<T>),
-            split2: T::dw_split2(isa).unwrap_or(generic::dw_split2::<T>),
-            copy: T::copy_panel(isa).unwrap_or(generic::copy_panel::<T>),
-            indirect: T::gemm_indirect(isa, kg).unwrap_or(generic::gemm_6x16_indirect::<T>),
+            indirect: if kg <= ks.gemm_indirect_small.0 {
+                ks.gemm_indirect_small.1
+            } else {
+                ks.gemm_indirect
+            },
+            ks,
+            mr,
+            nr,
             cg,
             kg,
             taps,
@@ -206,10 +205,12 @@ impl<T: Scalar> GemmTiled<T> {
         Stage::new(p, true, max_channel).map_or(Source::Gather, Source::Staged)
     }
 
-    /// Workspace of one thread: a patch panel (with `NR` elements of slack) and the tiles of
-    /// every `MR`-row block.
+    /// Workspace of one thread: a patch panel (with `self.nr` elements of slack) and the tiles of
+    /// every `self.mr`-row block.
     fn per_thread(&self) -> usize {
-        (self.panel_len() + MR * NR) * self.chunk() + self.kpanels * MR * NR + self.group_stage_len()
+        (self.panel_len() + self.mr * self.nr) * self.chunk()
+            + self.kpanels * self.mr * self.nr
+            + self.group_stage_len()
     }
 
     /// Channels-first grouped problems stage one group at a time, per thread, just before
@@ -234,9 +235,9 @@ impl<T: Scalar> GemmTiled<T> {
         }
     }
 
-    /// One packed panel slice: the rows of a reduction block, plus `NR` of slack.
+    /// One packed panel slice: the rows of a reduction block, plus `self.nr` of slack.
     fn panel_len(&self) -> usize {
-        KC.min(self.cr) * NR + NR
+        KC.min(self.cr) * self.nr + self.nr
     }
 
     fn stage_len(&self) -> usize {
@@ -250,7 +251,7 @@ impl<T: Scalar> GemmTiled<T> {
     fn stage_channels(&self, st: &Stage, x: &[T], n: usize, c0: usize, dst: &mut [T]) {
         let (xn, xc, _) = self.x_strides;
         for (ci, chan) in dst.chunks_exact_mut(st.channel).enumerate() {
-            st.fill(x, n * xn + (c0 + ci) * xc, self.padv, chan, self.split2);
+            st.fill(x, n * xn + (c0 + ci) * xc, self.padv, chan, self.ks.dw_split2);
         }
     }
 
@@ -266,11 +267,11 @@ impl<T: Scalar> GemmTiled<T> {
     /// Runs of consecutive source elements among the `cols` columns of panel `pp`, as
     /// (first column, source offset); returns their number. Columns are consecutive output
     /// positions, so a run breaks only where the output wraps to its next row.
-    fn col_runs(&self, pp: usize, cols: usize, runs: &mut [(usize, usize); NR]) -> usize {
+    fn col_runs(&self, pp: usize, cols: usize, runs: &mut [(usize, usize); MAX_NR]) -> usize {
         let rank = self.kernel.len();
         let last = rank - 1;
         let mut o = [0usize; MAX_RANK];
-        unravel(pp * NR, &self.out_sp, &mut o[..rank]);
+        unravel(pp * self.nr, &self.out_sp, &mut o[..rank]);
         let offset = |o: &[usize]| -> usize { (0..rank).map(|a| o[a] * self.col_step[a]).sum() };
         let (mut n, mut j) = (0, 0);
         while j < cols {
@@ -294,23 +295,23 @@ impl<T: Scalar> GemmTiled<T> {
     /// Gather reduction rows `rows` of panel `pp` from a direct or staged source `src`, group
     /// channels at `base`.
     fn pack_copy(&self, src: &[T], base: usize, pp: usize, rows: std::ops::Range<usize>, b: &mut [T]) {
-        let cols = NR.min(self.outs - pp * NR);
-        let mut runs = [(0usize, 0usize); NR];
+        let cols = self.nr.min(self.outs - pp * self.nr);
+        let mut runs = [(0usize, 0usize); MAX_NR];
         let nruns = self.col_runs(pp, cols, &mut runs);
         for r in &mut runs[..nruns] {
             r.1 += base;
         }
-        // One fixed NR-element copy per run, in column order, each copy starting at its run's
+        // One fixed self.nr-element copy per run, in column order, each copy starting at its run's
         // first column and running over into the next run's columns (overwritten by the next
         // copy) or, for the last run, into the next row (overwritten when that row is written;
-        // the panel has NR elements of slack after its last row). In a partial panel the
+        // the panel has self.nr elements of slack after its last row). In a partial panel the
         // columns past `cols` then hold whatever follows in the source: their tiles' columns
         // are never stored.
-        if runs[nruns - 1].1 + self.row_off_max + NR <= src.len() {
-            (self.copy)(src, &self.row_off[rows], &runs[..nruns], b);
+        if runs[nruns - 1].1 + self.row_off_max + self.nr <= src.len() {
+            (self.ks.copy_panel)(src, &self.row_off[rows], &runs[..nruns], b);
             return;
         }
-        for (row, &ro) in b[..rows.len() * NR].chunks_exact_mut(NR).zip(&self.row_off[rows]) {
+        for (row, &ro) in b[..rows.len() * self.nr].chunks_exact_mut(self.nr).zip(&self.row_off[rows]) {
             for (i, &(j0, s)) in runs[..nruns].iter().enumerate() {
                 let end = if i + 1 < nruns { runs[i + 1].0 } else { cols };
                 for (d, &v) in row[j0..end].iter_mut().zip(&src[ro + s..]) {
@@ -321,8 +322,8 @@ impl<T: Scalar> GemmTiled<T> {
         }
     }
 
-    /// Gather reduction rows `rows` of patch-matrix columns `pp·NR ..` of group `g`, sample `n`
-    /// into `b` (`[rows][NR]`) through the tap tables. Columns past the output are zero.
+    /// Gather reduction rows `rows` of patch-matrix columns `pp·self.nr ..` of group `g`, sample `n`
+    /// into `b` (`[rows][self.nr]`) through the tap tables. Columns past the output are zero.
     fn pack_gather(
         &self,
         x: &[T],
@@ -332,17 +333,17 @@ impl<T: Scalar> GemmTiled<T> {
     ) {
         let (xn, xc, ref xsp) = self.x_strides;
         let rank = self.kernel.len();
-        let cols = NR.min(self.outs - pp * NR);
-        let mut o = [[0usize; MAX_RANK]; NR];
+        let cols = self.nr.min(self.outs - pp * self.nr);
+        let mut o = [[0usize; MAX_RANK]; MAX_NR];
         for (j, oj) in o.iter_mut().enumerate().take(cols) {
-            unravel(pp * NR + j, &self.out_sp, &mut oj[..rank]);
+            unravel(pp * self.nr + j, &self.out_sp, &mut oj[..rank]);
         }
         let mut t = [0usize; MAX_RANK];
         let cbase = n * xn + g * self.cg * xc;
         const PAD: usize = usize::MAX;
         for tap in 0..self.taps {
             unravel(tap, &self.kernel, &mut t[..rank]);
-            let mut offs = [PAD; NR];
+            let mut offs = [PAD; MAX_NR];
             for (j, off) in offs.iter_mut().enumerate().take(cols) {
                 let mut acc = 0;
                 for a in 0..rank {
@@ -361,7 +362,7 @@ impl<T: Scalar> GemmTiled<T> {
                 if !rows.contains(&r) {
                     continue;
                 }
-                let row = &mut b[(r - rows.start) * NR..][..NR];
+                let row = &mut b[(r - rows.start) * self.nr..][..self.nr];
                 let base = cbase + ci * xc;
                 for (dst, &off) in row.iter_mut().zip(&offs).take(cols) {
                     *dst = if off == PAD { self.padv } else { x[base + off] };
@@ -387,21 +388,20 @@ impl<T: Scalar> GemmTiled<T> {
     ) {
         let last = r0 + kc == self.cr;
         for kp in kps.0..kps.1 {
-            let a =
-                &self.packed[(g * self.kpanels * self.cr + r0 * self.kpanels + kp * kc) * MR..][..kc * MR];
-            let k0 = g * self.kg + kp * MR;
-            let real = MR.min(self.kg - kp * MR);
+            let a = &self.packed[(g * self.kpanels * self.cr + r0 * self.kpanels + kp * kc) * self.mr..]
+                [..kc * self.mr];
+            let k0 = g * self.kg + kp * self.mr;
+            let real = self.mr.min(self.kg - kp * self.mr);
             let bias = bias
                 .filter(|_| last)
                 .map(|b| std::array::from_fn(|i| if i < real { b[k0 + i] } else { T::ZERO }));
             if full > 0 {
                 let (part, k_first, col) = out.rows.as_mut().expect("output rows for full panels");
-                let rows = part.tile::<MR>((k0 - *k_first, real), (*col, full * NR), out.spare);
+                let rows = part.tile(self.mr, (k0 - *k_first, real), (*col, full * self.nr), out.spare);
                 f(a, 0, full, &mut TileDst { rows, accumulate: r0 > 0, bias, live: real });
             }
             if scratch {
-                let mut rows = out.scratch[kp * MR * NR..][..MR * NR].chunks_exact_mut(NR);
-                let rows = std::array::from_fn(|_| rows.next().expect("MR rows of NR"));
+                let rows = scratch_rows(&mut out.scratch[kp * self.mr * self.nr..], self.mr, self.nr);
                 f(a, full, 1, &mut TileDst { rows, accumulate: r0 > 0, bias, live: real });
             }
         }
@@ -442,7 +442,7 @@ impl<T: Scalar> GemmTiled<T> {
         let src = self.source(x, staged, n, g);
         if let Some((src, base)) = src.filter(|_| full >= 1 && !scratch && self.reads_in_place(kps)) {
             let start = self.one_run(pp, full).map(|off| base + off);
-            if let Some(start) = start.filter(|&s| s + self.row_off_max + full * NR <= src.len()) {
+            if let Some(start) = start.filter(|&s| s + self.row_off_max + full * self.nr <= src.len()) {
                 for (r0, kc) in self.kc_blocks() {
                     self.block_tiles(g, (kps, full, false), (r0, kc), out, bias, |a, _, panels, c| {
                         (self.indirect)(kc, a, src, (start, panels), &self.row_off[r0..], c)
@@ -453,7 +453,7 @@ impl<T: Scalar> GemmTiled<T> {
         }
         let (len, nch) = (self.panel_len(), full + scratch as usize);
         // The scratch panel may be partial: its columns up to 8 take the narrow kernel.
-        let narrow = scratch && self.outs - (pp + full) * NR <= NR / 2;
+        let narrow = scratch && self.outs - (pp + full) * self.nr <= self.nr / 2;
         for (r0, kc) in self.kc_blocks() {
             for (j, bj) in b[..nch * len].chunks_exact_mut(len).enumerate() {
                 match src {
@@ -462,8 +462,8 @@ impl<T: Scalar> GemmTiled<T> {
                 }
             }
             self.block_tiles(g, (kps, full, scratch), (r0, kc), out, bias, |a, first, panels, c| {
-                let b = &b[first * len..(first + panels - 1) * len + kc * NR];
-                let tile = if narrow && first == full { self.narrow } else { self.tile };
+                let b = &b[first * len..(first + panels - 1) * len + kc * self.nr];
+                let tile = if narrow && first == full { self.ks.gemm_narrow } else { self.ks.gemm };
                 tile(kc, a, b, (panels, len), c)
             });
         }
@@ -479,12 +479,12 @@ impl<T: Scalar> GemmTiled<T> {
     /// place: output rows a whole number of panels long, windows that overlap across output
     /// rows (the input rows stay in cache from one output row to the next; without that
     /// reuse, packing streams the input better), a contiguous source.
-    fn row_chunks(p: &ConvProblem, source: &Source) -> Option<usize> {
+    fn row_chunks(p: &ConvProblem, source: &Source, nr: usize) -> Option<usize> {
         let rank = p.axes.len();
         let row = p.axes[rank - 1].output;
         let reuse = p.axes[..rank - 1].iter().any(|a| (a.kernel - 1) * a.dilation + 1 > a.stride);
         let contiguous = matches!(source, Source::Direct | Source::Staged(_)) && p.layout == Layout::Nchw;
-        (reuse && contiguous && row.is_multiple_of(NR)).then_some(row / NR)
+        (reuse && contiguous && row.is_multiple_of(nr)).then_some(row / nr)
     }
 
     /// The source offset of column panel `pp` if it and the `panels − 1` after it are one run
@@ -492,7 +492,7 @@ impl<T: Scalar> GemmTiled<T> {
     fn one_run(&self, pp: usize, panels: usize) -> Option<usize> {
         let rank = self.kernel.len();
         let row = self.out_sp[rank - 1];
-        let (c0, c1) = (pp * NR, (pp + panels) * NR - 1);
+        let (c0, c1) = (pp * self.nr, (pp + panels) * self.nr - 1);
         if c0 / row != c1 / row || c1 >= self.outs {
             return None;
         }
@@ -512,7 +512,7 @@ impl<T: Scalar> GemmTiled<T> {
     }
 
     /// Channels-first: output channel blocks `u0..u1` (block `u` = group `u / kpanels`,
-    /// rows `MR·(u % kpanels)..`) × column panels `p0..p1` of sample `n`; row `i` of `y` is
+    /// rows `self.mr·(u % kpanels)..`) × column panels `p0..p1` of sample `n`; row `i` of `y` is
     /// output channel `block_channel(u0) + i`, its columns starting at panel `p0`.
     #[allow(clippy::too_many_arguments)]
     fn run_blocks(
@@ -530,8 +530,8 @@ impl<T: Scalar> GemmTiled<T> {
             return;
         }
         let (b, rest) = ws.split_at_mut(self.panel_len() * self.chunk());
-        let (ctiles, rest) = rest.split_at_mut(self.kpanels * MR * NR);
-        let (spare, gstage) = rest.split_at_mut(MR * NR * self.chunk());
+        let (ctiles, rest) = rest.split_at_mut(self.kpanels * self.mr * self.nr);
+        let (spare, gstage) = rest.split_at_mut(self.mr * self.nr * self.chunk());
         let k_first = self.block_channel(u0);
         for g in u0 / self.kpanels..=(u1 - 1) / self.kpanels {
             let kps = (
@@ -551,7 +551,7 @@ impl<T: Scalar> GemmTiled<T> {
             // be read in place.
             let in_place = kps.1 - kps.0 <= INDIRECT_MAX_BLOCKS && !matches!(self.source, Source::Gather);
             let chunk = if in_place { 1 } else { self.chunk() };
-            let full = p1.min(self.outs / NR).max(p0);
+            let full = p1.min(self.outs / self.nr).max(p0);
             let mut pp = p0;
             while pp < p1 {
                 let mut nfull = chunk.min(full - pp);
@@ -559,15 +559,16 @@ impl<T: Scalar> GemmTiled<T> {
                     nfull = nfull.min(per_row - pp % per_row);
                 }
                 let scratch = pp + nfull == full && full < p1 && (nfull < chunk || nfull == 0);
-                let mut out = Out { rows: Some((&mut *y, k_first, (pp - p0) * NR)), spare, scratch: ctiles };
+                let mut out =
+                    Out { rows: Some((&mut *y, k_first, (pp - p0) * self.nr)), spare, scratch: ctiles };
                 self.compute(x, staged, (n, g, pp), (kps, nfull, scratch), b, &mut out, bias);
                 if scratch {
-                    let (col, cols) = ((full - p0) * NR, self.outs - full * NR);
+                    let (col, cols) = ((full - p0) * self.nr, self.outs - full * self.nr);
                     for kp in kps.0..kps.1 {
-                        let c = &ctiles[kp * MR * NR..][..MR * NR];
-                        for i in 0..MR.min(self.kg - kp * MR) {
-                            let k = g * self.kg + kp * MR + i;
-                            y.row(k - k_first)[col..][..cols].copy_from_slice(&c[i * NR..][..cols]);
+                        let c = &ctiles[kp * self.mr * self.nr..][..self.mr * self.nr];
+                        for i in 0..self.mr.min(self.kg - kp * self.mr) {
+                            let k = g * self.kg + kp * self.mr + i;
+                            y.row(k - k_first)[col..][..cols].copy_from_slice(&c[i * self.nr..][..cols]);
                         }
                     }
                 }
@@ -578,7 +579,7 @@ impl<T: Scalar> GemmTiled<T> {
 
     /// Whether channels-first output is better split across `threads` by column panels than
     /// by channel blocks: the busiest worker's tile work (a weight block costs in proportion
-    /// to the rows its kernel computes, a last panel of at most `NR / 2` columns two thirds of
+    /// to the rows its kernel computes, a last panel of at most `self.nr / 2` columns two thirds of
     /// a panel), plus panel packing (a third of a tile per panel, repeated by every worker
     /// that needs the panel).
     fn split_by_columns(&self, threads: usize) -> bool {
@@ -589,11 +590,11 @@ impl<T: Scalar> GemmTiled<T> {
         // Costs in sixths of a 6 x 16 tile (integers, so the choice is exact).
         let units = self.p.groups * self.kpanels;
         let unit = |u: usize| {
-            let live = MR.min(self.kg - (u % self.kpanels) * MR);
+            let live = self.mr.min(self.kg - (u % self.kpanels) * self.mr);
             2 * live.div_ceil(2)
         };
-        let ppanels = self.outs.div_ceil(NR);
-        let panel = |pp: usize| if self.outs - pp * NR <= NR / 2 { 4 } else { 6 };
+        let ppanels = self.outs.div_ceil(self.nr);
+        let panel = |pp: usize| if self.outs - pp * self.nr <= self.nr / 2 { 4 } else { 6 };
         let pack = 2;
         let sum = |r: std::ops::Range<usize>, f: &dyn Fn(usize) -> usize| r.map(f).sum::<usize>();
         let (all_units, all_panels) = (sum(0..units, &unit), sum(0..ppanels, &panel));
@@ -614,7 +615,7 @@ impl<T: Scalar> GemmTiled<T> {
     }
 
     /// Channels-last: column panels `p0..p1` of sample `n`, every group; `y` starts at column
-    /// `p0·NR`.
+    /// `p0·self.nr`.
     #[allow(clippy::too_many_arguments)]
     fn run_panels(
         &self,
@@ -627,19 +628,19 @@ impl<T: Scalar> GemmTiled<T> {
         ws: &mut [T],
     ) {
         let (b, rest) = ws.split_at_mut(self.panel_len());
-        let ctiles = &mut rest[..self.kpanels * MR * NR];
+        let ctiles = &mut rest[..self.kpanels * self.mr * self.nr];
         let k_all = self.p.out_channels;
         for pp in p0..p1 {
-            let cols = NR.min(self.outs - pp * NR);
+            let cols = self.nr.min(self.outs - pp * self.nr);
             for g in 0..self.p.groups {
                 let mut out = Out { rows: None, spare: &mut [], scratch: ctiles };
                 self.compute(x, staged, (n, g, pp), ((0, self.kpanels), 0, true), b, &mut out, bias);
                 for kp in 0..self.kpanels {
-                    let c = &ctiles[kp * MR * NR..][..MR * NR];
-                    for i in 0..MR.min(self.kg - kp * MR) {
-                        let k = g * self.kg + kp * MR + i;
-                        for (j, &v) in c[i * NR..][..cols].iter().enumerate() {
-                            y[((pp - p0) * NR + j) * k_all + k] = v;
+                    let c = &ctiles[kp * self.mr * self.nr..][..self.mr * self.nr];
+                    for i in 0..self.mr.min(self.kg - kp * self.mr) {
+                        let k = g * self.kg + kp * self.mr + i;
+                        for (j, &v) in c[i * self.nr..][..cols].iter().enumerate() {
+                            y[((pp - p0) * self.nr + j) * k_all + k] = v;
                         }
                     }
                 }
@@ -649,13 +650,13 @@ impl<T: Scalar> GemmTiled<T> {
 
     /// First output channel of channel block `u`.
     fn block_channel(&self, u: usize) -> usize {
-        (u / self.kpanels) * self.kg + (u % self.kpanels) * MR
+        (u / self.kpanels) * self.kg + (u % self.kpanels) * self.mr
     }
 }
 
 impl<T: Scalar> ConvImpl<T> for GemmTiled<T> {
     fn name(&self) -> String {
-        format!("gemm-tiled:{}", self.isa)
+        self.ks.name("gemm-tiled")
     }
 
     fn workspace(&self, threads: usize) -> usize {
@@ -679,9 +680,9 @@ impl<T: Scalar> ConvImpl<T> for GemmTiled<T> {
             let staged = &*staged;
             match self.p.layout {
                 Layout::Nchw if self.split_by_columns(threads) => {
-                    let (units, ppanels) = (self.p.groups * self.kpanels, self.outs.div_ceil(NR));
+                    let (units, ppanels) = (self.p.groups * self.kpanels, self.outs.div_ceil(self.nr));
                     let first = |t: usize| ppanels * t / threads;
-                    let cut = |t: usize| (first(t) * NR).min(self.outs);
+                    let cut = |t: usize| (first(t) * self.nr).min(self.outs);
                     let shape = (self.p.out_channels, self.outs);
                     split_cols(yn, shape, ws, per, threads, &cut, &|t, mut part, w| {
                         let panels = (first(t), first(t + 1));
@@ -689,7 +690,7 @@ impl<T: Scalar> ConvImpl<T> for GemmTiled<T> {
                     });
                 }
                 Layout::Nchw => {
-                    let (units, ppanels) = (self.p.groups * self.kpanels, self.outs.div_ceil(NR));
+                    let (units, ppanels) = (self.p.groups * self.kpanels, self.outs.div_ceil(self.nr));
                     let first = |t: usize| units * t / threads;
                     let cut = |t: usize| {
                         if t == threads {
@@ -706,9 +707,9 @@ impl<T: Scalar> ConvImpl<T> for GemmTiled<T> {
                     });
                 }
                 Layout::Nhwc => {
-                    let ppanels = self.outs.div_ceil(NR);
+                    let ppanels = self.outs.div_ceil(self.nr);
                     let first = |t: usize| ppanels * t / threads;
-                    let cut = |t: usize| (first(t) * NR).min(self.outs) * self.p.out_channels;
+                    let cut = |t: usize| (first(t) * self.nr).min(self.outs) * self.p.out_channels;
                     split_join(yn, ws, per, threads, &cut, &|t, part, w| {
                         self.run_panels(x, staged, bias, n, (first(t), first(t + 1)), part, w)
                     });

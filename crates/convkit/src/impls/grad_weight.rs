@@ -5,10 +5,10 @@
 //! Each sample's input is staged once (padded with the padding mode, channels-first: see
 //! [`Stage`]), so that the patch value of reduction column `r` (channel, tap) at position `p`
 //! is `staged[row_off[r] + col_off[p]]`. For each block of positions, the gradient rows are
-//! packed as the GEMM's left operand (`MR` output channels × positions) and the patch values
-//! as 16-column panels (`NR` weight elements × positions); the same 6×16 tile kernels as the
+//! packed as the GEMM's left operand (`mr` output channels × positions) and the patch values
+//! as `nr`-column panels (weight elements × positions); the same tile kernels as the
 //! forward pass accumulate straight into the weight gradient's rows. A partial last panel
-//! (weights per output channel not a multiple of 16) accumulates in scratch tiles, copied out
+//! (weights per output channel not a multiple of `nr`) accumulates in scratch tiles, copied out
 //! at the end. Workers split the weight gradient's columns by panels; every element is summed
 //! in the same order whatever the split.
 
@@ -16,10 +16,8 @@ use super::gemm_tiled::KC;
 use super::grid::{split_cols, Part};
 use super::split_join;
 use super::staging::{tap_offsets, Stage};
-use crate::isa::Isa;
-use crate::kernels::generic::DwSplitFn;
-use crate::kernels::{generic, GemmTile, PanelTranspose, TileDst, MR, NR};
-use crate::reference::{pad_value, unravel};
+use crate::geometry::{pad_value, unravel};
+use crate::kernels::{scratch_rows, KernelSet, TileDst, MAX_NR};
 use crate::scalar::Scalar;
 use crate::shape::{data_strides, ConvProblem};
 
@@ -29,17 +27,17 @@ const MAX_STAGE_BYTES: usize = 64 << 20;
 /// Weight gradient by GEMM for one problem.
 pub struct GradWeight<T> {
     p: ConvProblem,
-    isa: Isa,
-    tile: GemmTile<T>,
-    transpose: PanelTranspose<T>,
-    split2: DwSplitFn<T>,
+    ks: KernelSet<T>,
+    /// The kernel set's tile rows (output channels) and columns (weight elements).
+    mr: usize,
+    nr: usize,
     stage: Stage,
     cg: usize,
     kg: usize,
     /// Weight elements per output channel: `C/g · taps`.
     cr: usize,
     kpanels: usize,
-    /// Panels of `NR` weight columns per output channel (the last maybe partial).
+    /// Panels of `nr` weight columns per output channel (the last maybe partial).
     panels: usize,
     /// Offset of reduction column `r` (channel within the group, tap) in a group's staged
     /// channels.
@@ -56,8 +54,10 @@ pub struct GradWeight<T> {
 }
 
 impl<T: Scalar> GradWeight<T> {
-    /// The GEMM for `p` at `isa`, or `None` where the staged input would be too large.
-    pub fn new(p: &ConvProblem, isa: Isa) -> Option<Self> {
+    /// The GEMM for `p` on kernel set `ks`, or `None` where the staged input would be too
+    /// large.
+    pub fn new(p: &ConvProblem, ks: KernelSet<T>) -> Option<Self> {
+        let (mr, nr) = (ks.geometry.mr, ks.geometry.nr);
         let elem = std::mem::size_of::<T>();
         let stage = Stage::new(p, false, MAX_STAGE_BYTES / elem / p.in_channels.max(1))?;
         let (cg, kg) = (p.in_channels / p.groups, p.out_channels / p.groups);
@@ -82,16 +82,15 @@ impl<T: Scalar> GradWeight<T> {
         let (yn, yc, ysp) = data_strides(p.layout, p.out_channels, &out_sp);
         let (xn, xc, _) = data_strides(p.layout, p.in_channels, &p.input_spatial());
         Some(GradWeight {
-            isa,
-            tile: T::gemm_tile(isa).unwrap_or(generic::gemm_6x16::<T>),
-            transpose: T::transpose_panel(isa).unwrap_or(generic::transpose_panel::<T>),
-            split2: T::dw_split2(isa).unwrap_or(generic::dw_split2::<T>),
+            ks,
+            mr,
+            nr,
             stage,
             cg,
             kg,
             cr,
-            kpanels: kg.div_ceil(MR),
-            panels: cr.div_ceil(NR),
+            kpanels: kg.div_ceil(mr),
+            panels: cr.div_ceil(nr),
             row_off,
             col_off,
             runs,
@@ -102,10 +101,9 @@ impl<T: Scalar> GradWeight<T> {
         })
     }
 
-    /// `grad-weight-gemm:avx2` or `:generic`.
+    /// `grad-weight-gemm:` and the kernel set's level.
     pub fn name(&self) -> String {
-        let level = if T::gemm_tile(self.isa).is_some() { "avx2" } else { "generic" };
-        format!("grad-weight-gemm:{level}")
+        self.ks.name("grad-weight-gemm")
     }
 
     fn stage_len(&self) -> usize {
@@ -115,7 +113,10 @@ impl<T: Scalar> GradWeight<T> {
     /// One worker's scratch: packed gradient rows, one packed panel, the partial panel's
     /// tiles of every group (they accumulate across samples), and spare rows.
     fn per_thread(&self) -> usize {
-        self.kpanels * MR * KC + KC * NR + self.p.groups * self.kpanels * MR * NR + MR * NR
+        self.kpanels * self.mr * KC
+            + KC * self.nr
+            + self.p.groups * self.kpanels * self.mr * self.nr
+            + self.mr * self.nr
     }
 
     /// Scratch elements for `threads` workers.
@@ -143,12 +144,12 @@ impl<T: Scalar> GradWeight<T> {
             split_join(staged, &mut [], 0, threads, &cut, &|t, part, _| {
                 let c0 = c * t / threads;
                 for (ci, chan) in part.chunks_exact_mut(ch).enumerate() {
-                    self.stage.fill(x, n * xn + (c0 + ci) * xc, self.padv, chan, self.split2);
+                    self.stage.fill(x, n * xn + (c0 + ci) * xc, self.padv, chan, self.ks.dw_split2);
                 }
             });
             let staged = &*staged;
             for (g, gwg) in gw.chunks_exact_mut(group_len).enumerate() {
-                let panel_cut = |t: usize| (self.panels * t / threads * NR).min(self.cr);
+                let panel_cut = |t: usize| (self.panels * t / threads * self.nr).min(self.cr);
                 split_cols(gwg, (self.kg, self.cr), rest, per, threads, &panel_cut, &|t, mut part, ws| {
                     let q0 = self.panels * t / threads;
                     let q1 = self.panels * (t + 1) / threads;
@@ -173,39 +174,41 @@ impl<T: Scalar> GradWeight<T> {
         if qs.0 == qs.1 {
             return;
         }
-        let (a_pack, rest) = ws.split_at_mut(self.kpanels * MR * KC);
-        let (b_pack, rest) = rest.split_at_mut(KC * NR);
-        let (scratch, spare) = rest.split_at_mut(self.p.groups * self.kpanels * MR * NR);
-        let scratch = &mut scratch[g * self.kpanels * MR * NR..][..self.kpanels * MR * NR];
+        let (a_pack, rest) = ws.split_at_mut(self.kpanels * self.mr * KC);
+        let (b_pack, rest) = rest.split_at_mut(KC * self.nr);
+        let (scratch, spare) = rest.split_at_mut(self.p.groups * self.kpanels * self.mr * self.nr);
+        let scratch =
+            &mut scratch[g * self.kpanels * self.mr * self.nr..][..self.kpanels * self.mr * self.nr];
         let (yc, yp, yn) = self.gy_strides;
         let outs = self.col_off.len();
         let src = &staged[g * self.cg * self.stage.channel..];
-        let partial = !self.cr.is_multiple_of(NR) && qs.1 == self.panels;
+        let partial = !self.cr.is_multiple_of(self.nr) && qs.1 == self.panels;
         let last = self.p.batch - 1;
         for p0 in (0..outs).step_by(KC) {
             let kc = KC.min(outs - p0);
             let first = n == 0 && p0 == 0;
             let end = n == last && p0 + kc == outs;
-            // Gradient rows of every MR-block of output channels: [kp][p][MR].
+            // Gradient rows of every self.mr-block of output channels: [kp][p][self.mr].
             for kp in 0..self.kpanels {
-                let a = &mut a_pack[kp * MR * kc..][..MR * kc];
-                for i in 0..MR {
-                    let k = kp * MR + i;
+                let a = &mut a_pack[kp * self.mr * kc..][..self.mr * kc];
+                for i in 0..self.mr {
+                    let k = kp * self.mr + i;
                     if k < self.kg {
                         let base = n * yn + (g * self.kg + k) * yc;
-                        for (p, d) in a.iter_mut().skip(i).step_by(MR).enumerate() {
+                        for (p, d) in a.iter_mut().skip(i).step_by(self.mr).enumerate() {
                             *d = gy[base + (p0 + p) * yp];
                         }
                     } else {
-                        a.iter_mut().skip(i).step_by(MR).for_each(|d| *d = T::ZERO);
+                        a.iter_mut().skip(i).step_by(self.mr).for_each(|d| *d = T::ZERO);
                     }
                 }
             }
             for q in qs.0..qs.1 {
-                // Panel q: weight columns q·NR.. at the block's positions, [p][NR], run by run
+                // Panel q: weight columns q·self.nr.. at the block's positions, [p][self.nr], run by run
                 // (a partial panel repeats its last column).
-                let width = NR.min(self.cr - q * NR);
-                let rows: [usize; NR] = std::array::from_fn(|j| self.row_off[q * NR + j.min(width - 1)]);
+                let width = self.nr.min(self.cr - q * self.nr);
+                let rows: [usize; MAX_NR] =
+                    std::array::from_fn(|j| self.row_off[q * self.nr + j.min(width - 1)]);
                 let first_run = self.runs.partition_point(|&(s, l)| s + l <= p0);
                 for &(s, l) in &self.runs[first_run..] {
                     if s >= p0 + kc {
@@ -213,38 +216,38 @@ impl<T: Scalar> GradWeight<T> {
                     }
                     let (a, b) = (s.max(p0), (s + l).min(p0 + kc));
                     let o = self.col_off[a];
-                    let rr: [usize; NR] = std::array::from_fn(|j| rows[j] + o);
-                    (self.transpose)(src, &rr, b - a, &mut b_pack[(a - p0) * NR..]);
+                    let rr: [usize; MAX_NR] = std::array::from_fn(|j| rows[j] + o);
+                    (self.ks.transpose_panel)(src, &rr[..self.nr], b - a, &mut b_pack[(a - p0) * self.nr..]);
                 }
                 let in_scratch = partial && q + 1 == qs.1;
                 for kp in 0..self.kpanels {
-                    let live = MR.min(self.kg - kp * MR);
-                    let a = &a_pack[kp * MR * kc..][..MR * kc];
+                    let live = self.mr.min(self.kg - kp * self.mr);
+                    let a = &a_pack[kp * self.mr * kc..][..self.mr * kc];
                     let mut dst = if in_scratch {
-                        let mut rows = scratch[kp * MR * NR..][..MR * NR].chunks_exact_mut(NR);
                         TileDst {
-                            rows: std::array::from_fn(|_| rows.next().expect("MR rows")),
+                            rows: scratch_rows(&mut scratch[kp * self.mr * self.nr..], self.mr, self.nr),
                             accumulate: !first,
                             bias: None,
                             live,
                         }
                     } else {
-                        let col = q * NR - qs.0 * NR;
+                        let col = q * self.nr - qs.0 * self.nr;
                         TileDst {
-                            rows: part.tile::<MR>((kp * MR, live), (col, NR), spare),
+                            rows: part.tile(self.mr, (kp * self.mr, live), (col, self.nr), spare),
                             accumulate: !first,
                             bias: None,
                             live,
                         }
                     };
-                    (self.tile)(kc, a, b_pack, (1, 0), &mut dst);
+                    (self.ks.gemm)(kc, a, b_pack, (1, 0), &mut dst);
                 }
                 if in_scratch && end {
                     for kp in 0..self.kpanels {
-                        for i in 0..MR.min(self.kg - kp * MR) {
-                            let row = part.row(kp * MR + i);
-                            let col = q * NR - qs.0 * NR;
-                            row[col..col + width].copy_from_slice(&scratch[(kp * MR + i) * NR..][..width]);
+                        for i in 0..self.mr.min(self.kg - kp * self.mr) {
+                            let row = part.row(kp * self.mr + i);
+                            let col = q * self.nr - qs.0 * self.nr;
+                            row[col..col + width]
+                                .copy_from_slice(&scratch[(kp * self.mr + i) * self.nr..][..width]);
                         }
                     }
                 }

@@ -8,6 +8,7 @@
 //! ranges are disjoint by construction, so the rows handed out never alias.
 #![allow(unsafe_code)]
 
+use crate::kernels::MAX_MR;
 use std::marker::PhantomData;
 
 /// A worker's columns `c0..c1` of every row of a `rows × cols` row-major matrix.
@@ -41,15 +42,20 @@ impl<'a, T> Part<'a, T> {
     }
 
     /// Columns `col..col + len` (relative to the part) of rows `r0..r0 + n`, followed by
-    /// `M − n` rows of `len` from `spare`: the destination rows of one tile.
-    pub(crate) fn tile<'s, const M: usize>(
+    /// `m − n` rows of `len` from `spare`: the destination rows of one `m`-row tile (the rest
+    /// of the array empty).
+    pub(crate) fn tile<'s>(
         &'s mut self,
+        m: usize,
         (r0, n): (usize, usize),
         (col, len): (usize, usize),
         spare: &'s mut [T],
-    ) -> [&'s mut [T]; M] {
-        assert!(n <= M && r0 + n <= self.rows && col + len <= self.c1 - self.c0, "tile outside the part");
-        let mut spare = spare.chunks_exact_mut(len);
+    ) -> [&'s mut [T]; MAX_MR] {
+        assert!(
+            n <= m && m <= MAX_MR && r0 + n <= self.rows && col + len <= self.c1 - self.c0,
+            "tile outside the part"
+        );
+        let mut spare = spare.chunks_exact_mut(len.max(1));
         let ptr = self.ptr;
         let (cols, c0) = (self.cols, self.c0);
         std::array::from_fn(|i| {
@@ -59,8 +65,10 @@ impl<'a, T> Part<'a, T> {
                 // slices are disjoint and inside the matrix; `&'s mut self` keeps them the
                 // only ones borrowed from this part.
                 unsafe { std::slice::from_raw_parts_mut(ptr.add((r0 + i) * cols + c0 + col), len) }
-            } else {
+            } else if i < m {
                 spare.next().expect("spare rows for the tile")
+            } else {
+                Default::default()
             }
         })
     }

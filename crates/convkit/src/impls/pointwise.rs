@@ -1,35 +1,34 @@
 //! `pointwise`: 1×1 (pointwise) convolutions as the transposed GEMM
-//! `Yᵀ[P, K] = Xᵀ[P, C] · Wᵀ[C, K]`, output positions as the tile's `MR` rows and output
-//! channels as its `NR` columns.
+//! `Yᵀ[P, K] = Xᵀ[P, C] · Wᵀ[C, K]`, output positions as the tile's `mr` rows and output
+//! channels as its `nr` columns.
 //!
 //! That orientation suits two cases `gemm-tiled` (channels as rows, positions as columns)
 //! handles poorly: channels-last data, where `Yᵀ` *is* the output and `Xᵀ` the input, so
 //! tiles go straight into it; and channels-first layers with few positions (the 7×7 maps at
 //! the end of ResNet-50), where a last partial panel of positions would waste most of a tile
-//! (49 positions are 3 panels of 16 and 1 column; as rows they are 8 blocks of 6 and 1).
+//! (with 6×16 tiles, 49 positions are 3 panels of 16 and 1 column; as rows, 8 blocks of 6 and 1).
 //!
-//! Per sample: the input is packed once into `MR`-position blocks (`[block][c][MR]`, shared
+//! Per sample: the input is packed once into `mr`-position blocks (`[block][c][mr]`, shared
 //! by the workers), then for each reduction block of 256 channels, each worker sweeps its
-//! panels of 16 output channels (packed at plan time, L1-resident per reduction block) over
-//! every position block. Channels-last output with a whole number of 16-channel panels takes
+//! panels of `nr` output channels (packed at plan time, L1-resident per reduction block) over
+//! every position block. Channels-last output with a whole number of `nr`-channel panels takes
 //! the tiles directly, and the bias after the last block; otherwise tiles accumulate in a
 //! `P × K` buffer copied (channels-first: transposed) into place at the end, with the bias. Workers split the output channels by panels; every output is summed in
 //! the same order whatever the split.
 
 use super::grid::{split_cols, Part};
 use super::{split_join, ConvImpl};
-use crate::isa::Isa;
-use crate::kernels::{generic, GemmTile, TileDst, MR, NR};
+use crate::kernels::{KernelSet, TileDst};
 use crate::scalar::Scalar;
 use crate::shape::{data_strides, ConvProblem};
 use crate::Layout;
 
-/// Channels-first problems with this many positions or more, or a whole number of 16-position
+/// Channels-first problems with this many positions or more, or a whole number of `nr`-position
 /// panels, stay with `gemm-tiled` (whose panels of positions are then all or nearly all full,
 /// and which writes channels-first rows directly).
 pub const MAX_FIRST_POSITIONS: usize = 128;
 
-/// Reduction block: a `KC × NR` weight panel slice (L1) and `KC × MR` input block.
+/// Reduction block: a `KC × nr` weight panel slice (L1) and `KC × mr` input block.
 const KC: usize = 256;
 
 /// The packed input's slice of one reduction block is swept once per weight panel while it
@@ -38,8 +37,8 @@ const A_SLICE_BYTES: usize = 256 << 10;
 
 /// `Ok` for ungrouped 1×1 convolutions without padding (any stride), channels-last, or
 /// channels-first with fewer than [`MAX_FIRST_POSITIONS`] output positions per sample, not a
-/// multiple of 16.
-pub fn supports(p: &ConvProblem) -> Result<(), String> {
+/// multiple of the tile width `nr`.
+pub fn supports(p: &ConvProblem, nr: usize) -> Result<(), String> {
     if p.axes.iter().any(|a| a.kernel != 1 || a.pad_begin != 0 || a.pad_end != 0) {
         return Err("needs a 1×1 kernel without padding".into());
     }
@@ -47,7 +46,7 @@ pub fn supports(p: &ConvProblem) -> Result<(), String> {
         return Err(format!("{} groups, needs 1", p.groups));
     }
     let outs: usize = p.output_spatial().iter().product();
-    if p.layout == Layout::Nchw && (outs >= MAX_FIRST_POSITIONS || outs.is_multiple_of(NR)) {
+    if p.layout == Layout::Nchw && (outs >= MAX_FIRST_POSITIONS || outs.is_multiple_of(nr)) {
         return Err(format!("channels-first with {outs} positions (gemm-tiled's panels fit)"));
     }
     if outs == 0 {
@@ -56,19 +55,21 @@ pub fn supports(p: &ConvProblem) -> Result<(), String> {
     Ok(())
 }
 
-/// Pointwise convolution for one problem, weights packed as 16-channel panels.
+/// Pointwise convolution for one problem, weights packed as `nr`-channel panels.
 pub struct Pointwise<T> {
     p: ConvProblem,
-    isa: Isa,
-    tile: GemmTile<T>,
+    ks: KernelSet<T>,
+    /// The kernel set's tile rows (positions) and columns (output channels).
+    mr: usize,
+    nr: usize,
     c: usize,
     k: usize,
     outs: usize,
-    /// Blocks of `MR` positions.
+    /// Blocks of `mr` positions.
     pblocks: usize,
-    /// Panels of `NR` output channels.
+    /// Panels of `nr` output channels.
     kpanels: usize,
-    /// `Wᵀ`: `[reduction block][k panel][kc][NR]`, columns past `K` zero.
+    /// `Wᵀ`: `[reduction block][k panel][kc][nr]`, columns past `K` zero.
     packed: Vec<T>,
     /// Input offset (within a sample, channel 0) of output position `q`.
     pos: Vec<usize>,
@@ -77,18 +78,19 @@ pub struct Pointwise<T> {
 }
 
 impl<T: Scalar> Pointwise<T> {
-    /// Pack `w` (`(K, C, 1…)`) for `isa`'s kernel.
-    pub fn new(p: &ConvProblem, w: &[T], isa: Isa) -> Self {
+    /// Pack `w` (`(K, C, 1…)`) for kernel set `ks`.
+    pub fn new(p: &ConvProblem, w: &[T], ks: KernelSet<T>) -> Self {
+        let (mr, nr) = (ks.geometry.mr, ks.geometry.nr);
         let (c, k) = (p.in_channels, p.out_channels);
-        let kpanels = k.div_ceil(NR);
-        let mut packed = vec![T::ZERO; kpanels * NR * c];
+        let kpanels = k.div_ceil(nr);
+        let mut packed = vec![T::ZERO; kpanels * nr * c];
         for r0 in (0..c).step_by(KC) {
             let kc = KC.min(c - r0);
             for q in 0..kpanels {
-                let block = &mut packed[(r0 * kpanels + q * kc) * NR..][..kc * NR];
-                for j in 0..NR.min(k - q * NR) {
+                let block = &mut packed[(r0 * kpanels + q * kc) * nr..][..kc * nr];
+                for j in 0..nr.min(k - q * nr) {
                     for r in 0..kc {
-                        block[r * NR + j] = w[(q * NR + j) * c + r0 + r];
+                        block[r * nr + j] = w[(q * nr + j) * c + r0 + r];
                     }
                 }
             }
@@ -100,17 +102,18 @@ impl<T: Scalar> Pointwise<T> {
         let mut o = vec![0; rank];
         let pos = (0..outs)
             .map(|q| {
-                crate::reference::unravel(q, &out_sp, &mut o);
+                crate::geometry::unravel(q, &out_sp, &mut o);
                 (0..rank).map(|a| o[a] * p.axes[a].stride * xsp[a]).sum()
             })
             .collect();
         Pointwise {
-            isa,
-            tile: T::gemm_tile(isa).unwrap_or(generic::gemm_6x16::<T>),
+            ks,
+            mr,
+            nr,
             c,
             k,
             outs,
-            pblocks: outs.div_ceil(MR),
+            pblocks: outs.div_ceil(mr),
             kpanels,
             packed,
             pos,
@@ -119,37 +122,37 @@ impl<T: Scalar> Pointwise<T> {
         }
     }
 
-    /// Packed input of one sample: `[position block][c][MR]`.
+    /// Packed input of one sample: `[position block][c][self.mr]`.
     fn a_len(&self) -> usize {
-        self.pblocks * self.c * MR
+        self.pblocks * self.c * self.mr
     }
 
     /// Tiles go straight into the output: channels-last with whole panels of channels.
     fn direct(&self) -> bool {
-        self.p.layout == Layout::Nhwc && self.k.is_multiple_of(NR)
+        self.p.layout == Layout::Nhwc && self.k.is_multiple_of(self.nr)
     }
 
-    /// Otherwise the `P × kpanels·NR` accumulation buffer, copied out at the end.
+    /// Otherwise the `P × kpanels·self.nr` accumulation buffer, copied out at the end.
     fn acc_len(&self) -> usize {
         if self.direct() {
             0
         } else {
-            self.outs * self.kpanels * NR
+            self.outs * self.kpanels * self.nr
         }
     }
 
     /// Per worker: spare tile rows.
     fn per_thread(&self) -> usize {
-        MR * NR
+        self.mr * self.nr
     }
 
     /// Pack position blocks `bs` of sample `x` into `a` (those blocks only).
     fn pack(&self, x: &[T], bs: (usize, usize), a: &mut [T]) {
         let (_, xc) = self.xs;
-        for (bi, blk) in a.chunks_exact_mut(self.c * MR).enumerate() {
-            let q0 = (bs.0 + bi) * MR;
-            let live = MR.min(self.outs - q0);
-            for (ci, dst) in blk.chunks_exact_mut(MR).enumerate() {
+        for (bi, blk) in a.chunks_exact_mut(self.c * self.mr).enumerate() {
+            let q0 = (bs.0 + bi) * self.mr;
+            let live = self.mr.min(self.outs - q0);
+            for (ci, dst) in blk.chunks_exact_mut(self.mr).enumerate() {
                 for (i, d) in dst.iter_mut().enumerate() {
                     *d = if i < live { x[ci * xc + self.pos[q0 + i]] } else { T::ZERO };
                 }
@@ -174,15 +177,15 @@ impl<T: Scalar> Pointwise<T> {
             // Each panel of weights (L1) sweeps every position block while the blocks' slice
             // of the packed input stays in L2; past that, each position block (L1) sweeps the
             // worker's weight panels (L2) instead, so the input streams through once.
-            let b_at = |q: usize| &self.packed[(r0 * self.kpanels + q * kc) * NR..][..kc * NR];
+            let b_at = |q: usize| &self.packed[(r0 * self.kpanels + q * kc) * self.nr..][..kc * self.nr];
             let mut tile = |pb: usize, q: usize| {
-                let live = MR.min(self.outs - pb * MR);
-                let ab = &a[(pb * c + r0) * MR..][..kc * MR];
-                let rows = part.tile::<MR>((pb * MR, live), ((q - qs.0) * NR, NR), spare);
+                let live = self.mr.min(self.outs - pb * self.mr);
+                let ab = &a[(pb * c + r0) * self.mr..][..kc * self.mr];
+                let rows = part.tile(self.mr, (pb * self.mr, live), ((q - qs.0) * self.nr, self.nr), spare);
                 let mut dst = TileDst { rows, accumulate: bi > 0, bias: None, live };
-                (self.tile)(kc, ab, b_at(q), (1, 0), &mut dst);
+                (self.ks.gemm)(kc, ab, b_at(q), (1, 0), &mut dst);
             };
-            if self.pblocks * kc * MR * std::mem::size_of::<T>() <= A_SLICE_BYTES {
+            if self.pblocks * kc * self.mr * std::mem::size_of::<T>() <= A_SLICE_BYTES {
                 for q in qs.0..qs.1 {
                     for pb in 0..self.pblocks {
                         tile(pb, q);
@@ -200,7 +203,7 @@ impl<T: Scalar> Pointwise<T> {
             if bi == last_block && self.direct() {
                 if let Some(bias) = bias {
                     for q in 0..self.outs {
-                        for (v, &bv) in part.row(q).iter_mut().zip(&bias[qs.0 * NR..]) {
+                        for (v, &bv) in part.row(q).iter_mut().zip(&bias[qs.0 * self.nr..]) {
                             *v = *v + bv;
                         }
                     }
@@ -212,8 +215,7 @@ impl<T: Scalar> Pointwise<T> {
 
 impl<T: Scalar> ConvImpl<T> for Pointwise<T> {
     fn name(&self) -> String {
-        let level = if T::gemm_tile(self.isa).is_some() { "avx2" } else { "generic" };
-        format!("pointwise:{level}")
+        self.ks.name("pointwise")
     }
 
     fn workspace(&self, threads: usize) -> usize {
@@ -226,7 +228,7 @@ impl<T: Scalar> ConvImpl<T> for Pointwise<T> {
         let (acc, spare) = rest.split_at_mut(self.acc_len());
         let (xn, _) = self.xs;
         let (k, outs, kp) = (self.k, self.outs, self.kpanels);
-        let block = self.c * MR;
+        let block = self.c * self.mr;
         for n in 0..self.p.batch {
             let xs = &x[n * xn..];
             let cut = |t: usize| (self.pblocks * t / threads) * block;
@@ -235,15 +237,15 @@ impl<T: Scalar> ConvImpl<T> for Pointwise<T> {
             });
             let a = &*a;
             let yn = &mut y[n * k * outs..][..k * outs];
-            // The output itself (`P × K`), or the buffer (`P × kpanels·NR`) copied out below.
+            // The output itself (`P × K`), or the buffer (`P × kpanels·self.nr`) copied out below.
             let direct = self.direct();
-            let (mat, cols) = if direct { (&mut *yn, k) } else { (&mut *acc, kp * NR) };
-            let cut = |t: usize| (kp * t / threads * NR).min(cols);
-            split_cols(mat, (outs, cols), spare, MR * NR, threads, &cut, &|t, mut part, spare| {
+            let (mat, cols) = if direct { (&mut *yn, k) } else { (&mut *acc, kp * self.nr) };
+            let cut = |t: usize| (kp * t / threads * self.nr).min(cols);
+            split_cols(mat, (outs, cols), spare, self.mr * self.nr, threads, &cut, &|t, mut part, spare| {
                 self.compute(a, bias, (kp * t / threads, kp * (t + 1) / threads), &mut part, spare)
             });
             let acc = &*acc;
-            let at = |q: usize, kk: usize| acc[q * kp * NR + kk] + bias.map_or(T::ZERO, |b| b[kk]);
+            let at = |q: usize, kk: usize| acc[q * kp * self.nr + kk] + bias.map_or(T::ZERO, |b| b[kk]);
             if self.p.layout == Layout::Nchw {
                 // Transposed: output channel rows, split by channels.
                 let cut = |t: usize| (k * t / threads) * outs;

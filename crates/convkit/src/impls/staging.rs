@@ -3,8 +3,8 @@
 //! every window of an output row reads consecutive elements and no kernel handles borders.
 
 use super::gemm_tiled::MAX_RANK;
+use crate::geometry::{pad_source, unravel};
 use crate::kernels::generic::DwSplitFn;
-use crate::reference::{pad_source, unravel};
 use crate::scalar::Scalar;
 use crate::shape::{data_strides, ConvProblem};
 

@@ -29,18 +29,15 @@
 //! sequence across samples, so only the last panel of a worker's share can be partial. A batch
 //! that divides evenly among the threads is split by whole samples; otherwise each sample is
 //! split either by bands of `4d` output rows (each worker its own output positions of every
-//! channel) or, channels-first, by blocks of `MR` output channels (for few tiles), whichever
+//! channel) or, channels-first, by blocks of `mr` output channels (for few tiles), whichever
 //! leaves less work to the busiest worker. Every output is computed by the same operations in the same order whatever the
 //! split.
 
 use super::grid::{split_cols, Part};
 use super::{split_join, ConvImpl};
-use crate::isa::Isa;
-use crate::kernels::winograd::{
-    wino_input_generic, wino_output_generic, wino_weight, Lanes, WinoInFn, WinoOutFn, WA, WL, WM, WX,
-};
-use crate::kernels::{generic, GemmTile, TileDst, MR};
-use crate::reference::{pad_value, unravel};
+use crate::geometry::{pad_value, unravel};
+use crate::kernels::winograd::{wino_weight, Lanes, WA, WL, WM, WX};
+use crate::kernels::{scratch_rows, KernelSet, TileDst};
 use crate::scalar::Scalar;
 use crate::shape::ConvProblem;
 use crate::{Layout, PadMode};
@@ -60,9 +57,13 @@ pub const MIN_CHANNELS: usize = 16;
 
 /// `Ok` if the last two axes are 3×3 with stride 1 (any dilation), the convolution is
 /// ungrouped, padded with zeros or a constant, has at least [`MIN_CHANNELS`]
-/// in and out, and output planes of at least 4×4.
-pub fn supports(p: &ConvProblem) -> Result<(), String> {
+/// in and out, and output planes of at least 4×4; the kernel set's tiles must be [`WL`]
+/// columns wide (one column per transformed tile).
+pub fn supports<T>(p: &ConvProblem, ks: &KernelSet<T>) -> Result<(), String> {
     let rank = p.axes.len();
+    if ks.geometry.nr != WL {
+        return Err(format!("tiles {} columns wide, the transforms batch {WL} tiles", ks.geometry.nr));
+    }
     if rank < 2 {
         return Err(format!("{rank}-D, needs 2-D or more"));
     }
@@ -89,7 +90,7 @@ pub fn supports(p: &ConvProblem) -> Result<(), String> {
 enum Split {
     /// By bands of output rows.
     Bands,
-    /// By blocks of `MR` output channels.
+    /// By blocks of `mr` output channels.
     Channels,
     /// By whole samples, their tiles in one sequence (no partial panel at each sample's end).
     Samples,
@@ -118,10 +119,9 @@ struct Tile {
 /// Winograd F(4×4, 3×3) for one problem, transformed weights packed for the tile kernel.
 pub struct Winograd<T> {
     p: ConvProblem,
-    isa: Isa,
-    tile: GemmTile<T>,
-    input: WinoInFn<T>,
-    output: WinoOutFn<T>,
+    ks: KernelSet<T>,
+    /// The kernel set's tile rows (output channels).
+    mr: usize,
     c: usize,
     k: usize,
     kpanels: usize,
@@ -146,21 +146,22 @@ pub struct Winograd<T> {
     tws: usize,
     /// Column panels per block.
     panels: usize,
-    /// `U`: `[ξ][reduction block][k panel][kc][MR]`, rows past `K` zero.
+    /// `U`: `[ξ][reduction block][k panel][kc][mr]`, rows past `K` zero.
     packed: Vec<T>,
     padv: T,
 }
 
 impl<T: Scalar> Winograd<T> {
-    /// Transform and pack `w` (`(K, C, outer kernel…, 3, 3)`) for `isa`'s kernels.
-    pub fn new(p: &ConvProblem, w: &[T], isa: Isa) -> Self {
+    /// Transform and pack `w` (`(K, C, outer kernel…, 3, 3)`) for kernel set `ks`.
+    pub fn new(p: &ConvProblem, w: &[T], ks: KernelSet<T>) -> Self {
+        let mr = ks.geometry.mr;
         let rank = p.axes.len();
         let (outer, plane) = p.axes.split_at(rank - 2);
         let (c, k) = (p.in_channels, p.out_channels);
         let otaps: usize = outer.iter().map(|a| a.kernel).product();
         let r = c * otaps;
-        let kpanels = k.div_ceil(MR);
-        let mut packed = vec![T::ZERO; WX * kpanels * r * MR];
+        let kpanels = k.div_ceil(mr);
+        let mut packed = vec![T::ZERO; WX * kpanels * r * mr];
         for ko in 0..k {
             for ri in 0..r {
                 // True convolution reverses every axis: the 3×3 taps and the outer taps.
@@ -171,11 +172,11 @@ impl<T: Scalar> Winograd<T> {
                     w[((ko * c + ci) * otaps + t) * 9 + j].to_f64()
                 });
                 let u = wino_weight(&g);
-                let (kp, i) = (ko / MR, ko % MR);
+                let (kp, i) = (ko / mr, ko % mr);
                 let (r0, rr) = (ri / KC * KC, ri % KC);
                 let kc = KC.min(r - r0);
                 for (x, &v) in u.iter().enumerate() {
-                    packed[(x * kpanels * r + r0 * kpanels + kp * kc + rr) * MR + i] = T::from_f64(v);
+                    packed[(x * kpanels * r + r0 * kpanels + kp * kc + rr) * mr + i] = T::from_f64(v);
                 }
             }
         }
@@ -204,21 +205,18 @@ impl<T: Scalar> Winograd<T> {
         let (ay, ax) = (plane[0], plane[1]);
         let (dy, dx) = (ay.dilation, ax.dilation);
         let (th, tws) = (ay.output.div_ceil(WM * dy), ax.output.div_ceil(WM * dx));
-        let per_panel = WX * WL * (r + kpanels * MR) * std::mem::size_of::<T>();
+        let per_panel = WX * WL * (r + kpanels * mr) * std::mem::size_of::<T>();
         let tiles = out_planes * th * dy * dx * tws;
         let panels = (BLOCK_BYTES / per_panel).clamp(1, MAX_PANELS).min(tiles.div_ceil(WL));
-        let (input, output) = T::wino(isa).unwrap_or((wino_input_generic::<T>, wino_output_generic::<T>));
         let hw = ay.input * ax.input;
         let xs = match p.layout {
             Layout::Nchw => (in_planes * hw, hw, 1),
             Layout::Nhwc => (1, hw * c, c),
         };
         Winograd {
-            isa,
+            ks,
+            mr,
             xs,
-            tile: T::gemm_tile(isa).unwrap_or(generic::gemm_6x16::<T>),
-            input,
-            output,
             c,
             k,
             kpanels,
@@ -245,7 +243,7 @@ impl<T: Scalar> Winograd<T> {
     }
 
     fn m_len(&self) -> usize {
-        WX * self.kpanels * MR * self.panels * WL
+        WX * self.kpanels * self.mr * self.panels * WL
     }
 
     fn per_thread(&self) -> usize {
@@ -402,7 +400,7 @@ impl<T: Scalar> Winograd<T> {
                         }
                     }
                     let ri = ci * self.otaps + tap;
-                    (self.input)(&d, &mut v[(q * self.r + ri) * WL..], vstride);
+                    (self.ks.wino.0)(&d, &mut v[(q * self.r + ri) * WL..], vstride);
                 }
             }
         }
@@ -412,21 +410,24 @@ impl<T: Scalar> Winograd<T> {
     fn gemms(&self, panels: usize, ks: (usize, usize), v: &[T], m: &mut [T]) {
         let r = self.r;
         let cols = self.panels * WL;
-        let mstride = self.kpanels * MR * cols;
-        let (kp0, kp1) = (ks.0 / MR, ks.1.div_ceil(MR));
+        let mstride = self.kpanels * self.mr * cols;
+        let (kp0, kp1) = (ks.0 / self.mr, ks.1.div_ceil(self.mr));
         for x in 0..WX {
             let vx = &v[x * self.panels * r * WL..];
             let mx = &mut m[x * mstride..][..mstride];
             for r0 in (0..r).step_by(KC) {
                 let kc = KC.min(r - r0);
                 for kp in kp0..kp1 {
-                    let a =
-                        &self.packed[(x * self.kpanels * r + r0 * self.kpanels + kp * kc) * MR..][..kc * MR];
-                    let mut rows = mx[kp * MR * cols..][..MR * cols].chunks_exact_mut(cols);
-                    let rows: [&mut [T]; MR] = std::array::from_fn(|_| rows.next().expect("MR rows"));
-                    let mut dst =
-                        TileDst { rows, accumulate: r0 > 0, bias: None, live: MR.min(self.k - kp * MR) };
-                    (self.tile)(kc, a, &vx[r0 * WL..], (panels, r * WL), &mut dst);
+                    let a = &self.packed[(x * self.kpanels * r + r0 * self.kpanels + kp * kc) * self.mr..]
+                        [..kc * self.mr];
+                    let rows = scratch_rows(&mut mx[kp * self.mr * cols..], self.mr, cols);
+                    let mut dst = TileDst {
+                        rows,
+                        accumulate: r0 > 0,
+                        bias: None,
+                        live: self.mr.min(self.k - kp * self.mr),
+                    };
+                    (self.ks.gemm)(kc, a, &vx[r0 * WL..], (panels, r * WL), &mut dst);
                 }
             }
         }
@@ -446,12 +447,12 @@ impl<T: Scalar> Winograd<T> {
         let (oh, ow) = self.ohw;
         let (dy, dx) = self.dil;
         let cols = self.panels * WL;
-        let mstride = self.kpanels * MR * cols;
+        let mstride = self.kpanels * self.mr * cols;
         let mut y: [Lanes<T>; WM * WM] = [[T::ZERO; WL]; WM * WM];
         for (q, tiles) in tiles.chunks(WL).enumerate() {
             for k in ks.0..ks.1 {
                 let b = bias.map_or(T::ZERO, |b| b[k]);
-                (self.output)(&m[k * cols + q * WL..], mstride, b, &mut y);
+                (self.ks.wino.1)(&m[k * cols + q * WL..], mstride, b, &mut y);
                 // Channels-first: row k of the part or of each sample, positions 1 apart;
                 // channels-last: from channel k, positions K apart. `per` is a sample's
                 // length in those steps.
@@ -497,10 +498,7 @@ impl<T: Scalar> Winograd<T> {
 
 impl<T: Scalar> ConvImpl<T> for Winograd<T> {
     fn name(&self) -> String {
-        format!(
-            "winograd:{}",
-            if self.isa >= Isa::Avx2Fma && T::wino(self.isa).is_some() { "avx2" } else { "generic" }
-        )
+        self.ks.name("winograd")
     }
 
     fn workspace(&self, threads: usize) -> usize {
@@ -538,7 +536,7 @@ impl<T: Scalar> ConvImpl<T> for Winograd<T> {
                     });
                 }
                 Split::Channels => {
-                    let kc = |t: usize| (self.kpanels * t / threads * MR).min(self.k);
+                    let kc = |t: usize| (self.kpanels * t / threads * self.mr).min(self.k);
                     let cut = |t: usize| kc(t) * cols;
                     split_join(y, ws, per, threads, &cut, &|t, rows, ws| {
                         let (k0, k1) = (kc(t), kc(t + 1));

@@ -1,10 +1,39 @@
-//! Portable micro-kernels, generic over the element type.
+//! Portable micro-kernels, generic over the element type, and the portable kernel set.
 
-use super::{TileDst, MR, NR};
+use super::{Geometry, KernelSet, TileDst};
+use crate::isa::Isa;
 use crate::scalar::Scalar;
 
-/// `f32`/`f64` GEMM tile in plain Rust (`gemm_6x16:generic`), panel after panel.
-pub fn gemm_6x16<T: Scalar>(
+/// The portable kernel set: `MR × NR` tiles (6 × 16, as the AVX2 set, so both pack alike).
+pub fn kernel_set<T: Scalar>() -> KernelSet<T> {
+    kernel_set_with::<T, 6, 16>()
+}
+
+/// The portable kernels with `MR × NR` tiles: any geometry, so that tests can run every
+/// implementation on tile shapes no SIMD level has.
+pub fn kernel_set_with<T: Scalar, const MR: usize, const NR: usize>() -> KernelSet<T> {
+    const { assert!(MR <= super::MAX_MR && NR <= super::MAX_NR && NR >= 2) };
+    KernelSet {
+        isa: Isa::Generic,
+        geometry: Geometry { mr: MR, nr: NR, lanes: 1 },
+        gemm: gemm::<T, MR, NR>,
+        gemm_narrow: gemm::<T, MR, NR>,
+        gemm_indirect: gemm_indirect::<T, MR, NR>,
+        gemm_indirect_small: (MR, gemm_indirect::<T, MR, NR>),
+        copy_panel: copy_panel::<T, NR>,
+        transpose_panel: transpose_panel::<T>,
+        wino: (super::winograd::wino_input_generic::<T>, super::winograd::wino_output_generic::<T>),
+        dw_row: dw_row::<T>,
+        dw_plane: dw_plane::<T>,
+        dw_rows: None,
+        dw_copy: dw_copy::<T>,
+        dw_split2: dw_split2::<T>,
+        fma_peak: None,
+    }
+}
+
+/// `f32`/`f64` GEMM tile in plain Rust (`gemm_MRxNR:generic`), panel after panel.
+pub fn gemm<T: Scalar, const MR: usize, const NR: usize>(
     kc: usize,
     a: &[T],
     b: &[T],
@@ -13,7 +42,7 @@ pub fn gemm_6x16<T: Scalar>(
 ) {
     for q in 0..panels {
         let b = &b[q * b_step..];
-        let mut acc = start_tile(c, q * NR);
+        let mut acc = start_tile::<T, MR, NR>(c, q * NR);
         for (ap, bp) in a.chunks_exact(MR).zip(b.chunks_exact(NR)).take(kc) {
             let bp: &[T; NR] = bp.try_into().expect("NR elements");
             fma_rows(&mut acc, ap, bp);
@@ -23,7 +52,7 @@ pub fn gemm_6x16<T: Scalar>(
 }
 
 /// The accumulators a tile at column `col` starts from: zero, or the destination's contents.
-fn start_tile<T: Scalar>(c: &TileDst<'_, T>, col: usize) -> [[T; NR]; MR] {
+fn start_tile<T: Scalar, const MR: usize, const NR: usize>(c: &TileDst<'_, T>, col: usize) -> [[T; NR]; MR] {
     let mut acc = [[T::ZERO; NR]; MR];
     if c.accumulate {
         for (a, row) in acc.iter_mut().zip(&c.rows) {
@@ -34,7 +63,7 @@ fn start_tile<T: Scalar>(c: &TileDst<'_, T>, col: usize) -> [[T; NR]; MR] {
 }
 
 /// `acc[i][j] += a[i]·b[j]`, unfused.
-fn fma_rows<T: Scalar>(acc: &mut [[T; NR]; MR], ap: &[T], bp: &[T; NR]) {
+fn fma_rows<T: Scalar, const MR: usize, const NR: usize>(acc: &mut [[T; NR]; MR], ap: &[T], bp: &[T; NR]) {
     for (row, &av) in acc.iter_mut().zip(ap) {
         for (r, &bv) in row.iter_mut().zip(bp) {
             *r = *r + av * bv;
@@ -43,7 +72,11 @@ fn fma_rows<T: Scalar>(acc: &mut [[T; NR]; MR], ap: &[T], bp: &[T; NR]) {
 }
 
 /// Add the bias, if any, and store the accumulators at column `col`.
-fn finish_tile<T: Scalar>(mut acc: [[T; NR]; MR], c: &mut TileDst<'_, T>, col: usize) {
+fn finish_tile<T: Scalar, const MR: usize, const NR: usize>(
+    mut acc: [[T; NR]; MR],
+    c: &mut TileDst<'_, T>,
+    col: usize,
+) {
     if let Some(bias) = c.bias {
         for (row, b) in acc.iter_mut().zip(bias) {
             row.iter_mut().for_each(|v| *v = *v + b);
@@ -425,7 +458,12 @@ impl<T> DwRows<'_, T> {
 pub type DwRowsFn<T> = fn(&DwRows<'_, T>, &mut [T]);
 
 /// Portable panel copy (see [`crate::kernels::PanelCopy`]).
-pub fn copy_panel<T: Scalar>(src: &[T], rows: &[usize], runs: &[(usize, usize)], dst: &mut [T]) {
+pub fn copy_panel<T: Scalar, const NR: usize>(
+    src: &[T],
+    rows: &[usize],
+    runs: &[(usize, usize)],
+    dst: &mut [T],
+) {
     for (r, &ro) in rows.iter().enumerate() {
         for &(j0, s) in runs {
             let d: &mut [T; NR] = (&mut dst[r * NR + j0..][..NR]).try_into().expect("NR elements");
@@ -435,8 +473,8 @@ pub fn copy_panel<T: Scalar>(src: &[T], rows: &[usize], runs: &[(usize, usize)],
 }
 
 /// Portable indirect GEMM tile (see [`crate::kernels::GemmIndirect`]); the same sums in the
-/// same order as [`gemm_6x16`].
-pub fn gemm_6x16_indirect<T: Scalar>(
+/// same order as [`gemm`].
+pub fn gemm_indirect<T: Scalar, const MR: usize, const NR: usize>(
     kc: usize,
     a: &[T],
     src: &[T],
@@ -445,7 +483,7 @@ pub fn gemm_6x16_indirect<T: Scalar>(
     c: &mut TileDst<'_, T>,
 ) {
     for q in 0..panels {
-        let mut acc = start_tile(c, q * NR);
+        let mut acc = start_tile::<T, MR, NR>(c, q * NR);
         for (ap, &o) in a.chunks_exact(MR).zip(&offs[..kc]) {
             let bp: &[T; NR] = src[base + q * NR + o..][..NR].try_into().expect("NR elements");
             fma_rows(&mut acc, ap, bp);
@@ -454,11 +492,12 @@ pub fn gemm_6x16_indirect<T: Scalar>(
     }
 }
 
-/// Portable [`super::PanelTranspose`].
-pub fn transpose_panel<T: Scalar>(src: &[T], rows: &[usize; NR], len: usize, dst: &mut [T]) {
+/// Portable [`super::PanelTranspose`] (`nr = rows.len()`).
+pub fn transpose_panel<T: Scalar>(src: &[T], rows: &[usize], len: usize, dst: &mut [T]) {
+    let nr = rows.len();
     for (j, &r) in rows.iter().enumerate() {
         for (p, &v) in src[r..r + len].iter().enumerate() {
-            dst[p * NR + j] = v;
+            dst[p * nr + j] = v;
         }
     }
 }

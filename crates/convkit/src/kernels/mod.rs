@@ -1,80 +1,199 @@
 //! Micro-kernels: the innermost loops, apart from the API. `generic` is portable Rust and
-//! always built; `x86_64` holds the AVX2/FMA versions, the crate's only `unsafe` code.
+//! always built; `x86_64` holds the AVX2 and AVX-512 versions, the crate's only `unsafe` code
+//! (with `impls/grid.rs`, see there). A [`KernelSet`] gathers one level's kernels and their
+//! [`Geometry`]; plans pick one set ([`kernel_set`]) and read every block size from it.
 //!
-//! A GEMM micro-kernel computes one `MR × NR` tile `C = A·B` over a reduction of length `kc`
-//! from packed panels: `a` holds `kc` groups of `MR` values (rows of the weight),
-//! `b` holds `kc` groups of `NR` values (columns of the patch matrix).
+//! A GEMM micro-kernel computes one `mr × nr` tile `C = A·B` over a reduction of length `kc`
+//! from packed panels: `a` holds `kc` groups of `mr` values (rows of the weight),
+//! `b` holds `kc` groups of `nr` values (columns of the patch matrix).
 
 pub mod generic;
 pub mod winograd;
 #[cfg(target_arch = "x86_64")]
 pub mod x86_64;
 
-/// Rows of a GEMM tile (output channels).
-pub const MR: usize = 6;
-/// Columns of a GEMM tile (output positions).
-pub const NR: usize = 16;
+use crate::isa::{self, Isa};
+use generic::{DwCopyFn, DwPlaneFn, DwRowFn, DwRowsFn, DwSplitFn};
+use winograd::{WinoInFn, WinoOutFn};
 
-/// Where a tile kernel writes: row `i` of the tile to `rows[i][..NR]` (straight into the
+/// Most rows any kernel set's GEMM tile has (the size of [`TileDst`]'s row array).
+pub const MAX_MR: usize = 16;
+/// Most columns any kernel set's GEMM tile has (the size of stack arrays over a panel).
+pub const MAX_NR: usize = 32;
+
+/// The shape a kernel set's micro-kernels work in. Implementations take every block size
+/// from here, never from a constant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Geometry {
+    /// Rows of a GEMM tile: the rows of a packed `A` (weight) panel (≤ [`MAX_MR`]).
+    pub mr: usize,
+    /// Columns of a GEMM tile: the width of a packed `B` panel (≤ [`MAX_NR`]).
+    pub nr: usize,
+    /// Elements of one vector register.
+    pub lanes: usize,
+}
+
+/// Every micro-kernel an implementation needs, for one element type at one ISA level, and
+/// the geometry they share. Chosen once when a plan is made ([`kernel_set`]); every slot is
+/// filled (with the portable kernel where a level has nothing better), except the few
+/// kernels only some levels have.
+#[derive(Clone, Copy)]
+pub struct KernelSet<T> {
+    /// The level these kernels run at (the name implementations carry).
+    pub isa: Isa,
+    /// Tile and panel shape.
+    pub geometry: Geometry,
+    /// The packed `mr × nr` GEMM tile.
+    pub gemm: GemmTile<T>,
+    /// The packed tile computing only the first `nr / 2` columns (a short last panel).
+    pub gemm_narrow: GemmTile<T>,
+    /// The indirect `mr × nr` tile, and the one for at most `.0` live rows (small groups).
+    pub gemm_indirect: GemmIndirect<T>,
+    /// An indirect tile for blocks of at most `.0` live rows, cheaper than the full one.
+    pub gemm_indirect_small: (usize, GemmIndirect<T>),
+    /// Gathers runs of the source into a packed `B` panel.
+    pub copy_panel: PanelCopy<T>,
+    /// Transposes `nr` runs of the source into a packed `B` panel.
+    pub transpose_panel: PanelTranspose<T>,
+    /// Winograd F(4×4, 3×3) input and output transforms.
+    pub wino: (WinoInFn<T>, WinoOutFn<T>),
+    /// Depthwise row kernel.
+    pub dw_row: DwRowFn<T>,
+    /// Depthwise band kernel.
+    pub dw_plane: DwPlaneFn<T>,
+    /// Direct 3×3 depthwise band kernel (constant padding, no staging), where a level has one.
+    pub dw_rows: Option<DwRowsFn<T>>,
+    /// Staging copy.
+    pub dw_copy: DwCopyFn<T>,
+    /// Stride-2 phase split.
+    pub dw_split2: DwSplitFn<T>,
+    /// FMA throughput probe: `iters` rounds of register-only FMAs and the FLOP of one round.
+    pub fma_peak: Option<(FmaProbe, f64)>,
+}
+
+impl<T> KernelSet<T> {
+    /// The name of implementation family `family` running on this set, e.g.
+    /// `gemm-tiled:avx512` (the one place such names are built).
+    pub fn name(&self, family: &str) -> String {
+        impl_name(family, self.isa)
+    }
+}
+
+/// `family:level`, the name users force an implementation by.
+pub fn impl_name(family: &str, isa: Isa) -> String {
+    format!("{family}:{isa}")
+}
+
+/// An FMA throughput probe: runs `iters` rounds, returns a value depending on every FMA.
+pub type FmaProbe = fn(iters: u64) -> f32;
+
+/// Makes one level's `f32` kernel set.
+type F32Set = (Isa, fn() -> KernelSet<f32>);
+
+/// The `f32` kernel sets above `generic`, one line per level, lowest first.
+const F32_SETS: &[F32Set] = &[
+    #[cfg(target_arch = "x86_64")]
+    (Isa::Avx2Fma, x86_64::avx2_set),
+    #[cfg(target_arch = "x86_64")]
+    (Isa::Avx512, x86_64::avx512_set),
+];
+
+/// The kernel set for element type `T` at exactly `isa`, if the CPU supports that level and
+/// the level has kernels for `T` (`generic` always does).
+pub fn kernel_set<T: 'static + crate::scalar::Scalar>(isa: Isa) -> Option<KernelSet<T>> {
+    if !isa::supported(isa) {
+        return None;
+    }
+    if isa == Isa::Generic {
+        return Some(generic::kernel_set::<T>());
+    }
+    let make = F32_SETS.iter().find(|s| s.0 == isa)?.1;
+    cast::<KernelSet<f32>, KernelSet<T>>(make())
+}
+
+/// The best kernel set for `T` at or below `cap`.
+pub fn best_kernel_set<T: 'static + crate::scalar::Scalar>(cap: Isa) -> KernelSet<T> {
+    isa::LEVELS
+        .iter()
+        .rev()
+        .filter(|l| l.0 <= cap)
+        .find_map(|l| kernel_set::<T>(l.0))
+        .unwrap_or_else(generic::kernel_set::<T>)
+}
+
+/// `a` as a `B` when `A` and `B` are the same type (how an `f32` set becomes a `KernelSet<T>`
+/// for `T = f32`, without `unsafe`).
+fn cast<A: 'static, B: 'static>(a: A) -> Option<B> {
+    let mut a = Some(a);
+    (&mut a as &mut dyn std::any::Any).downcast_mut::<Option<B>>().and_then(Option::take)
+}
+
+/// The destination rows of a tile in scratch: `buf` cut into `mr` rows of `nr` (the rest of
+/// the array empty).
+pub fn scratch_rows<T>(buf: &mut [T], mr: usize, nr: usize) -> [&mut [T]; MAX_MR] {
+    let mut rows = buf[..mr * nr].chunks_exact_mut(nr);
+    std::array::from_fn(|_| rows.next().unwrap_or_default())
+}
+
+/// Where a tile kernel writes: row `i < mr` of the tile to `rows[i][..nr]` (straight into the
 /// output, or into scratch), and what it does there.
 pub struct TileDst<'a, T> {
-    /// The tile's rows, at least `NR` elements each (`panels·NR` for [`GemmTile`]; kernels
-    /// panic otherwise).
-    pub rows: [&'a mut [T]; MR],
+    /// The tile's rows, at least `nr` elements each (`panels·nr` for [`GemmTile`]; kernels
+    /// panic otherwise); rows from the set's `mr` on are not used (leave them empty).
+    pub rows: [&'a mut [T]; MAX_MR],
     /// `C += A·B` onto the rows' contents instead of `C = A·B`.
     pub accumulate: bool,
     /// Added to row `i` after the sums (given with the last reduction block).
-    pub bias: Option<[T; MR]>,
+    pub bias: Option<[T; MAX_MR]>,
     /// Rows that matter: kernels may leave rows `live..` as they are (a block's last weight
     /// rows past its group's output channels).
     pub live: usize,
 }
 
 /// A GEMM tile kernel over `panels` column panels side by side: for panel `q`,
-/// `C[i][q·NR + j] = Σ_p a[p*MR + i]·b[q·b_step + p*NR + j]` for a reduction of `kc`, into
-/// `c` as it says (its rows then hold at least `panels·NR` elements).
+/// `C[i][q·nr + j] = Σ_p a[p*mr + i]·b[q·b_step + p*nr + j]` for a reduction of `kc`, into
+/// `c` as it says (its rows then hold at least `panels·nr` elements).
 pub type GemmTile<T> = fn(kc: usize, a: &[T], b: &[T], panels: (usize, usize), c: &mut TileDst<'_, T>);
 
-/// Measure this machine's f32 FMA peak in GFLOP/s with `threads` threads running an
-/// FMA-only loop for about `seconds` (the best of a few rounds per thread, summed).
-/// Returns `None` where there is no SIMD FMA kernel for this CPU.
-pub fn measure_fma_peak(threads: usize, seconds: f64) -> Option<f64> {
-    #[cfg(target_arch = "x86_64")]
-    if crate::isa::max_isa() >= crate::isa::Isa::Avx2Fma {
-        let one = move || {
-            let iters = 1u64 << 20;
-            let mut best = 0.0f64;
-            let start = std::time::Instant::now();
-            while start.elapsed().as_secs_f64() < seconds {
-                let t = std::time::Instant::now();
-                std::hint::black_box(x86_64::f32_fma_peak_avx2_fma(std::hint::black_box(iters)));
-                best = best.max(iters as f64 * 192.0 / t.elapsed().as_secs_f64() / 1e9);
-            }
-            best
-        };
-        let total = std::thread::scope(|s| {
-            let hs: Vec<_> = (0..threads.max(1)).map(|_| s.spawn(one)).collect();
-            hs.into_iter().map(|h| h.join().unwrap_or(0.0)).sum::<f64>()
-        });
-        return Some(total);
-    }
-    let _ = (threads, seconds);
-    None
+/// Measure this machine's f32 FMA peak in GFLOP/s at the widest level the CPU has (a
+/// property of the machine: `CONVKIT_MAX_ISA` does not lower it), with `threads` threads running an FMA-only loop for about `seconds` (the best of a few
+/// rounds per thread, summed). Returns the level and the rate, or `None` where no level has
+/// an FMA probe.
+pub fn measure_fma_peak(threads: usize, seconds: f64) -> Option<(Isa, f64)> {
+    let set = best_kernel_set::<f32>(isa::detected());
+    let (probe, flop) = set.fma_peak?;
+    let one = move || {
+        let iters = 1u64 << 20;
+        let mut best = 0.0f64;
+        let start = std::time::Instant::now();
+        while start.elapsed().as_secs_f64() < seconds {
+            let t = std::time::Instant::now();
+            std::hint::black_box(probe(std::hint::black_box(iters)));
+            best = best.max(iters as f64 * flop / t.elapsed().as_secs_f64() / 1e9);
+        }
+        best
+    };
+    let total = std::thread::scope(|s| {
+        let hs: Vec<_> = (0..threads.max(1)).map(|_| s.spawn(one)).collect();
+        hs.into_iter().map(|h| h.join().unwrap_or(0.0)).sum::<f64>()
+    });
+    Some((set.isa, total))
 }
 
-/// A panel copy kernel: for every row `r`, for every run `(j0, s)`, copy `NR` elements from
-/// `src[rows[r] + s..]` to `dst[r·NR + j0..]`, runs in order (a later run overwrites the
-/// columns past its start). Requires `max(rows) + max(s) + NR ≤ src.len()` and
-/// `(rows.len() − 1)·NR + max(j0) + NR ≤ dst.len()`; kernels panic otherwise.
+/// A panel copy kernel: for every row `r`, for every run `(j0, s)`, copy `nr` elements from
+/// `src[rows[r] + s..]` to `dst[r·nr + j0..]`, runs in order (a later run overwrites the
+/// columns past its start). Requires `max(rows) + max(s) + nr ≤ src.len()` and
+/// `(rows.len() − 1)·nr + max(j0) + nr ≤ dst.len()`; kernels panic otherwise.
 pub type PanelCopy<T> = fn(src: &[T], rows: &[usize], runs: &[(usize, usize)], dst: &mut [T]);
 
 /// An indirect GEMM tile kernel: as [`GemmTile`], but row `p` of panel `q < panels` of `B` is
-/// read in place at `src[base + q·NR + offs[p]..][..NR]` instead of from a packed panel
+/// read in place at `src[base + q·nr + offs[p]..][..nr]` instead of from a packed panel
 /// (`offs.len() ≥ kc`). Kernels panic if a row lies outside `src`.
 pub type GemmIndirect<T> =
     fn(kc: usize, a: &[T], src: &[T], base_panels: (usize, usize), offs: &[usize], c: &mut TileDst<'_, T>);
 
-/// A panel transpose kernel: `dst[p·NR + j] = src[rows[j] + p]` for `j < NR`, `p < len`:
-/// `NR` runs of consecutive source elements become the rows of a packed panel. Requires
-/// `rows[j] + len ≤ src.len()` and `len·NR ≤ dst.len()`; kernels panic otherwise.
-pub type PanelTranspose<T> = fn(src: &[T], rows: &[usize; NR], len: usize, dst: &mut [T]);
+/// A panel transpose kernel: `dst[p·nr + j] = src[rows[j] + p]` for `j < nr`, `p < len`:
+/// `nr` runs of consecutive source elements become the rows of a packed panel
+/// (`rows.len() = nr`). Requires `rows[j] + len ≤ src.len()` and `len·nr ≤ dst.len()`;
+/// kernels panic otherwise.
+pub type PanelTranspose<T> = fn(src: &[T], rows: &[usize], len: usize, dst: &mut [T]);

@@ -8,8 +8,9 @@
 
 use crate::scalar::Scalar;
 
-/// Tiles transformed together: one GEMM column panel.
-pub const WL: usize = super::NR;
+/// Tiles transformed together: one GEMM column panel (the Winograd implementation runs on
+/// kernel sets whose tiles are this wide).
+pub const WL: usize = 16;
 /// One value per tile of a group of [`WL`] tiles.
 pub type Lanes<T> = [T; WL];
 /// Input patch side (`4 + 3 − 1`).

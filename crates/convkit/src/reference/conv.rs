@@ -1,6 +1,7 @@
 //! Reference convolution, its gradients and the transposed convolution.
 
-use super::{pad_value, tap_table, unravel, window_offsets};
+use super::window_offsets;
+use crate::geometry::{pad_value, tap_table, unravel};
 use crate::scalar::Scalar;
 use crate::shape::{data_strides, ConvProblem, ConvTransposeProblem};
 

@@ -1,7 +1,8 @@
 //! The patch-matrix view of convolution: `im2col` lays every window out as a column,
 //! `col2im` is its adjoint (overlapping patches are summed back).
 
-use super::{pad_value, tap_table, unravel, window_offsets};
+use super::window_offsets;
+use crate::geometry::{pad_value, tap_table, unravel};
 use crate::scalar::Scalar;
 use crate::shape::{data_strides, ConvProblem};
 

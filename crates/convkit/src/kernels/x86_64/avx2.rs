@@ -1,7 +1,13 @@
-//! AVX2 + FMA kernels for `f32`.
+//! AVX2 + FMA kernels for `f32`: 6×16 GEMM tiles (12 ymm accumulators), packing copies and
+//! transposes, the FMA probe and the depthwise row kernel.
+
+/// Rows of this level's GEMM tile.
+pub(super) const MR: usize = 6;
+/// Columns of this level's GEMM tile (two ymm registers).
+pub(super) const NR: usize = 16;
 
 use crate::kernels::generic::{self, DwRow};
-use crate::kernels::{TileDst, MR, NR};
+use crate::kernels::{TileDst, MAX_MR};
 use std::arch::x86_64::*;
 
 /// `f32_gemm_6x16_avx2_fma`: 6×16 tiles, 12 ymm accumulators, one broadcast per row; one
@@ -81,7 +87,7 @@ unsafe fn kernel_narrow(
     (panels, b_step): (usize, usize),
     rows: &[*mut f32; MR],
     accumulate: bool,
-    bias: Option<&[f32; MR]>,
+    bias: Option<&[f32; MAX_MR]>,
 ) {
     for q in 0..panels {
         let rows: [*mut f32; MR] = std::array::from_fn(|i| rows[i].add(q * NR));
@@ -131,7 +137,7 @@ unsafe fn load_tile<const ROWS: usize>(rows: &[*mut f32; MR], accumulate: bool) 
 unsafe fn store_tile<const ROWS: usize>(
     c: [[__m256; 2]; ROWS],
     rows: &[*mut f32; MR],
-    bias: Option<&[f32; MR]>,
+    bias: Option<&[f32; MAX_MR]>,
 ) {
     for i in 0..ROWS {
         let [mut lo, mut hi] = c[i];
@@ -155,7 +161,7 @@ unsafe fn kernel<const ROWS: usize>(
     (panels, b_step): (usize, usize),
     rows: &[*mut f32; MR],
     accumulate: bool,
-    bias: Option<&[f32; MR]>,
+    bias: Option<&[f32; MAX_MR]>,
 ) {
     const { assert!(ROWS <= MR) };
     for q in 0..panels {
@@ -264,7 +270,7 @@ unsafe fn kernel_indirect<const ROWS: usize>(
     limit: usize,
     rows: &[*mut f32; MR],
     accumulate: bool,
-    bias: Option<&[f32; MR]>,
+    bias: Option<&[f32; MAX_MR]>,
 ) {
     const { assert!(ROWS <= MR) };
     let mut c = load_tile::<ROWS>(rows, accumulate);
@@ -288,7 +294,10 @@ unsafe fn kernel_indirect<const ROWS: usize>(
 
 /// FMA throughput probe: `iters` rounds of 12 independent 8-wide FMA chains (no memory
 /// traffic), returning a value that depends on every chain so nothing is optimised away.
-/// Each round is 12·8·2 = 192 FLOP.
+/// Each round is 12·8·2 = 192 FLOP ([`FMA_PEAK_FLOP_AVX2`]).
+pub const FMA_PEAK_FLOP_AVX2: f64 = 192.0;
+
+/// See [`FMA_PEAK_FLOP_AVX2`].
 pub fn f32_fma_peak_avx2_fma(iters: u64) -> f32 {
     assert!(is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma"));
     // SAFETY: the CPU supports AVX2 and FMA (checked above); no memory is touched.
@@ -489,8 +498,9 @@ unsafe fn copy_panel(src: &[f32], rows: &[usize], runs: &[(usize, usize)], dst: 
 ///
 /// Safe to call: it checks that the CPU has AVX2 and that every run and the destination lie
 /// inside their slices; it panics otherwise.
-pub fn f32_transpose_panel_avx2(src: &[f32], rows: &[usize; NR], len: usize, dst: &mut [f32]) {
+pub fn f32_transpose_panel_avx2(src: &[f32], rows: &[usize], len: usize, dst: &mut [f32]) {
     assert!(is_x86_feature_detected!("avx2"));
+    let rows: &[usize; NR] = rows.try_into().expect("one run per panel column");
     assert!(rows.iter().all(|&r| r.checked_add(len).is_some_and(|e| e <= src.len())), "run outside src");
     assert!(len.checked_mul(NR).is_some_and(|n| n <= dst.len()), "dst shorter than len·NR");
     // SAFETY: AVX2 is available (checked above); every load reads src[rows[j] + p..][..8] with
