@@ -592,6 +592,22 @@ fn dw_split2(src: &[f32], ev: &mut [f32], od: &mut [f32]) {
 /// 4-, 8- or 12-row kernel on the same packing.
 pub(super) const MR: usize = 16;
 
+/// Call tile kernel `$k` on a [`TileDst`] `$c` with the live rows rounded up to 4, 8, 12
+/// or 16 (`$args` go before the destination rows).
+macro_rules! by_live_rows {
+    ($k:ident, $c:expr, $($args:expr),*) => {{
+        let c: &mut TileDst<'_, f32> = $c;
+        let (bias, acc) = (c.bias, c.accumulate);
+        let (bias, rows) = (bias.as_ref().map(|b| &b[..]), &mut c.rows[..]);
+        match c.live {
+            0..=4 => $k::<4>($($args,)* rows, acc, bias, MR),
+            5..=8 => $k::<8>($($args,)* rows, acc, bias, MR),
+            9..=12 => $k::<12>($($args,)* rows, acc, bias, MR),
+            _ => $k::<16>($($args,)* rows, acc, bias, MR),
+        }
+    }};
+}
+
 /// `f32_gemm_16x16_avx512`: [`f32_gemm_tile_avx512`] on a [`TileDst`], computing the live
 /// rows rounded up to 4, 8, 12 or 16.
 pub fn f32_gemm_16x16_avx512(
@@ -601,14 +617,7 @@ pub fn f32_gemm_16x16_avx512(
     panels: (usize, usize),
     c: &mut TileDst<'_, f32>,
 ) {
-    let (bias, acc) = (c.bias, c.accumulate);
-    let (bias, rows) = (bias.as_ref().map(|b| &b[..]), &mut c.rows[..]);
-    match c.live {
-        0..=4 => f32_gemm_tile_avx512::<4>(kc, a, b, panels, rows, acc, bias, MR),
-        5..=8 => f32_gemm_tile_avx512::<8>(kc, a, b, panels, rows, acc, bias, MR),
-        9..=12 => f32_gemm_tile_avx512::<12>(kc, a, b, panels, rows, acc, bias, MR),
-        _ => f32_gemm_tile_avx512::<16>(kc, a, b, panels, rows, acc, bias, MR),
-    }
+    by_live_rows!(f32_gemm_tile_avx512, c, kc, a, b, panels)
 }
 
 /// `f32_gemm_16x8_avx512`: the narrow tile ([`f32_gemm_tile_narrow_avx512`]) on a [`TileDst`].
@@ -619,14 +628,7 @@ pub fn f32_gemm_16x8_avx512(
     panels: (usize, usize),
     c: &mut TileDst<'_, f32>,
 ) {
-    let (bias, acc) = (c.bias, c.accumulate);
-    let (bias, rows) = (bias.as_ref().map(|b| &b[..]), &mut c.rows[..]);
-    match c.live {
-        0..=4 => f32_gemm_tile_narrow_avx512::<4>(kc, a, b, panels, rows, acc, bias, MR),
-        5..=8 => f32_gemm_tile_narrow_avx512::<8>(kc, a, b, panels, rows, acc, bias, MR),
-        9..=12 => f32_gemm_tile_narrow_avx512::<12>(kc, a, b, panels, rows, acc, bias, MR),
-        _ => f32_gemm_tile_narrow_avx512::<16>(kc, a, b, panels, rows, acc, bias, MR),
-    }
+    by_live_rows!(f32_gemm_tile_narrow_avx512, c, kc, a, b, panels)
 }
 
 /// `f32_gemm_16x16_indirect_avx512`: [`f32_gemm_indirect_avx512`] on a [`TileDst`].
@@ -638,14 +640,7 @@ pub fn f32_gemm_16x16_indirect_avx512(
     offs: &[usize],
     c: &mut TileDst<'_, f32>,
 ) {
-    let (bias, acc) = (c.bias, c.accumulate);
-    let (bias, rows) = (bias.as_ref().map(|b| &b[..]), &mut c.rows[..]);
-    match c.live {
-        0..=4 => f32_gemm_indirect_avx512::<4>(kc, a, src, base, offs, rows, acc, bias, MR),
-        5..=8 => f32_gemm_indirect_avx512::<8>(kc, a, src, base, offs, rows, acc, bias, MR),
-        9..=12 => f32_gemm_indirect_avx512::<12>(kc, a, src, base, offs, rows, acc, bias, MR),
-        _ => f32_gemm_indirect_avx512::<16>(kc, a, src, base, offs, rows, acc, bias, MR),
-    }
+    by_live_rows!(f32_gemm_indirect_avx512, c, kc, a, src, base, offs)
 }
 
 #[cfg(test)]
