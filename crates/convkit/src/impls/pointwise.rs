@@ -75,6 +75,8 @@ pub struct Pointwise<T> {
     pos: Vec<usize>,
     /// Input strides: per sample, per channel.
     xs: (usize, usize),
+    /// Output position `q` reads input offset `q` of each channel (channels-first, stride 1).
+    contiguous: bool,
 }
 
 impl<T: Scalar> Pointwise<T> {
@@ -100,13 +102,15 @@ impl<T: Scalar> Pointwise<T> {
         let (xn, xc, xsp) = data_strides(p.layout, c, &p.input_spatial());
         let rank = out_sp.len();
         let mut o = vec![0; rank];
-        let pos = (0..outs)
+        let pos: Vec<usize> = (0..outs)
             .map(|q| {
                 crate::geometry::unravel(q, &out_sp, &mut o);
                 (0..rank).map(|a| o[a] * p.axes[a].stride * xsp[a]).sum()
             })
             .collect();
+        let contiguous = p.layout == Layout::Nchw && pos.iter().enumerate().all(|(q, &o)| o == q);
         Pointwise {
+            contiguous,
             ks,
             mr,
             nr,
@@ -152,6 +156,14 @@ impl<T: Scalar> Pointwise<T> {
         for (bi, blk) in a.chunks_exact_mut(self.c * self.mr).enumerate() {
             let q0 = (bs.0 + bi) * self.mr;
             let live = self.mr.min(self.outs - q0);
+            if self.contiguous {
+                // Channels-first at stride 1: a block's positions are one run of each channel.
+                for (ci, dst) in blk.chunks_exact_mut(self.mr).enumerate() {
+                    dst[..live].copy_from_slice(&x[ci * xc + q0..][..live]);
+                    dst[live..].fill(T::ZERO);
+                }
+                continue;
+            }
             for (ci, dst) in blk.chunks_exact_mut(self.mr).enumerate() {
                 for (i, d) in dst.iter_mut().enumerate() {
                     *d = if i < live { x[ci * xc + self.pos[q0 + i]] } else { T::ZERO };
@@ -249,11 +261,24 @@ impl<T: Scalar> ConvImpl<T> for Pointwise<T> {
             if self.p.layout == Layout::Nchw {
                 // Transposed: output channel rows, split by channels.
                 let cut = |t: usize| (k * t / threads) * outs;
+                let ld = kp * self.nr;
                 split_join(yn, &mut [], 0, threads, &cut, &|t, rows, _| {
                     let k0 = k * t / threads;
-                    for (i, row) in rows.chunks_exact_mut(outs).enumerate() {
-                        for (q, v) in row.iter_mut().enumerate() {
-                            *v = at(q, k0 + i);
+                    // Blocks of 16 channel rows: each position reads 16 adjacent values of
+                    // `acc` and writes one column of the block.
+                    for (bi, blk) in rows.chunks_mut(16 * outs).enumerate() {
+                        let kb = k0 + bi * 16;
+                        for q in 0..outs {
+                            let src = &acc[q * ld + kb..][..blk.len() / outs];
+                            for (i, &v) in src.iter().enumerate() {
+                                blk[i * outs + q] = v;
+                            }
+                        }
+                        if let Some(b) = bias {
+                            for (i, row) in blk.chunks_exact_mut(outs).enumerate() {
+                                let bv = b[kb + i];
+                                row.iter_mut().for_each(|v| *v = *v + bv);
+                            }
                         }
                     }
                 });
