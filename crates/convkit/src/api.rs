@@ -282,10 +282,8 @@ pub mod raw {
         check_len("input", x.len(), x_shape)?;
         check_len("weight", w.len(), w_shape)?;
         check_bias(b, p.out_channels)?;
-        let shape = p.output_shape();
-        let mut y = alloc("output", &shape)?;
-        reference::conv_transpose(&p, x, w, b, &mut y);
-        Ok(Tensor { shape, data: y })
+        let plan = crate::plan::ConvTransposePlan::new(&p, w, &crate::plan::PlanOptions::new())?;
+        Ok(Tensor { shape: p.output_shape(), data: plan.run(x, b)? })
     }
 
     /// Convolution gradients over slices: `(grad_input, grad_weight, grad_bias)`. See [`crate::conv_backward`].
@@ -324,7 +322,14 @@ pub mod raw {
                 let mut ws = plan.workspace()?;
                 plan.execute(gy, None, &mut gx, &mut ws)?;
             }
-            None => reference::conv_backward(&p, x, w, gy, Some(&mut gx), None, None),
+            None => match crate::backward::grad_input_as_transpose(&p) {
+                Some(q) => {
+                    let plan = crate::plan::ConvTransposePlan::new(&q, w, &crate::plan::PlanOptions::new())?;
+                    let mut ws = plan.workspace()?;
+                    plan.execute(gy, None, &mut gx, &mut ws)?;
+                }
+                None => reference::conv_backward(&p, x, w, gy, Some(&mut gx), None, None),
+            },
         }
         let wplan = crate::backward::GradWeightPlan::new(&p, &crate::plan::PlanOptions::new())?;
         let mut ws = wplan.workspace()?;

@@ -1,7 +1,9 @@
 //! Gradients through the fast engine where an identity allows it. For stride 1 and zero
 //! padding, the gradient with respect to the input is itself a convolution: of `grad_output`
 //! with the weight's channel axes swapped, the kernel's orientation reversed (`flip` toggled)
-//! and padding `d·(k−1) − pad` on each side. Other cases use the reference.
+//! and padding `d·(k−1) − pad` on each side. At any stride, it is the transposed convolution
+//! of `grad_output` with the same weight ([`grad_input_as_transpose`], run on a
+//! [`crate::plan::ConvTransposePlan`]). Other padding modes use the reference.
 
 use crate::desc::{ConvDesc, PadMode, Padding};
 use crate::scalar::Scalar;
@@ -42,6 +44,36 @@ pub fn grad_input_as_conv<T: Scalar>(p: &ConvProblem, w: &[T]) -> Option<(ConvPr
     wshape.extend(p.kernel());
     let q = ConvProblem::new(&desc, &p.output_shape(), &wshape).ok()?;
     (q.output_shape() == p.input_shape()).then_some((q, wt))
+}
+
+/// The transposed convolution that computes `grad_input` of `p` from `grad_output` with the
+/// forward weight as it is (`(K, C/groups, kernel…)` is the transposed weight order), for
+/// zero padding at any stride: the output padding restores the input positions the forward
+/// stride never reached. `None` for other padding modes.
+pub fn grad_input_as_transpose(p: &ConvProblem) -> Option<crate::shape::ConvTransposeProblem> {
+    if p.padding_mode != PadMode::Zeros {
+        return None;
+    }
+    let rank = p.axes.len();
+    let mut op = Vec::with_capacity(rank);
+    for a in &p.axes {
+        // Forward: (output − 1)·s + d·(k − 1) + 1 + rem = input + pads, 0 ≤ rem < s.
+        let used = (a.output - 1) * a.stride + a.effective_kernel();
+        op.push((a.input + a.pad_begin + a.pad_end).checked_sub(used)?);
+    }
+    let desc = crate::desc::ConvTransposeDesc::new()
+        .stride(p.axes.iter().map(|a| a.stride).collect::<Vec<_>>())
+        .dilation(p.axes.iter().map(|a| a.dilation).collect::<Vec<_>>())
+        .padding(Padding::asymmetric(
+            &p.axes.iter().map(|a| a.pad_begin).collect::<Vec<_>>(),
+            &p.axes.iter().map(|a| a.pad_end).collect::<Vec<_>>(),
+        ))
+        .output_padding(op)
+        .groups(p.groups)
+        .flip(p.flip)
+        .layout(p.layout);
+    let q = crate::shape::ConvTransposeProblem::new(&desc, &p.output_shape(), &p.weight_shape()).ok()?;
+    (q.output_shape() == p.input_shape()).then_some(q)
 }
 
 /// The weight gradient of a convolution, planned once: `∂L/∂w` from the input and `∂L/∂y`.

@@ -1,0 +1,347 @@
+//! Transposed convolution, planned once: the sub-pixel (phase) view.
+//!
+//! Output position `o` of a transposed convolution receives `x[i]·w[t]` wherever
+//! `o = i·s + t·d − pad_begin`. Split the outputs by their phase `r = o mod s` on each axis:
+//! within one phase, the taps that reach it are a fixed subset of the kernel (every
+//! `s / gcd(s, d)`-th tap), and they read the input at consecutive offsets `q + c` spaced
+//! `d / gcd(s, d)` apart. So each phase is an ordinary **stride-1 forward convolution** of the
+//! input with a small, reordered kernel, which runs on the fast engine ([`ConvPlan`]: every
+//! ISA level, every implementation family), and its result is scattered into every `s`-th
+//! output. There are `∏s` phases; together they do exactly the multiply-adds of the
+//! transposed convolution, no zero-stuffed input, no col2im accumulation. The sums are the
+//! reference's products in another order, so results are exact on integer data, and
+//! bitwise identical for any thread count.
+//!
+//! A phase whose kernel has no taps (stride larger than the dilated kernel) holds the bias
+//! alone. Negative effective padding (large `padding`) becomes outputs skipped at the start of
+//! the phase's result, so every stride, dilation, padding, output padding, group count and
+//! layout runs on plans.
+//!
+//! Why not GEMM + col2im: col2im writes every product into a `C·∏k × ∏in` column matrix, then
+//! adds overlapping columns back together (memory traffic of `∏k` outputs per output), and
+//! its sums need a fixed order to stay deterministic across threads. The phase split reuses
+//! the forward engine's tuned tiles and writes each output once.
+
+use super::{ConvPlan, PlanOptions};
+use crate::desc::{ConvDesc, Padding};
+use crate::error::{Error, Result};
+use crate::scalar::Scalar;
+use crate::shape::{data_strides, ConvProblem, ConvTransposeProblem};
+use crate::tensor::{alloc, check_len};
+
+/// One axis of one phase: which outputs it produces and how its forward convolution reads.
+#[derive(Debug, Clone)]
+struct AxisPhase {
+    /// The phase: outputs `o = q·s + r`.
+    r: usize,
+    /// Outputs of this phase, `q < count`.
+    count: usize,
+    /// Taps (unflipped kernel indices) of the forward convolution's kernel, in its order.
+    taps: Vec<usize>,
+    /// Forward convolution: dilation, padding begin and end.
+    dilation: usize,
+    pad: (usize, usize),
+    /// Leading results of the forward convolution to skip (negative begin padding).
+    skip: usize,
+    /// Size of the forward convolution's output on this axis.
+    full: usize,
+}
+
+fn gcd(a: usize, b: usize) -> usize {
+    if b == 0 {
+        a
+    } else {
+        gcd(b, a % b)
+    }
+}
+
+/// The phase `r` of axis `ax` (`r < min(stride, output)`).
+fn axis_phase(ax: &crate::shape::Axis, r: usize) -> AxisPhase {
+    let (s, d, k) = (ax.stride as i64, ax.dilation as i64, ax.kernel as i64);
+    let pb = ax.pad_begin as i64;
+    let count = (ax.output - r).div_ceil(ax.stride);
+    // Taps t with (r + pb − t·d) ≡ 0 (mod s), ascending; input offset c_t = (r + pb − t·d) / s.
+    let hits: Vec<i64> = (0..k).filter(|t| (r as i64 + pb - t * d).rem_euclid(s) == 0).collect();
+    let dd = (d / gcd(s as usize, d as usize) as i64).max(1);
+    if hits.is_empty() {
+        return AxisPhase { r, count, taps: vec![], dilation: 1, pad: (0, 0), skip: 0, full: count };
+    }
+    let j = hits.len() as i64;
+    // The forward kernel runs the taps in reverse: kernel index j' reads x[q + c_last + j'·dd].
+    let c_last = (r as i64 + pb - hits[hits.len() - 1] * d) / s;
+    let pb_f = -c_last;
+    let pe_f = count as i64 - ax.input as i64 - pb_f + dd * (j - 1);
+    let pad = (pb_f.max(0) as usize, pe_f.max(0) as usize);
+    let full = (ax.input + pad.0 + pad.1) as i64 - dd * (j - 1);
+    AxisPhase {
+        r,
+        count,
+        taps: hits.iter().rev().map(|&t| t as usize).collect(),
+        dilation: dd as usize,
+        pad,
+        skip: (-pb_f).max(0) as usize,
+        full: full as usize,
+    }
+}
+
+/// One phase: its per-axis geometry and the forward plan (absent when it has no taps).
+struct Phase<T: Scalar> {
+    axes: Vec<AxisPhase>,
+    plan: Option<ConvPlan<T>>,
+    /// Elements of the forward convolution's output.
+    out_len: usize,
+}
+
+/// A transposed convolution ready to run: each output phase planned as a forward convolution
+/// on the fast engine, weights reordered once.
+///
+/// ```
+/// use convkit::{plan::ConvTransposePlan, ConvTransposeDesc, ConvTransposeProblem, PlanOptions};
+/// let p = ConvTransposeProblem::new(&ConvTransposeDesc::new().stride([2]), &[1, 1, 2], &[1, 1, 2]).unwrap();
+/// let plan = ConvTransposePlan::new(&p, &[1.0f32, 10.0], &PlanOptions::new()).unwrap();
+/// let mut y = vec![0.0; 4];
+/// let mut ws = plan.workspace().unwrap();
+/// plan.execute(&[1.0, 2.0], None, &mut y, &mut ws).unwrap();
+/// assert_eq!(y, [1.0, 10.0, 2.0, 20.0]);
+/// ```
+pub struct ConvTransposePlan<T: Scalar> {
+    problem: ConvTransposeProblem,
+    /// `None`: the reference, with the weights kept as given.
+    phases: Option<Vec<Phase<T>>>,
+    weight: Vec<T>,
+    threads: usize,
+}
+
+impl<T: Scalar> ConvTransposePlan<T> {
+    /// Plan `problem` with `weight` (`(C, K/groups, kernel…)`). `opts.implementation` may be
+    /// `reference`, `phase-split` (the default), or a forward implementation name
+    /// (`gemm-tiled:avx2`…) that every phase is forced to use; the ISA cap, exactness and
+    /// threads apply to every phase.
+    pub fn new(problem: &ConvTransposeProblem, weight: &[T], opts: &PlanOptions) -> Result<Self> {
+        check_len("weight", weight.len(), &problem.weight_shape())?;
+        let (_, threads) = opts.resolve()?;
+        if opts.implementation.as_deref() == Some("reference") {
+            return Ok(ConvTransposePlan {
+                problem: problem.clone(),
+                phases: None,
+                weight: weight.to_vec(),
+                threads,
+            });
+        }
+        let mut inner = opts.clone();
+        if inner.implementation.as_deref() == Some("phase-split") {
+            inner.implementation = None;
+        }
+        let p = problem;
+        let rank = p.axes.len();
+        let per_axis: Vec<Vec<AxisPhase>> = p
+            .axes
+            .iter()
+            .map(|ax| (0..ax.stride.min(ax.output)).map(|r| axis_phase(ax, r)).collect())
+            .collect();
+        let counts: Vec<usize> = per_axis.iter().map(Vec::len).collect();
+        let total: usize = counts.iter().product();
+        let mut phases = Vec::with_capacity(total);
+        let mut idx = vec![0; rank];
+        for f in 0..total {
+            crate::geometry::unravel(f, &counts, &mut idx);
+            let axes: Vec<AxisPhase> = (0..rank).map(|a| per_axis[a][idx[a]].clone()).collect();
+            phases.push(Self::phase(p, weight, axes, &inner)?);
+        }
+        Ok(ConvTransposePlan { problem: problem.clone(), phases: Some(phases), weight: vec![], threads })
+    }
+
+    /// Plan one phase: its forward problem and reordered weight `(K, C/groups, taps…)`.
+    fn phase(
+        p: &ConvTransposeProblem,
+        w: &[T],
+        axes: Vec<AxisPhase>,
+        opts: &PlanOptions,
+    ) -> Result<Phase<T>> {
+        let out_spatial: Vec<usize> = axes.iter().map(|a| a.full).collect();
+        let out_len = p.batch * p.out_channels * out_spatial.iter().product::<usize>();
+        if axes.iter().any(|a| a.taps.is_empty()) {
+            return Ok(Phase { axes, plan: None, out_len: 0 });
+        }
+        let (g, cg, kg) = (p.groups, p.in_channels / p.groups, p.out_channels / p.groups);
+        let kernel: Vec<usize> = p.axes.iter().map(|a| a.kernel).collect();
+        let fk: Vec<usize> = axes.iter().map(|a| a.taps.len()).collect();
+        let (taps, ftaps) = (kernel.iter().product::<usize>(), fk.iter().product::<usize>());
+        // Forward tap j (row-major over the phase kernel) ← transposed tap (flip applied).
+        let mut j = vec![0; fk.len()];
+        let src_tap: Vec<usize> = (0..ftaps)
+            .map(|f| {
+                crate::geometry::unravel(f, &fk, &mut j);
+                (0..fk.len()).fold(0, |acc, a| {
+                    let t = axes[a].taps[j[a]];
+                    let t = if p.flip { kernel[a] - 1 - t } else { t };
+                    acc * kernel[a] + t
+                })
+            })
+            .collect();
+        let mut wf = vec![T::ZERO; p.out_channels * cg * ftaps];
+        for gi in 0..g {
+            for c in 0..cg {
+                for kk in 0..kg {
+                    let src = &w[((gi * cg + c) * kg + kk) * taps..][..taps];
+                    let dst = &mut wf[((gi * kg + kk) * cg + c) * ftaps..][..ftaps];
+                    for (d, &t) in dst.iter_mut().zip(&src_tap) {
+                        *d = src[t];
+                    }
+                }
+            }
+        }
+        let begin: Vec<usize> = axes.iter().map(|a| a.pad.0).collect();
+        let end: Vec<usize> = axes.iter().map(|a| a.pad.1).collect();
+        let desc = ConvDesc::new()
+            .dilation(axes.iter().map(|a| a.dilation).collect::<Vec<_>>())
+            .padding(Padding::asymmetric(&begin, &end))
+            .groups(g)
+            .layout(p.layout);
+        let mut wshape = vec![p.out_channels, cg];
+        wshape.extend(&fk);
+        let q = ConvProblem::new(&desc, &p.input_shape(), &wshape)?;
+        debug_assert_eq!(q.output_spatial(), out_spatial);
+        let plan = ConvPlan::new(&q, &wf, opts)?;
+        Ok(Phase { axes, plan: Some(plan), out_len })
+    }
+
+    /// `phase-split(…)` with the forward implementations its phases use, or `reference`.
+    pub fn implementation(&self) -> String {
+        let Some(phases) = &self.phases else { return "reference".into() };
+        let mut names: Vec<String> =
+            phases.iter().filter_map(|ph| ph.plan.as_ref()).map(|pl| pl.implementation()).collect();
+        names.dedup();
+        names.sort();
+        names.dedup();
+        format!("phase-split({})", names.join(", "))
+    }
+
+    /// The problem this plan computes.
+    pub fn problem(&self) -> &ConvTransposeProblem {
+        &self.problem
+    }
+
+    /// Worker threads the plan runs with.
+    pub fn threads(&self) -> usize {
+        self.threads
+    }
+
+    /// Scratch elements [`ConvTransposePlan::execute`] needs: the largest phase's result plus
+    /// its forward plan's workspace.
+    pub fn workspace_len(&self) -> usize {
+        self.phases.as_ref().map_or(0, |ps| {
+            ps.iter()
+                .map(|ph| ph.out_len + ph.plan.as_ref().map_or(0, |pl| pl.workspace_len()))
+                .max()
+                .unwrap_or(0)
+        })
+    }
+
+    /// A workspace of the right size.
+    pub fn workspace(&self) -> Result<Vec<T>> {
+        alloc("workspace", &[self.workspace_len()])
+    }
+
+    /// Compute `y = conv_transpose(x) + bias`. `x` and `y` have the problem's input and output
+    /// shapes.
+    pub fn execute(&self, x: &[T], bias: Option<&[T]>, y: &mut [T], ws: &mut [T]) -> Result<()> {
+        let p = &self.problem;
+        check_len("input", x.len(), &p.input_shape())?;
+        check_len("output", y.len(), &p.output_shape())?;
+        if let Some(b) = bias {
+            if b.len() != p.out_channels {
+                return Err(Error::shape(
+                    "bias",
+                    &[b.len()],
+                    format!("expected {} values, one per output channel", p.out_channels),
+                ));
+            }
+        }
+        if ws.len() < self.workspace_len() {
+            return Err(Error::arg(
+                "workspace",
+                ws.len(),
+                format!("needs {} elements (see workspace_len)", self.workspace_len()),
+            ));
+        }
+        let Some(phases) = &self.phases else {
+            crate::reference::conv_transpose(p, x, &self.weight, bias, y);
+            return Ok(());
+        };
+        for ph in phases {
+            let (buf, rest) = ws.split_at_mut(ph.out_len);
+            match &ph.plan {
+                Some(plan) => {
+                    plan.execute(x, bias, buf, rest)?;
+                    self.scatter(ph, Some(buf), bias, y);
+                }
+                None => self.scatter(ph, None, bias, y),
+            }
+        }
+        Ok(())
+    }
+
+    /// Write phase `ph`'s outputs into `y`: from its forward result `buf`, or (no taps) the
+    /// bias alone. Split by sample and channel planes (channels-first) or samples
+    /// (channels-last) over the plan's threads.
+    fn scatter(&self, ph: &Phase<T>, buf: Option<&[T]>, bias: Option<&[T]>, y: &mut [T]) {
+        let p = &self.problem;
+        let k = p.out_channels;
+        let out_sp: Vec<usize> = p.axes.iter().map(|a| a.output).collect();
+        let full: Vec<usize> = ph.axes.iter().map(|a| a.full).collect();
+        let (_, _, ysp) = data_strides(p.layout, k, &out_sp);
+        let (bn, bc, bsp) = data_strides(p.layout, k, &full);
+        let counts: Vec<usize> = ph.axes.iter().map(|a| a.count).collect();
+        let rank = counts.len();
+        let last = rank - 1;
+        // Rows: every index of the outer axes; each row runs along the last axis.
+        let rows: usize = counts[..last].iter().product();
+        let units = p.batch * if p.layout == crate::Layout::Nchw { k } else { 1 };
+        let unit_len = y.len() / units;
+        let threads = self.threads.min(units).max(1);
+        let cut = |t: usize| units * t / threads * unit_len;
+        crate::impls::split_join(y, &mut [], 0, threads, &cut, &|t, part, _| {
+            let u0 = units * t / threads;
+            let mut o = vec![0; rank];
+            for (ui, plane) in part.chunks_exact_mut(unit_len).enumerate() {
+                let u = u0 + ui;
+                // Channels-first: one (n, k) plane; channels-last: one sample, all channels.
+                let (n, kc) = if p.layout == crate::Layout::Nchw { (u / k, u % k) } else { (u, 0) };
+                let chans = if p.layout == crate::Layout::Nchw { 1 } else { k };
+                for row in 0..rows {
+                    crate::geometry::unravel(row, &counts[..last], &mut o[..last]);
+                    let (mut yo, mut bo) = (0, n * bn + kc * bc);
+                    for a in 0..last {
+                        let ax = &ph.axes[a];
+                        yo += (o[a] * p.axes[a].stride + ax.r) * ysp[a];
+                        bo += (o[a] + ax.skip) * bsp[a];
+                    }
+                    let ax = &ph.axes[last];
+                    let (ystep, bstep) = (ysp[last] * p.axes[last].stride, bsp[last]);
+                    yo += ax.r * ysp[last];
+                    bo += ax.skip * bsp[last];
+                    for q in 0..ax.count {
+                        let dst = &mut plane[yo + q * ystep..][..chans];
+                        match buf {
+                            Some(b) => dst.copy_from_slice(&b[bo + q * bstep..][..chans]),
+                            None => match bias {
+                                Some(bv) if chans == 1 => dst[0] = bv[kc],
+                                Some(bv) => dst.copy_from_slice(bv),
+                                None => dst.fill(T::ZERO),
+                            },
+                        }
+                    }
+                }
+            }
+        });
+    }
+
+    /// Allocate the output and workspace and run once.
+    pub fn run(&self, x: &[T], bias: Option<&[T]>) -> Result<Vec<T>> {
+        let mut y = alloc("output", &self.problem.output_shape())?;
+        let mut ws = self.workspace()?;
+        self.execute(x, bias, &mut y, &mut ws)?;
+        Ok(y)
+    }
+}
