@@ -6,6 +6,7 @@ pub mod gemm_tiled;
 pub mod grad_weight;
 pub(crate) mod grid;
 pub mod pointwise;
+pub mod pool;
 pub mod reference;
 pub mod staging;
 pub mod winograd;

@@ -7,8 +7,10 @@
 //! `CONVKIT_MAX_ISA=generic|avx2|avx512` caps the SIMD level; `CONVKIT_EXACT=1` rules out approximate
 //! algorithms (Winograd), like [`PlanOptions::exact`].
 
+pub mod pool;
 pub mod transpose;
 
+pub use pool::PoolPlan;
 pub use transpose::ConvTransposePlan;
 
 use crate::error::{Error, Result};
