@@ -28,6 +28,7 @@ pub use range::{quantize, RangeMap};
 use crate::desc::{ConvDesc, PadMode, Padding};
 use crate::error::{Error, Result};
 use crate::geometry::pad_source;
+use crate::plan::{ConvPlan, PlanOptions};
 use crate::scalar::Scalar;
 use crate::shape::{per_axis, ConvProblem};
 use crate::tensor::Tensor;
@@ -258,11 +259,14 @@ impl FilterPlan {
         let tile = self.opts.tile_rows.unwrap_or((4 << 20) / per_row).clamp(1, ay.output);
         let weights: Vec<DepthwiseWeights<T>> =
             st.filter.kernels().iter().map(|k| DepthwiseWeights::new(k, c, st.separable)).collect();
-        let (kh, kw) = st.filter.size();
         let pad_value = match self.opts.border {
             PadMode::Constant(v) => T::from_f64(v),
             _ => T::ZERO,
         };
+        // Plans for the current tile height (every full tile shares one; the last may differ),
+        // and buffers reused by every tile.
+        let mut plans: Option<TilePlans<T>> = None;
+        let mut strip: Vec<T> = Vec::new();
         let mut r0 = 0;
         while r0 < ay.output {
             let r1 = (r0 + tile).min(ay.output);
@@ -270,7 +274,7 @@ impl FilterPlan {
             // are filled here by the border rule, columns are left to the convolution.
             let p0 = (r0 * ay.stride) as isize - ay.pad_begin as isize;
             let n_in = (r1 - 1 - r0) * ay.stride + ay.effective_kernel();
-            let mut strip = Vec::new();
+            strip.clear();
             strip
                 .try_reserve_exact(c * n_in * src.width)
                 .map_err(|_| Error::too_large("tile", &[c, n_in, src.width]))?;
@@ -283,61 +287,135 @@ impl FilterPlan {
                     }
                 }
             }
-            let x_shape = [1, c, n_in, src.width];
-            let cols = Padding::Explicit(vec![0, ax.pad_begin, 0, ax.pad_end]);
-            let desc = |stride: [usize; 2], dilation: [usize; 2], padding: Padding| {
-                ConvDesc::new()
-                    .stride(stride)
-                    .dilation(dilation)
-                    .padding(padding)
-                    .padding_mode(self.opts.border)
-                    .groups(c)
-                    .flip(self.opts.flip)
-            };
-            let (s, d) = ([ay.stride, ax.stride], [ay.dilation, ax.dilation]);
-            let mut responses = Vec::with_capacity(weights.len());
-            for DepthwiseWeights { dense, factors } in &weights {
-                let y = match factors {
-                    Some((col, row)) => {
-                        let v = crate::raw::conv(
-                            &strip,
-                            &x_shape,
-                            col,
-                            &[c, 1, kh, 1],
-                            None,
-                            &desc([s[0], 1], [d[0], 1], Padding::Valid),
-                        )?;
-                        crate::raw::conv(
-                            &v.data,
-                            &v.shape,
-                            row,
-                            &[c, 1, 1, kw],
-                            None,
-                            &desc([1, s[1]], [1, d[1]], cols.clone()),
-                        )?
-                    }
-                    None => crate::raw::conv(
-                        &strip,
-                        &x_shape,
-                        dense,
-                        &[c, 1, kh, kw],
-                        None,
-                        &desc(s, d, cols.clone()),
-                    )?,
-                };
-                responses.push(y);
+            if plans.as_ref().is_none_or(|tp| tp.n_in != n_in) {
+                plans = Some(TilePlans::new(self, st, &weights, n_in, src.width)?);
             }
-            let y = combine(&st.filter, responses)?;
-            debug_assert_eq!(y.shape, vec![1, c, r1 - r0, ax.output]);
+            let tp = plans.as_mut().ok_or_else(|| Error::arg("kernel", "''", "internal: no tile plan"))?;
+            tp.run(&strip)?;
             let rows = r1 - r0;
+            let n = rows * ax.output;
             for ch in 0..c {
-                let dst = &mut out.data[(ch * ay.output + r0) * ax.output..][..rows * ax.output];
-                dst.copy_from_slice(&y.data[ch * rows * ax.output..][..rows * ax.output]);
+                let dst = &mut out.data[(ch * ay.output + r0) * ax.output..][..n];
+                let at = ch * n;
+                match (&st.filter, tp.convs.as_slice()) {
+                    (Filter::Magnitude { .. }, [gx, gy]) => {
+                        let (gx, gy) = (&gx.out[at..at + n], &gy.out[at..at + n]);
+                        for ((d, &x), &y) in dst.iter_mut().zip(gx).zip(gy) {
+                            *d = magnitude(x, y);
+                        }
+                    }
+                    (Filter::Linear(_), [y]) => dst.copy_from_slice(&y.out[at..at + n]),
+                    _ => {
+                        return Err(Error::arg(
+                            "kernel",
+                            st.filter.name(),
+                            "internal: wrong number of responses",
+                        ))
+                    }
+                }
             }
             tick(rows);
             r0 = r1;
         }
         Ok(out)
+    }
+}
+
+/// `√(x² + y²)`: in `f64` for `f32` data (neither square can overflow there, and the one
+/// rounding back to `f32` matches `hypot`'s result); `hypot` for `f64` data, whose squares can.
+fn magnitude<T: Scalar>(x: T, y: T) -> T {
+    let (a, b) = (x.to_f64(), y.to_f64());
+    if T::NAME == "f32" {
+        T::from_f64((a * a + b * b).sqrt())
+    } else {
+        T::from_f64(a.hypot(b))
+    }
+}
+
+/// One kernel's convolution of a tile: a dense plan, or a column pass (into `mid`) then a row
+/// pass; the response lands in `out`.
+struct TileConv<T: Scalar> {
+    first: ConvPlan<T>,
+    second: Option<ConvPlan<T>>,
+    mid: Vec<T>,
+    out: Vec<T>,
+}
+
+/// The plans of every kernel of a stage for tiles of `n_in` input rows (made once, reused by
+/// every tile of that height), their outputs and one shared workspace.
+struct TilePlans<T: Scalar> {
+    n_in: usize,
+    convs: Vec<TileConv<T>>,
+    ws: Vec<T>,
+}
+
+impl<T: Scalar> TilePlans<T> {
+    fn new(
+        fp: &FilterPlan,
+        st: &Stage,
+        weights: &[DepthwiseWeights<T>],
+        n_in: usize,
+        width: usize,
+    ) -> Result<Self> {
+        let (ay, ax) = (&st.problem.axes[0], &st.problem.axes[1]);
+        let c = fp.channels;
+        let (kh, kw) = st.filter.size();
+        let x_shape = [1, c, n_in, width];
+        let cols = Padding::Explicit(vec![0, ax.pad_begin, 0, ax.pad_end]);
+        let desc = |stride: [usize; 2], dilation: [usize; 2], padding: Padding| {
+            ConvDesc::new()
+                .stride(stride)
+                .dilation(dilation)
+                .padding(padding)
+                .padding_mode(fp.opts.border)
+                .groups(c)
+                .flip(fp.opts.flip)
+        };
+        let (s, d) = ([ay.stride, ax.stride], [ay.dilation, ax.dilation]);
+        let opts = PlanOptions::new();
+        let plan = |d: &ConvDesc, x: &[usize], w: &[T], ws: &[usize]| -> Result<(ConvPlan<T>, Vec<T>)> {
+            let p = ConvProblem::new(d, x, ws)?;
+            let plan = ConvPlan::new(&p, w, &opts)?;
+            let y = crate::tensor::alloc("tile", &p.output_shape())?;
+            Ok((plan, y))
+        };
+        let mut convs = Vec::with_capacity(weights.len());
+        let mut ws_len = 0;
+        for DepthwiseWeights { dense, factors } in weights {
+            let conv = match factors {
+                Some((col, row)) => {
+                    let (first, mid) =
+                        plan(&desc([s[0], 1], [d[0], 1], Padding::Valid), &x_shape, col, &[c, 1, kh, 1])?;
+                    let mid_shape = first.problem().output_shape();
+                    let (second, out) =
+                        plan(&desc([1, s[1]], [1, d[1]], cols.clone()), &mid_shape, row, &[c, 1, 1, kw])?;
+                    ws_len = ws_len.max(first.workspace_len()).max(second.workspace_len());
+                    TileConv { first, second: Some(second), mid, out }
+                }
+                None => {
+                    let (first, out) = plan(&desc(s, d, cols.clone()), &x_shape, dense, &[c, 1, kh, kw])?;
+                    ws_len = ws_len.max(first.workspace_len());
+                    TileConv { first, second: None, mid: Vec::new(), out }
+                }
+            };
+            convs.push(conv);
+        }
+        let ws = crate::tensor::alloc("workspace", &[ws_len])?;
+        Ok(TilePlans { n_in, convs, ws })
+    }
+
+    /// Every kernel's response to `strip` (`(1, C, n_in, W)`), each into its `out`.
+    fn run(&mut self, strip: &[T]) -> Result<()> {
+        for TileConv { first, second, mid, out } in &mut self.convs {
+            match second {
+                Some(second) => {
+                    first.execute(strip, None, mid, &mut self.ws)?;
+                    second.execute(mid, None, out, &mut self.ws)?;
+                }
+                None => first.execute(strip, None, out, &mut self.ws)?,
+            }
+        }
+        Ok(())
     }
 }
 
@@ -354,23 +432,6 @@ impl<T: Scalar> DepthwiseWeights<T> {
             |w: &[f64]| (0..channels).flat_map(|_| w.iter().map(|&v| T::from_f64(v))).collect::<Vec<T>>();
         let factors = if separable { k.factors().map(|(col, row)| (rep(col), rep(row))) } else { None };
         DepthwiseWeights { dense: rep(k.weights()), factors }
-    }
-}
-
-/// One linear response, or the magnitude of two.
-fn combine<T: Scalar>(f: &Filter, mut responses: Vec<Tensor<T>>) -> Result<Tensor<T>> {
-    match (f, responses.len()) {
-        (Filter::Linear(_), 1) => Ok(responses.remove(0)),
-        (Filter::Magnitude { .. }, 2) => {
-            let gy = responses.remove(1);
-            let mut g = responses.remove(0);
-            for (a, b) in g.data.iter_mut().zip(&gy.data) {
-                let (x, y) = (a.to_f64(), b.to_f64());
-                *a = T::from_f64(x.hypot(y));
-            }
-            Ok(g)
-        }
-        _ => Err(Error::arg("kernel", f.name(), "internal: wrong number of responses")),
     }
 }
 
