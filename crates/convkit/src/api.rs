@@ -316,22 +316,10 @@ pub mod raw {
         let mut gx = alloc("grad_input", x_shape)?;
         let mut gw = alloc("grad_weight", w_shape)?;
         let mut gb = alloc("grad_bias", &[p.out_channels])?;
-        match crate::backward::grad_input_as_conv(&p, w) {
-            Some((q, wt)) => {
-                let plan = crate::plan::ConvPlan::new(&q, &wt, &crate::plan::PlanOptions::new())?;
-                let mut ws = plan.workspace()?;
-                plan.execute(gy, None, &mut gx, &mut ws)?;
-            }
-            None => match crate::backward::grad_input_as_transpose(&p) {
-                Some(q) => {
-                    let plan = crate::plan::ConvTransposePlan::new(&q, w, &crate::plan::PlanOptions::new())?;
-                    let mut ws = plan.workspace()?;
-                    plan.execute(gy, None, &mut gx, &mut ws)?;
-                }
-                None => reference::conv_backward(&p, x, w, gy, Some(&mut gx), None, None),
-            },
-        }
-        let wplan = crate::backward::GradWeightPlan::new(&p, &crate::plan::PlanOptions::new())?;
+        let gplan = crate::plan::GradInputPlan::new(&p, w, &crate::plan::PlanOptions::new())?;
+        let mut ws = gplan.workspace()?;
+        gplan.execute(gy, &mut gx, &mut ws)?;
+        let wplan = crate::plan::GradWeightPlan::new(&p, &crate::plan::PlanOptions::new())?;
         let mut ws = wplan.workspace()?;
         wplan.execute(x, gy, &mut gw, &mut ws)?;
         crate::backward::grad_bias(&p, gy, &mut gb);

@@ -47,7 +47,7 @@ pub use api::{
 pub use desc::{parse_list, ConvDesc, ConvTransposeDesc, Layout, PadMode, Padding, PoolDesc, PoolKind};
 pub use error::{Error, Result};
 pub use isa::Isa;
-pub use plan::{ConvPlan, ConvTransposePlan, PlanOptions, PoolPlan};
+pub use plan::{ConvPlan, ConvTransposePlan, GradInputPlan, GradWeightPlan, PlanOptions, PoolPlan};
 pub use scalar::Scalar;
 pub use shape::{
     receptive_field, Axis, ConvProblem, ConvTransposeProblem, LayerAxis, PoolProblem, ReceptiveField,

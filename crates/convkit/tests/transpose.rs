@@ -203,3 +203,30 @@ fn strided_data_gradient_matches_the_reference() {
         assert_eq!(gx.data, want, "{p}");
     }
 }
+
+/// `GradInputPlan` picks the forward rewrite at stride 1, the phase split at other strides and
+/// the reference for other padding modes; each equals the reference.
+#[test]
+fn grad_input_plan_choices() {
+    use convkit::{GradInputPlan, PadMode};
+    for (stride, mode, want) in [
+        (1, PadMode::Zeros, "gemm-tiled"),
+        (2, PadMode::Zeros, "phase-split("),
+        (2, PadMode::Reflect, "reference"),
+    ] {
+        let desc = ConvDesc::new().stride([stride, stride]).padding(Padding::uniform(1)).padding_mode(mode);
+        let p = ConvProblem::new(&desc, &[2, 3, 9, 8], &[5, 3, 3, 3]).unwrap();
+        let w: Vec<f64> = ints(p.weight_shape().iter().product(), 11);
+        let gy: Vec<f64> = ints(p.output_shape().iter().product(), 12);
+        let x = vec![0.0; p.input_shape().iter().product()];
+        let mut want_gx = vec![0.0; x.len()];
+        reference::conv_backward(&p, &x, &w, &gy, Some(&mut want_gx), None, None);
+        for threads in [1, 2, 3] {
+            let plan = GradInputPlan::new(&p, &w, &PlanOptions::new().threads(threads).exact(true)).unwrap();
+            assert!(plan.implementation().contains(want), "{} for {p}", plan.implementation());
+            let mut gx = vec![7.0; x.len()];
+            plan.execute(&gy, &mut gx, &mut plan.workspace().unwrap()).unwrap();
+            assert_eq!(gx, want_gx, "{} for {p}", plan.implementation());
+        }
+    }
+}

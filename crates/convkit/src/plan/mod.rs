@@ -7,9 +7,11 @@
 //! `CONVKIT_MAX_ISA=generic|avx2|avx512` caps the SIMD level; `CONVKIT_EXACT=1` rules out approximate
 //! algorithms (Winograd), like [`PlanOptions::exact`].
 
+pub mod grad;
 pub mod pool;
 pub mod transpose;
 
+pub use grad::{GradInputPlan, GradWeightPlan};
 pub use pool::PoolPlan;
 pub use transpose::ConvTransposePlan;
 
