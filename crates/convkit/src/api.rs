@@ -348,7 +348,9 @@ pub mod raw {
         let mut y = alloc("output", &shape)?;
         let max = matches!(p.kind, PoolKind::Max);
         let mut idx = if max { Some(alloc::<i64>("indices", &shape)?) } else { None };
-        reference::pool_forward(&p, x, &mut y, idx.as_deref_mut());
+        let plan = crate::plan::PoolPlan::new(&p, &crate::plan::PlanOptions::new())?;
+        let mut ws = plan.workspace()?;
+        plan.execute(x, &mut y, idx.as_deref_mut(), &mut ws)?;
         Ok((Tensor { shape: shape.clone(), data: y }, idx.map(|data| Tensor { shape, data })))
     }
 
@@ -378,7 +380,7 @@ pub mod raw {
         }
         check_len("grad_output", gy.len(), gy_shape)?;
         let mut gx = alloc("grad_input", x_shape)?;
-        reference::pool_backward(&p, x, gy, &mut gx);
+        crate::plan::PoolPlan::new(&p, &crate::plan::PlanOptions::new())?.backward(x, gy, &mut gx)?;
         Ok(Tensor { shape: x_shape.to_vec(), data: gx })
     }
 
