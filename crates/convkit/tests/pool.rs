@@ -159,7 +159,8 @@ fn avg() -> PoolDesc {
 #[test]
 fn resnet_stem_3x3_s2_p1() {
     for d in [max(), avg()] {
-        check_variants(d.kernel([3]).stride([2]).padding(Padding::uniform(1)), &[2, 3, 17, 150]);
+        check_variants(d.clone().kernel([3]).stride([2]).padding(Padding::uniform(1)), &[2, 3, 17, 150]);
+        check_variants(d.kernel([3]).stride([1]).padding(Padding::uniform(1)), &[1, 2, 5, 77]);
     }
 }
 

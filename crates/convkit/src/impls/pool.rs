@@ -71,6 +71,10 @@ struct AxisPlan {
     /// Taps `t` (ascending) with the outputs `lo..hi` whose tap `t` lies inside the input;
     /// `None` for kernels longer than [`MAX_TAP_LIST`].
     taps: Option<Vec<(usize, usize, usize)>>,
+    /// Outputs `lo..hi` whose every tap lies inside the input.
+    interior: (usize, usize),
+    /// Stride and kernel of the fused loop for interior outputs, if there is one.
+    fused: Option<(usize, usize)>,
 }
 
 impl AxisPlan {
@@ -112,7 +116,12 @@ impl AxisPlan {
                 })
                 .collect()
         });
+        let reach = (k - 1) * d;
+        let lo = -((-pb).div_euclid(s));
+        let hi = if n - 1 + pb - reach < 0 { 0 } else { ((n - 1 + pb - reach).div_euclid(s) + 1).min(out) };
         AxisPlan {
+            interior: (lo.min(hi) as usize, hi as usize),
+            fused: fused_shape(ax.stride, ax.kernel, ax.dilation),
             input: ax.input,
             output: ax.output,
             stride: ax.stride,
@@ -247,7 +256,7 @@ impl PoolDirect {
                         let row_flat = (id * hi + ih) * wi;
                         let xr = &xp[row_flat..][..wi];
                         match tap_major {
-                            Some(taps) => row_tap_major::<T, R>(acc, xr, row_flat, c0, aw, taps),
+                            Some(taps) => row_pass::<T, R>(acc, xr, row_flat, c0, aw, taps),
                             None => {
                                 for (a, w) in acc.iter_mut().zip(&aw.wins[c0..]) {
                                     let mut v = *a;
@@ -327,9 +336,10 @@ impl PoolDirect {
 }
 
 /// One input row's taps into the accumulators of outputs `c0..c0 + acc.len()` of an NCHW
-/// output row: tap by tap (ascending, as the reference scans), each over the outputs it reaches.
+/// output row, as the reference scans them (taps ascending). Outputs whose window lies inside
+/// the row take all their taps in one pass where a fused loop exists; the rest tap by tap.
 #[inline(always)]
-fn row_tap_major<T: Scalar, R: Reduce<T>>(
+fn row_pass<T: Scalar, R: Reduce<T>>(
     acc: &mut [R::Acc],
     xr: &[T],
     row_flat: usize,
@@ -338,8 +348,89 @@ fn row_tap_major<T: Scalar, R: Reduce<T>>(
     taps: &[(usize, usize, usize)],
 ) {
     let c1 = c0 + acc.len();
+    let (lo, hi) = (aw.interior.0.clamp(c0, c1), aw.interior.1.clamp(c0, c1));
+    if aw.fused.is_none() || lo >= hi {
+        return tap_by_tap::<T, R>(acc, xr, row_flat, c0, c0..c1, aw, taps);
+    }
+    tap_by_tap::<T, R>(acc, xr, row_flat, c0, c0..lo, aw, taps);
+    let iw0 = lo * aw.stride - aw.pad_begin;
+    let (a, xs, flat) = (&mut acc[lo - c0..hi - c0], &xr[iw0..], row_flat + iw0);
+    match aw.fused {
+        Some((1, 2)) => fused::<T, R, 1, 2>(a, xs, flat),
+        Some((1, 3)) => fused::<T, R, 1, 3>(a, xs, flat),
+        Some((2, 2)) => fused::<T, R, 2, 2>(a, xs, flat),
+        Some((2, 3)) => fused::<T, R, 2, 3>(a, xs, flat),
+        _ => unreachable!("fused loops exist for strides 1, 2 and kernels 2, 3"),
+    }
+    tap_by_tap::<T, R>(acc, xr, row_flat, c0, hi..c1, aw, taps);
+}
+
+/// Stride and kernel of the fused loops (dilation 1).
+fn fused_shape(stride: usize, kernel: usize, dilation: usize) -> Option<(usize, usize)> {
+    (dilation == 1 && matches!(stride, 1 | 2) && matches!(kernel, 2 | 3)).then_some((stride, kernel))
+}
+
+/// Windows wholly inside the row: `acc[j]` folds `xs[j·S + k]` for `k < K` in order. The row
+/// is viewed as S-element arrays so that window `j` reads arrays `j` up to `j + 2` (zipped
+/// iterators, no bounds checks: the loop vectorizes, strided loads deinterleaved); the last
+/// windows, whose last array would pass the row's end, fold by index.
+#[inline(always)]
+fn fused<T: Scalar, R: Reduce<T>, const S: usize, const K: usize>(
+    acc: &mut [R::Acc],
+    xs: &[T],
+    flat0: usize,
+) {
+    let n = acc.len();
+    let (groups, _) = xs.as_chunks::<S>();
+    // Arrays a window spans: 1 (S = K = 2), 2 (S = 2, K = 3 or S = 1, K = 2) or 3.
+    let spans = (K - 1) / S + 1;
+    let main = n.min((groups.len() + 1).saturating_sub(spans));
+    let (head, tail) = acc.split_at_mut(main);
+    let fold = |a: &mut R::Acc, g: [&[T; S]; 3], j: usize| {
+        let mut v = *a;
+        for k in 0..K {
+            v = R::step(v, g[k / S][k % S], flat0 + j * S + k);
+        }
+        *a = v;
+    };
+    match spans {
+        1 => head.iter_mut().zip(groups).enumerate().for_each(|(j, (a, g0))| fold(a, [g0, g0, g0], j)),
+        2 => {
+            let it = head.iter_mut().zip(groups).zip(&groups[1..]);
+            it.enumerate().for_each(|(j, ((a, g0), g1))| fold(a, [g0, g1, g1], j))
+        }
+        _ => {
+            let it = head.iter_mut().zip(groups).zip(&groups[1..]).zip(&groups[2..]);
+            it.enumerate().for_each(|(j, (((a, g0), g1), g2))| fold(a, [g0, g1, g2], j))
+        }
+    }
+    for (j, a) in tail.iter_mut().enumerate() {
+        let b = (main + j) * S;
+        let mut v = *a;
+        for k in 0..K {
+            v = R::step(v, xs[b + k], flat0 + b + k);
+        }
+        *a = v;
+    }
+}
+
+/// The taps of outputs `outs` (within the chunk starting at output `c0`), tap by tap, each
+/// over the outputs it reaches inside the row.
+#[inline(always)]
+fn tap_by_tap<T: Scalar, R: Reduce<T>>(
+    acc: &mut [R::Acc],
+    xr: &[T],
+    row_flat: usize,
+    c0: usize,
+    outs: Range<usize>,
+    aw: &AxisPlan,
+    taps: &[(usize, usize, usize)],
+) {
+    if outs.is_empty() {
+        return;
+    }
     for &(t, lo, hi) in taps {
-        let (lo, hi) = (lo.max(c0), hi.min(c1));
+        let (lo, hi) = (lo.max(outs.start), hi.min(outs.end));
         if lo >= hi {
             continue;
         }
@@ -373,9 +464,11 @@ fn strided<T: Copy, A: Copy, const S: usize>(acc: &mut [A], xs: &[T], f: impl Fn
 }
 
 /// Whether the reference's max scan replaces `best` by `v`: `v` is larger, or the first NaN.
+/// (`!(v <= best)` is "larger or unordered": two compares on SIMD lanes instead of three.)
 #[inline(always)]
+#[allow(clippy::neg_cmp_op_on_partial_ord)]
 fn takes<T: Scalar>(best: T, v: T) -> bool {
-    !best.is_nan() & ((v > best) | v.is_nan())
+    !best.is_nan() & !(v <= best)
 }
 
 /// A window reduction: its accumulator, one tap, and the result.
