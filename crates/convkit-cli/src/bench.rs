@@ -1,11 +1,16 @@
-//! `convkit bench`: time convolution plans on benchmark workloads (the suite format of
-//! `bench/suite.json`), median of repeated runs, in GFLOP/s and percent of this machine's
-//! measured FMA peak.
+//! `convkit bench`: time convolution, transposed convolution and pooling plans on benchmark
+//! workloads (the suite format of `bench/suite.json`), median of repeated runs, in GFLOP/s and
+//! percent of this machine's measured FMA peak. Cases of a pass it does not know are skipped
+//! with a line on stderr.
 
 use clap::Args;
 use convkit::backward::GradWeightPlan;
 use convkit::kernels::measure_fma_peak;
-use convkit::{ConvDesc, ConvPlan, ConvProblem, Padding, PlanOptions};
+use convkit::plan::ConvTransposePlan;
+use convkit::{
+    ConvDesc, ConvPlan, ConvProblem, ConvTransposeDesc, ConvTransposeProblem, Padding, PlanOptions, PoolDesc,
+    PoolKind, PoolPlan, PoolProblem,
+};
 use serde_json::{json, Value};
 use std::time::Instant;
 
@@ -23,7 +28,10 @@ pub struct BenchArgs {
     #[arg(long, default_value = "1,2", value_name = "T")]
     threads: String,
     /// Force an implementation (e.g. winograd:avx512, gemm-tiled:avx2, gemm-tiled:generic,
-    /// reference; for backward_weight: grad-weight-gemm:LEVEL or reference)
+    /// reference; for backward_weight: grad-weight-gemm:LEVEL or reference; for transpose:
+    /// phase-split or a forward name). `reference` applies to every case, `pool-direct` to
+    /// the maxpool/avgpool cases only, any other name to the convolution cases only (pooling
+    /// then runs its automatic choice)
     #[arg(long, value_name = "NAME")]
     implementation: Option<String>,
     /// Only exact algorithms (no Winograd; also CONVKIT_EXACT=1)
@@ -56,8 +64,43 @@ struct Case {
     name: String,
     pass: String,
     input: Vec<usize>,
-    weight: Vec<usize>,
-    desc: ConvDesc,
+    op: Op,
+}
+
+/// What a case times, by its pass.
+enum Op {
+    /// `forward`, `backward_input`, `backward_weight`.
+    Conv { weight: Vec<usize>, desc: ConvDesc },
+    /// `transpose` (weight in ConvTranspose order).
+    Transpose { weight: Vec<usize>, desc: ConvTransposeDesc },
+    /// `maxpool`, `avgpool` (floor mode; average counts the padding).
+    Pool { desc: PoolDesc },
+    /// A pass this version does not know: skipped.
+    Unknown,
+}
+
+impl Case {
+    /// The pass's problem checked, as the thing to time.
+    fn problem(&self) -> Result<Problem, String> {
+        let err = |e: convkit::Error| format!("case {}: {e}", self.name);
+        Ok(match &self.op {
+            Op::Conv { weight, desc } => {
+                Problem::Conv(ConvProblem::new(desc, &self.input, weight).map_err(err)?)
+            }
+            Op::Transpose { weight, desc } => {
+                Problem::Transpose(ConvTransposeProblem::new(desc, &self.input, weight).map_err(err)?)
+            }
+            Op::Pool { desc } => Problem::Pool(PoolProblem::new(desc, &self.input).map_err(err)?),
+            Op::Unknown => Problem::Unknown,
+        })
+    }
+}
+
+enum Problem {
+    Conv(ConvProblem),
+    Transpose(ConvTransposeProblem),
+    Pool(PoolProblem),
+    Unknown,
 }
 
 fn list(v: &Value, key: &str, name: &str) -> Result<Vec<usize>, String> {
@@ -77,18 +120,38 @@ fn parse_suite(text: &str, origin: &str) -> Result<Vec<Case>, String> {
         .iter()
         .map(|c| {
             let name = c.get("name").and_then(Value::as_str).unwrap_or("?").to_string();
-            let desc = ConvDesc::new()
-                .stride(list(c, "stride", &name)?)
-                .padding(Padding::Explicit(list(c, "padding", &name)?))
-                .dilation(list(c, "dilation", &name)?)
-                .groups(c.get("groups").and_then(Value::as_u64).unwrap_or(1) as usize);
-            Ok(Case {
-                pass: c.get("pass").and_then(Value::as_str).unwrap_or("forward").to_string(),
-                input: list(c, "input", &name)?,
-                weight: list(c, "weight", &name)?,
-                desc,
-                name,
-            })
+            let pass = c.get("pass").and_then(Value::as_str).unwrap_or("forward").to_string();
+            let groups = c.get("groups").and_then(Value::as_u64).unwrap_or(1) as usize;
+            let op = match pass.as_str() {
+                "forward" | "backward_input" | "backward_weight" => Op::Conv {
+                    weight: list(c, "weight", &name)?,
+                    desc: ConvDesc::new()
+                        .stride(list(c, "stride", &name)?)
+                        .padding(Padding::Explicit(list(c, "padding", &name)?))
+                        .dilation(list(c, "dilation", &name)?)
+                        .groups(groups),
+                },
+                "transpose" => Op::Transpose {
+                    weight: list(c, "weight", &name)?,
+                    desc: ConvTransposeDesc::new()
+                        .stride(list(c, "stride", &name)?)
+                        .padding(Padding::Explicit(list(c, "padding", &name)?))
+                        .dilation(list(c, "dilation", &name)?)
+                        .output_padding(list(c, "output_padding", &name)?)
+                        .groups(groups),
+                },
+                "maxpool" | "avgpool" => Op::Pool {
+                    desc: PoolDesc::new(if pass == "maxpool" { PoolKind::Max } else { PoolKind::Avg })
+                        .kernel(list(c, "kernel", &name)?)
+                        .stride(list(c, "stride", &name)?)
+                        .padding(Padding::Explicit(list(c, "padding", &name)?))
+                        .ceil_mode(false)
+                        .count_include_pad(true),
+                },
+                _ => Op::Unknown,
+            };
+            let input = if matches!(op, Op::Unknown) { Vec::new() } else { list(c, "input", &name)? };
+            Ok(Case { pass, input, op, name })
         })
         .collect()
 }
@@ -152,8 +215,10 @@ pub fn run(a: BenchArgs) -> Result<(), String> {
             name: "command-line".into(),
             pass: "forward".into(),
             input: convkit::parse_list("input", i).map_err(|e| e.to_string())?,
-            weight: convkit::parse_list("weight", w).map_err(|e| e.to_string())?,
-            desc: a.conv.conv_desc("zeros")?,
+            op: Op::Conv {
+                weight: convkit::parse_list("weight", w).map_err(|e| e.to_string())?,
+                desc: a.conv.conv_desc("zeros")?,
+            },
         }]
     } else if let Some(path) = &a.suite {
         let text = std::fs::read_to_string(path)
@@ -177,19 +242,28 @@ pub fn run(a: BenchArgs) -> Result<(), String> {
     }
     let mut approximate = false;
     for c in &cases {
-        let p =
-            ConvProblem::new(&c.desc, &c.input, &c.weight).map_err(|e| format!("case {}: {e}", c.name))?;
-        let w = pseudo_random(c.weight.iter().product(), 2);
-        let flops = 2.0 * p.macs() as f64;
+        let problem = c.problem()?;
+        if let Problem::Unknown = problem {
+            eprintln!("convkit bench: skipping case {}: unknown pass '{}'", c.name, c.pass);
+            continue;
+        }
         // The data gradient runs as the equivalent forward convolution where one exists; the
         // weight gradient as its own plan.
-        let timed = match c.pass.as_str() {
-            "forward" => Some((p.clone(), w)),
-            "backward_input" => convkit::backward::grad_input_as_conv(&p, &w),
-            "backward_weight" => Some((p.clone(), w)),
-            _ => None,
+        let timed = match (&problem, c.pass.as_str()) {
+            (Problem::Conv(p), "backward_input") => {
+                let w = pseudo_random(p.weight_shape().iter().product(), 2);
+                convkit::backward::grad_input_as_conv(p, &w).map(|(q, w)| (Problem::Conv(q), w))
+            }
+            (Problem::Conv(p), _) => {
+                Some((Problem::Conv(p.clone()), pseudo_random(p.weight_shape().iter().product(), 2)))
+            }
+            (Problem::Transpose(p), _) => {
+                Some((Problem::Transpose(p.clone()), pseudo_random(p.weight_shape().iter().product(), 2)))
+            }
+            (Problem::Pool(p), _) => Some((Problem::Pool(p.clone()), Vec::new())),
+            (Problem::Unknown, _) => None,
         };
-        let Some((q, w)) = timed else {
+        let Some((problem, w)) = timed else {
             if a.json {
                 println!(
                     "{}",
@@ -200,30 +274,74 @@ pub fn run(a: BenchArgs) -> Result<(), String> {
             }
             continue;
         };
-        let x = pseudo_random(q.input_shape().iter().product(), 1);
-        let p = q;
+        let (flops, input_shape, text) = match &problem {
+            Problem::Conv(p) => (2.0 * p.macs() as f64, p.input_shape(), p.to_string()),
+            Problem::Transpose(p) => {
+                // 2·N·C·∏in·(K/groups)·∏kernel, as the suite defines it.
+                let ins: f64 = p.axes.iter().map(|ax| ax.input as f64).product();
+                let ks: f64 = p.axes.iter().map(|ax| ax.kernel as f64).product();
+                let kg = (p.out_channels / p.groups) as f64;
+                let flops = 2.0 * p.batch as f64 * p.in_channels as f64 * ins * kg * ks;
+                (
+                    flops,
+                    p.input_shape(),
+                    format!("transpose {:?} weight {:?}", p.input_shape(), p.weight_shape()),
+                )
+            }
+            Problem::Pool(p) => {
+                // N·C·∏out·∏kernel: one compare or add per window tap.
+                let outs: f64 = p.axes.iter().map(|ax| ax.output as f64).product();
+                let ks: f64 = p.axes.iter().map(|ax| ax.kernel as f64).product();
+                let flops = p.batch as f64 * p.channels as f64 * outs * ks;
+                let kernel: Vec<usize> = p.axes.iter().map(|ax| ax.kernel).collect();
+                (flops, p.input_shape(), format!("{} {:?} kernel {kernel:?}", c.pass, p.input_shape()))
+            }
+            Problem::Unknown => unreachable!("unknown passes are skipped above"),
+        };
+        let x = pseudo_random(input_shape.iter().product(), 1);
         for (&t, (_, peak)) in threads.iter().zip(&peaks) {
             let peak = peak.map(|p| p.1);
             let mut opts = PlanOptions::new().threads(t).exact(a.exact);
+            let pool = matches!(problem, Problem::Pool(_));
             if let Some(name) = &a.implementation {
-                opts = opts.implementation(name);
+                if name == "reference" || (name == "pool-direct") == pool {
+                    opts = opts.implementation(name);
+                }
             }
             let err = |e: convkit::Error| format!("case {}: {e}", c.name);
-            let (name, wsb, times) = if c.pass == "backward_weight" {
-                let plan = GradWeightPlan::new(&p, &opts).map_err(err)?;
-                let gy = pseudo_random(p.output_shape().iter().product(), 3);
-                let mut gw = vec![0f32; w.len()];
-                let mut ws = plan.workspace().map_err(err)?;
-                let times = time_runs(&a, || plan.execute(&x, &gy, &mut gw, &mut ws)).map_err(err)?;
-                (plan.implementation(), plan.workspace_len() * 4, times)
-            } else {
-                let plan = ConvPlan::new(&p, &w, &opts).map_err(err)?;
-                let mut y = vec![0f32; p.output_shape().iter().product()];
-                let mut ws = plan.workspace().map_err(err)?;
-                let times = time_runs(&a, || plan.execute(&x, None, &mut y, &mut ws)).map_err(err)?;
-                (plan.implementation(), plan.workspace_len() * 4, times)
+            let (name, wsb, times) = match &problem {
+                Problem::Conv(p) if c.pass == "backward_weight" => {
+                    let plan = GradWeightPlan::new(p, &opts).map_err(err)?;
+                    let gy = pseudo_random(p.output_shape().iter().product(), 3);
+                    let mut gw = vec![0f32; w.len()];
+                    let mut ws = plan.workspace().map_err(err)?;
+                    let times = time_runs(&a, || plan.execute(&x, &gy, &mut gw, &mut ws)).map_err(err)?;
+                    (plan.implementation(), plan.workspace_len() * 4, times)
+                }
+                Problem::Conv(p) => {
+                    let plan = ConvPlan::new(p, &w, &opts).map_err(err)?;
+                    let mut y = vec![0f32; p.output_shape().iter().product()];
+                    let mut ws = plan.workspace().map_err(err)?;
+                    let times = time_runs(&a, || plan.execute(&x, None, &mut y, &mut ws)).map_err(err)?;
+                    (plan.implementation(), plan.workspace_len() * 4, times)
+                }
+                Problem::Transpose(p) => {
+                    let plan = ConvTransposePlan::new(p, &w, &opts).map_err(err)?;
+                    let mut y = vec![0f32; p.output_shape().iter().product()];
+                    let mut ws = plan.workspace().map_err(err)?;
+                    let times = time_runs(&a, || plan.execute(&x, None, &mut y, &mut ws)).map_err(err)?;
+                    (plan.implementation(), plan.workspace_len() * 4, times)
+                }
+                Problem::Pool(p) => {
+                    let plan = PoolPlan::new(p, &opts).map_err(err)?;
+                    let mut y = vec![0f32; p.output_shape().iter().product()];
+                    let mut ws = plan.workspace().map_err(err)?;
+                    let times = time_runs(&a, || plan.execute(&x, &mut y, None, &mut ws)).map_err(err)?;
+                    (plan.implementation(), plan.workspace_len() * 4, times)
+                }
+                Problem::Unknown => unreachable!("unknown passes are skipped above"),
             };
-            approximate |= name.starts_with("winograd");
+            approximate |= name.contains("winograd");
             let mut times = times;
             let med = median(&mut times);
             let gflops = flops / med / 1e9;
@@ -233,7 +351,7 @@ pub fn run(a: BenchArgs) -> Result<(), String> {
                     "{}",
                     json!({"case": c.name, "threads": t, "implementation": name, "median_ms": med * 1e3,
                            "gflops": gflops, "percent_peak": pct, "workspace_bytes": wsb, "runs": times.len(),
-                           "problem": p.to_string()})
+                           "problem": text})
                 );
             } else {
                 println!(
@@ -280,7 +398,22 @@ mod tests {
         let cases = parse_suite(DEFAULT_SUITE, "built-in").unwrap();
         assert!(cases.len() >= 16);
         for c in cases {
-            ConvProblem::new(&c.desc, &c.input, &c.weight).unwrap();
+            assert!(!matches!(c.problem().unwrap(), Problem::Unknown), "{}", c.name);
         }
+    }
+
+    #[test]
+    fn pool_cases_parse_and_unknown_passes_are_kept_for_skipping() {
+        let text = r#"{"cases": [
+            {"name": "mp", "pass": "maxpool", "input": [1, 2, 9, 9], "kernel": [3, 3], "stride": [2, 2], "padding": [1, 1]},
+            {"name": "ap", "pass": "avgpool", "input": [1, 2, 8], "kernel": [2], "stride": [2], "padding": [0]},
+            {"name": "new", "pass": "something_new", "whatever": true}
+        ]}"#;
+        let cases = parse_suite(text, "test").unwrap();
+        let Problem::Pool(p) = cases[0].problem().unwrap() else { panic!("maxpool is a pool") };
+        assert_eq!((p.kind, p.output_shape()), (PoolKind::Max, vec![1, 2, 5, 5]));
+        let Problem::Pool(p) = cases[1].problem().unwrap() else { panic!("avgpool is a pool") };
+        assert!(p.kind == PoolKind::Avg && p.count_include_pad);
+        assert!(matches!(cases[2].problem().unwrap(), Problem::Unknown));
     }
 }
