@@ -282,8 +282,13 @@ pub mod raw {
         check_len("input", x.len(), x_shape)?;
         check_len("weight", w.len(), w_shape)?;
         check_bias(b, p.out_channels)?;
+        // The output first: a size that cannot be allocated is refused before any planning.
+        let shape = p.output_shape();
+        let mut y = alloc("output", &shape)?;
         let plan = crate::plan::ConvTransposePlan::new(&p, w, &crate::plan::PlanOptions::new())?;
-        Ok(Tensor { shape: p.output_shape(), data: plan.run(x, b)? })
+        let mut ws = plan.workspace()?;
+        plan.execute(x, b, &mut y, &mut ws)?;
+        Ok(Tensor { shape, data: y })
     }
 
     /// Convolution gradients over slices: `(grad_input, grad_weight, grad_bias)`. See [`crate::conv_backward`].

@@ -12,8 +12,8 @@
 //! reference's products in another order, so results are exact on integer data, and
 //! bitwise identical for any thread count.
 //!
-//! A phase whose kernel has no taps (stride larger than the dilated kernel) holds the bias
-//! alone. Negative effective padding (large `padding`) becomes outputs skipped at the start of
+//! Only phases some tap reaches are planned (at most `kernel` per axis, whatever the stride);
+//! outputs no tap reaches (stride larger than the dilated kernel) hold the bias alone. Negative effective padding (large `padding`) becomes outputs skipped at the start of
 //! the phase's result, so every stride, dilation, padding, output padding, group count and
 //! layout runs on plans.
 //!
@@ -62,10 +62,8 @@ fn axis_phase(ax: &crate::shape::Axis, r: usize) -> AxisPhase {
     let count = (ax.output - r).div_ceil(ax.stride);
     // Taps t with (r + pb − t·d) ≡ 0 (mod s), ascending; input offset c_t = (r + pb − t·d) / s.
     let hits: Vec<i64> = (0..k).filter(|t| (r as i64 + pb - t * d).rem_euclid(s) == 0).collect();
+    debug_assert!(!hits.is_empty(), "phase {r} is reached by no tap");
     let dd = (d / gcd(s as usize, d as usize) as i64).max(1);
-    if hits.is_empty() {
-        return AxisPhase { r, count, taps: vec![], dilation: 1, pad: (0, 0), skip: 0, full: count };
-    }
     let j = hits.len() as i64;
     // The forward kernel runs the taps in reverse: kernel index j' reads x[q + c_last + j'·dd].
     let c_last = (r as i64 + pb - hits[hits.len() - 1] * d) / s;
@@ -84,10 +82,10 @@ fn axis_phase(ax: &crate::shape::Axis, r: usize) -> AxisPhase {
     }
 }
 
-/// One phase: its per-axis geometry and the forward plan (absent when it has no taps).
+/// One phase: its per-axis geometry and the forward plan.
 struct Phase<T: Scalar> {
     axes: Vec<AxisPhase>,
-    plan: Option<ConvPlan<T>>,
+    plan: ConvPlan<T>,
     /// Elements of the forward convolution's output.
     out_len: usize,
 }
@@ -108,6 +106,8 @@ pub struct ConvTransposePlan<T: Scalar> {
     problem: ConvTransposeProblem,
     /// `None`: the reference, with the weights kept as given.
     phases: Option<Vec<Phase<T>>>,
+    /// Some outputs belong to no phase (stride beyond the dilated kernel): they hold the bias.
+    fill: bool,
     weight: Vec<T>,
     threads: usize,
 }
@@ -124,6 +124,7 @@ impl<T: Scalar> ConvTransposePlan<T> {
             return Ok(ConvTransposePlan {
                 problem: problem.clone(),
                 phases: None,
+                fill: false,
                 weight: weight.to_vec(),
                 threads,
             });
@@ -134,11 +135,25 @@ impl<T: Scalar> ConvTransposePlan<T> {
         }
         let p = problem;
         let rank = p.axes.len();
+        // Only phases some tap reaches (at most `kernel` per axis, whatever the stride); the
+        // outputs of the others hold the bias alone, filled before the phases run.
         let per_axis: Vec<Vec<AxisPhase>> = p
             .axes
             .iter()
-            .map(|ax| (0..ax.stride.min(ax.output)).map(|r| axis_phase(ax, r)).collect())
+            .map(|ax| {
+                let mut rs: Vec<usize> = (0..ax.kernel)
+                    .map(|t| {
+                        (t as i128 * ax.dilation as i128 - ax.pad_begin as i128).rem_euclid(ax.stride as i128)
+                            as usize
+                    })
+                    .filter(|&r| r < ax.output)
+                    .collect();
+                rs.sort_unstable();
+                rs.dedup();
+                rs.into_iter().map(|r| axis_phase(ax, r)).collect()
+            })
             .collect();
+        let fill = p.axes.iter().zip(&per_axis).any(|(ax, ps)| ps.len() < ax.stride.min(ax.output));
         let counts: Vec<usize> = per_axis.iter().map(Vec::len).collect();
         let total: usize = counts.iter().product();
         let mut phases = Vec::with_capacity(total);
@@ -148,7 +163,13 @@ impl<T: Scalar> ConvTransposePlan<T> {
             let axes: Vec<AxisPhase> = (0..rank).map(|a| per_axis[a][idx[a]].clone()).collect();
             phases.push(Self::phase(p, weight, axes, &inner)?);
         }
-        Ok(ConvTransposePlan { problem: problem.clone(), phases: Some(phases), weight: vec![], threads })
+        Ok(ConvTransposePlan {
+            problem: problem.clone(),
+            phases: Some(phases),
+            fill,
+            weight: vec![],
+            threads,
+        })
     }
 
     /// Plan one phase: its forward problem and reordered weight `(K, C/groups, taps…)`.
@@ -160,9 +181,6 @@ impl<T: Scalar> ConvTransposePlan<T> {
     ) -> Result<Phase<T>> {
         let out_spatial: Vec<usize> = axes.iter().map(|a| a.full).collect();
         let out_len = p.batch * p.out_channels * out_spatial.iter().product::<usize>();
-        if axes.iter().any(|a| a.taps.is_empty()) {
-            return Ok(Phase { axes, plan: None, out_len: 0 });
-        }
         let (g, cg, kg) = (p.groups, p.in_channels / p.groups, p.out_channels / p.groups);
         let kernel: Vec<usize> = p.axes.iter().map(|a| a.kernel).collect();
         let fk: Vec<usize> = axes.iter().map(|a| a.taps.len()).collect();
@@ -203,15 +221,13 @@ impl<T: Scalar> ConvTransposePlan<T> {
         let q = ConvProblem::new(&desc, &p.input_shape(), &wshape)?;
         debug_assert_eq!(q.output_spatial(), out_spatial);
         let plan = ConvPlan::new(&q, &wf, opts)?;
-        Ok(Phase { axes, plan: Some(plan), out_len })
+        Ok(Phase { axes, plan, out_len })
     }
 
     /// `phase-split(…)` with the forward implementations its phases use, or `reference`.
     pub fn implementation(&self) -> String {
         let Some(phases) = &self.phases else { return "reference".into() };
-        let mut names: Vec<String> =
-            phases.iter().filter_map(|ph| ph.plan.as_ref()).map(|pl| pl.implementation()).collect();
-        names.dedup();
+        let mut names: Vec<String> = phases.iter().map(|ph| ph.plan.implementation()).collect();
         names.sort();
         names.dedup();
         format!("phase-split({})", names.join(", "))
@@ -230,12 +246,9 @@ impl<T: Scalar> ConvTransposePlan<T> {
     /// Scratch elements [`ConvTransposePlan::execute`] needs: the largest phase's result plus
     /// its forward plan's workspace.
     pub fn workspace_len(&self) -> usize {
-        self.phases.as_ref().map_or(0, |ps| {
-            ps.iter()
-                .map(|ph| ph.out_len + ph.plan.as_ref().map_or(0, |pl| pl.workspace_len()))
-                .max()
-                .unwrap_or(0)
-        })
+        self.phases
+            .as_ref()
+            .map_or(0, |ps| ps.iter().map(|ph| ph.out_len + ph.plan.workspace_len()).max().unwrap_or(0))
     }
 
     /// A workspace of the right size.
@@ -269,23 +282,40 @@ impl<T: Scalar> ConvTransposePlan<T> {
             crate::reference::conv_transpose(p, x, &self.weight, bias, y);
             return Ok(());
         };
+        if self.fill {
+            self.fill_bias(bias, y);
+        }
         for ph in phases {
             let (buf, rest) = ws.split_at_mut(ph.out_len);
-            match &ph.plan {
-                Some(plan) => {
-                    plan.execute(x, bias, buf, rest)?;
-                    self.scatter(ph, Some(buf), bias, y);
-                }
-                None => self.scatter(ph, None, bias, y),
-            }
+            ph.plan.execute(x, bias, buf, rest)?;
+            self.scatter(ph, buf, y);
         }
         Ok(())
     }
 
-    /// Write phase `ph`'s outputs into `y`: from its forward result `buf`, or (no taps) the
-    /// bias alone. Split by sample and channel planes (channels-first) or samples
-    /// (channels-last) over the plan's threads.
-    fn scatter(&self, ph: &Phase<T>, buf: Option<&[T]>, bias: Option<&[T]>, y: &mut [T]) {
+    /// Every output the bias alone (zero without one), before the phases overwrite theirs.
+    fn fill_bias(&self, bias: Option<&[T]>, y: &mut [T]) {
+        let p = &self.problem;
+        let k = p.out_channels;
+        let outs: usize = p.axes.iter().map(|a| a.output).product();
+        match (bias, p.layout) {
+            (None, _) => y.fill(T::ZERO),
+            (Some(b), crate::Layout::Nchw) => {
+                for (i, plane) in y.chunks_exact_mut(outs).enumerate() {
+                    plane.fill(b[i % k]);
+                }
+            }
+            (Some(b), crate::Layout::Nhwc) => {
+                for px in y.chunks_exact_mut(k) {
+                    px.copy_from_slice(b);
+                }
+            }
+        }
+    }
+
+    /// Write phase `ph`'s outputs into `y` from its forward result `buf`. Split by sample and
+    /// channel planes (channels-first) or samples (channels-last) over the plan's threads.
+    fn scatter(&self, ph: &Phase<T>, buf: &[T], y: &mut [T]) {
         let p = &self.problem;
         let k = p.out_channels;
         let out_sp: Vec<usize> = p.axes.iter().map(|a| a.output).collect();
@@ -322,15 +352,7 @@ impl<T: Scalar> ConvTransposePlan<T> {
                     yo += ax.r * ysp[last];
                     bo += ax.skip * bsp[last];
                     for q in 0..ax.count {
-                        let dst = &mut plane[yo + q * ystep..][..chans];
-                        match buf {
-                            Some(b) => dst.copy_from_slice(&b[bo + q * bstep..][..chans]),
-                            None => match bias {
-                                Some(bv) if chans == 1 => dst[0] = bv[kc],
-                                Some(bv) => dst.copy_from_slice(bv),
-                                None => dst.fill(T::ZERO),
-                            },
-                        }
+                        plane[yo + q * ystep..][..chans].copy_from_slice(&buf[bo + q * bstep..][..chans]);
                     }
                 }
             }
