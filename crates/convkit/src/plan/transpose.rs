@@ -41,8 +41,11 @@ struct AxisPhase {
     /// Forward convolution: dilation, padding begin and end.
     dilation: usize,
     pad: (usize, usize),
-    /// Leading results of the forward convolution to skip (negative begin padding).
+    /// Leading results of the forward convolution to skip (negative begin padding, or a
+    /// group's common padding beyond this phase's own).
     skip: usize,
+    /// This phase's own begin padding (negative: inputs to skip).
+    off: i64,
     /// Size of the forward convolution's output on this axis.
     full: usize,
 }
@@ -78,13 +81,52 @@ fn axis_phase(ax: &crate::shape::Axis, r: usize) -> AxisPhase {
         dilation: dd as usize,
         pad,
         skip: (-pb_f).max(0) as usize,
+        off: pb_f,
         full: full as usize,
     }
 }
 
-/// One phase: its per-axis geometry and the forward plan.
+/// The phases of one axis, grouped by kernel length: a group's phases read the input through
+/// windows of the same shape, so they share one forward convolution (their kernels stacked as
+/// output channels) once given common padding; each phase then skips its own leading results.
+fn axis_groups(ax: &crate::shape::Axis) -> Vec<Vec<AxisPhase>> {
+    let mut rs: Vec<usize> = (0..ax.kernel)
+        .map(|t| {
+            (t as i128 * ax.dilation as i128 - ax.pad_begin as i128).rem_euclid(ax.stride as i128) as usize
+        })
+        .filter(|&r| r < ax.output)
+        .collect();
+    rs.sort_unstable();
+    rs.dedup();
+    let mut groups: Vec<Vec<AxisPhase>> = Vec::new();
+    for ph in rs.into_iter().map(|r| axis_phase(ax, r)) {
+        match groups.iter_mut().find(|g| g[0].taps.len() == ph.taps.len()) {
+            Some(g) => g.push(ph),
+            None => groups.push(vec![ph]),
+        }
+    }
+    for g in &mut groups {
+        let span = (g[0].dilation * (g[0].taps.len() - 1)) as i64;
+        let pb = g.iter().map(|ph| ph.off).max().unwrap_or(0).max(0);
+        let pe = g
+            .iter()
+            .map(|ph| (pb - ph.off) + ph.count as i64 - ax.input as i64 - pb + span)
+            .max()
+            .unwrap_or(0)
+            .max(0);
+        for ph in g.iter_mut() {
+            ph.skip = (pb - ph.off) as usize;
+            ph.pad = (pb as usize, pe as usize);
+            ph.full = (ax.input as i64 + pb + pe - span) as usize;
+        }
+    }
+    groups
+}
+
+/// Phases sharing one forward convolution: each member's per-axis geometry, in the order of
+/// their blocks of output channels (within each group of channels), and the plan.
 struct Phase<T: Scalar> {
-    axes: Vec<AxisPhase>,
+    members: Vec<Vec<AxisPhase>>,
     plan: ConvPlan<T>,
     /// Elements of the forward convolution's output.
     out_len: usize,
@@ -137,31 +179,30 @@ impl<T: Scalar> ConvTransposePlan<T> {
         let rank = p.axes.len();
         // Only phases some tap reaches (at most `kernel` per axis, whatever the stride); the
         // outputs of the others hold the bias alone, filled before the phases run.
-        let per_axis: Vec<Vec<AxisPhase>> = p
+        // Only phases some tap reaches (at most `kernel` per axis, whatever the stride); the
+        // outputs of the others hold the bias alone, filled before the phases run.
+        let per_axis: Vec<Vec<Vec<AxisPhase>>> = p.axes.iter().map(axis_groups).collect();
+        let fill = p
             .axes
             .iter()
-            .map(|ax| {
-                let mut rs: Vec<usize> = (0..ax.kernel)
-                    .map(|t| {
-                        (t as i128 * ax.dilation as i128 - ax.pad_begin as i128).rem_euclid(ax.stride as i128)
-                            as usize
-                    })
-                    .filter(|&r| r < ax.output)
-                    .collect();
-                rs.sort_unstable();
-                rs.dedup();
-                rs.into_iter().map(|r| axis_phase(ax, r)).collect()
-            })
-            .collect();
-        let fill = p.axes.iter().zip(&per_axis).any(|(ax, ps)| ps.len() < ax.stride.min(ax.output));
+            .zip(&per_axis)
+            .any(|(ax, gs)| gs.iter().map(Vec::len).sum::<usize>() < ax.stride.min(ax.output));
         let counts: Vec<usize> = per_axis.iter().map(Vec::len).collect();
         let total: usize = counts.iter().product();
         let mut phases = Vec::with_capacity(total);
         let mut idx = vec![0; rank];
         for f in 0..total {
             crate::geometry::unravel(f, &counts, &mut idx);
-            let axes: Vec<AxisPhase> = (0..rank).map(|a| per_axis[a][idx[a]].clone()).collect();
-            phases.push(Self::phase(p, weight, axes, &inner)?);
+            let parts: Vec<&Vec<AxisPhase>> = (0..rank).map(|a| &per_axis[a][idx[a]]).collect();
+            let sizes: Vec<usize> = parts.iter().map(|g| g.len()).collect();
+            let mut m = vec![0; rank];
+            let members = (0..sizes.iter().product())
+                .map(|i| {
+                    crate::geometry::unravel(i, &sizes, &mut m);
+                    (0..rank).map(|a| parts[a][m[a]].clone()).collect()
+                })
+                .collect();
+            phases.push(Self::phase(p, weight, members, &inner)?);
         }
         Ok(ConvTransposePlan {
             problem: problem.clone(),
@@ -172,39 +213,45 @@ impl<T: Scalar> ConvTransposePlan<T> {
         })
     }
 
-    /// Plan one phase: its forward problem and reordered weight `(K, C/groups, taps…)`.
+    /// Plan a group of phases: one forward problem whose weight `(M·K, C/groups, taps…)`
+    /// stacks the members' reordered kernels, `M` blocks of `K/groups` channels per group.
     fn phase(
         p: &ConvTransposeProblem,
         w: &[T],
-        axes: Vec<AxisPhase>,
+        members: Vec<Vec<AxisPhase>>,
         opts: &PlanOptions,
     ) -> Result<Phase<T>> {
+        let axes = &members[0];
+        let nm = members.len();
         let out_spatial: Vec<usize> = axes.iter().map(|a| a.full).collect();
-        let out_len = p.batch * p.out_channels * out_spatial.iter().product::<usize>();
+        let out_len = p.batch * nm * p.out_channels * out_spatial.iter().product::<usize>();
         let (g, cg, kg) = (p.groups, p.in_channels / p.groups, p.out_channels / p.groups);
         let kernel: Vec<usize> = p.axes.iter().map(|a| a.kernel).collect();
         let fk: Vec<usize> = axes.iter().map(|a| a.taps.len()).collect();
         let (taps, ftaps) = (kernel.iter().product::<usize>(), fk.iter().product::<usize>());
-        // Forward tap j (row-major over the phase kernel) ← transposed tap (flip applied).
+        let mut wf = vec![T::ZERO; nm * p.out_channels * cg * ftaps];
         let mut j = vec![0; fk.len()];
-        let src_tap: Vec<usize> = (0..ftaps)
-            .map(|f| {
-                crate::geometry::unravel(f, &fk, &mut j);
-                (0..fk.len()).fold(0, |acc, a| {
-                    let t = axes[a].taps[j[a]];
-                    let t = if p.flip { kernel[a] - 1 - t } else { t };
-                    acc * kernel[a] + t
+        for (mi, mem) in members.iter().enumerate() {
+            // Forward tap f (row-major over the phase kernel) ← transposed tap (flip applied).
+            let src_tap: Vec<usize> = (0..ftaps)
+                .map(|f| {
+                    crate::geometry::unravel(f, &fk, &mut j);
+                    (0..fk.len()).fold(0, |acc, a| {
+                        let t = mem[a].taps[j[a]];
+                        let t = if p.flip { kernel[a] - 1 - t } else { t };
+                        acc * kernel[a] + t
+                    })
                 })
-            })
-            .collect();
-        let mut wf = vec![T::ZERO; p.out_channels * cg * ftaps];
-        for gi in 0..g {
-            for c in 0..cg {
-                for kk in 0..kg {
-                    let src = &w[((gi * cg + c) * kg + kk) * taps..][..taps];
-                    let dst = &mut wf[((gi * kg + kk) * cg + c) * ftaps..][..ftaps];
-                    for (d, &t) in dst.iter_mut().zip(&src_tap) {
-                        *d = src[t];
+                .collect();
+            for gi in 0..g {
+                for c in 0..cg {
+                    for kk in 0..kg {
+                        let src = &w[((gi * cg + c) * kg + kk) * taps..][..taps];
+                        let out = (gi * nm + mi) * kg + kk;
+                        let dst = &mut wf[(out * cg + c) * ftaps..][..ftaps];
+                        for (d, &t) in dst.iter_mut().zip(&src_tap) {
+                            *d = src[t];
+                        }
                     }
                 }
             }
@@ -216,12 +263,12 @@ impl<T: Scalar> ConvTransposePlan<T> {
             .padding(Padding::asymmetric(&begin, &end))
             .groups(g)
             .layout(p.layout);
-        let mut wshape = vec![p.out_channels, cg];
+        let mut wshape = vec![nm * p.out_channels, cg];
         wshape.extend(&fk);
         let q = ConvProblem::new(&desc, &p.input_shape(), &wshape)?;
         debug_assert_eq!(q.output_spatial(), out_spatial);
         let plan = ConvPlan::new(&q, &wf, opts)?;
-        Ok(Phase { axes, plan, out_len })
+        Ok(Phase { members, plan, out_len })
     }
 
     /// `phase-split(…)` with the forward implementations its phases use, or `reference`.
@@ -287,8 +334,8 @@ impl<T: Scalar> ConvTransposePlan<T> {
         }
         for ph in phases {
             let (buf, rest) = ws.split_at_mut(ph.out_len);
-            ph.plan.execute(x, bias, buf, rest)?;
-            self.scatter(ph, buf, y);
+            ph.plan.execute(x, None, buf, rest)?;
+            self.scatter(ph, buf, bias, y);
         }
         Ok(())
     }
@@ -313,21 +360,21 @@ impl<T: Scalar> ConvTransposePlan<T> {
         }
     }
 
-    /// Write phase `ph`'s outputs into `y` from its forward result `buf`. Split by sample and
-    /// channel planes (channels-first) or samples (channels-last) over the plan's threads.
-    fn scatter(&self, ph: &Phase<T>, buf: &[T], y: &mut [T]) {
+    /// Write the outputs of group `ph` into `y` from its forward result `buf`, adding the
+    /// bias. Split by sample and channel planes (channels-first) or samples (channels-last)
+    /// over the plan's threads.
+    fn scatter(&self, ph: &Phase<T>, buf: &[T], bias: Option<&[T]>, y: &mut [T]) {
         let p = &self.problem;
-        let k = p.out_channels;
+        let (k, nm) = (p.out_channels, ph.members.len());
+        let kg = k / p.groups;
+        let nchw = p.layout == crate::Layout::Nchw;
         let out_sp: Vec<usize> = p.axes.iter().map(|a| a.output).collect();
-        let full: Vec<usize> = ph.axes.iter().map(|a| a.full).collect();
+        let full: Vec<usize> = ph.members[0].iter().map(|a| a.full).collect();
         let (_, _, ysp) = data_strides(p.layout, k, &out_sp);
-        let (bn, bc, bsp) = data_strides(p.layout, k, &full);
-        let counts: Vec<usize> = ph.axes.iter().map(|a| a.count).collect();
-        let rank = counts.len();
+        let (bn, bc, bsp) = data_strides(p.layout, nm * k, &full);
+        let rank = out_sp.len();
         let last = rank - 1;
-        // Rows: every index of the outer axes; each row runs along the last axis.
-        let rows: usize = counts[..last].iter().product();
-        let units = p.batch * if p.layout == crate::Layout::Nchw { k } else { 1 };
+        let units = p.batch * if nchw { k } else { 1 };
         let unit_len = y.len() / units;
         let threads = self.threads.min(units).max(1);
         let cut = |t: usize| units * t / threads * unit_len;
@@ -337,22 +384,49 @@ impl<T: Scalar> ConvTransposePlan<T> {
             for (ui, plane) in part.chunks_exact_mut(unit_len).enumerate() {
                 let u = u0 + ui;
                 // Channels-first: one (n, k) plane; channels-last: one sample, all channels.
-                let (n, kc) = if p.layout == crate::Layout::Nchw { (u / k, u % k) } else { (u, 0) };
-                let chans = if p.layout == crate::Layout::Nchw { 1 } else { k };
-                for row in 0..rows {
-                    crate::geometry::unravel(row, &counts[..last], &mut o[..last]);
-                    let (mut yo, mut bo) = (0, n * bn + kc * bc);
-                    for a in 0..last {
-                        let ax = &ph.axes[a];
-                        yo += (o[a] * p.axes[a].stride + ax.r) * ysp[a];
-                        bo += (o[a] + ax.skip) * bsp[a];
-                    }
-                    let ax = &ph.axes[last];
-                    let (ystep, bstep) = (ysp[last] * p.axes[last].stride, bsp[last]);
-                    yo += ax.r * ysp[last];
-                    bo += ax.skip * bsp[last];
-                    for q in 0..ax.count {
-                        plane[yo + q * ystep..][..chans].copy_from_slice(&buf[bo + q * bstep..][..chans]);
+                let (n, kc) = if nchw { (u / k, u % k) } else { (u, 0) };
+                for (mi, axes) in ph.members.iter().enumerate() {
+                    let counts: Vec<usize> = axes.iter().map(|a| a.count).collect();
+                    // Buffer channel of output channel k in member mi: groups' blocks of nm·K/g.
+                    let bch = |k: usize| (k / kg * nm + mi) * kg + k % kg;
+                    let rows: usize = counts[..last].iter().product();
+                    for row in 0..rows {
+                        crate::geometry::unravel(row, &counts[..last], &mut o[..last]);
+                        let (mut yo, mut bo) = (0, n * bn);
+                        for a in 0..last {
+                            yo += (o[a] * p.axes[a].stride + axes[a].r) * ysp[a];
+                            bo += (o[a] + axes[a].skip) * bsp[a];
+                        }
+                        let ax = &axes[last];
+                        let (ystep, bstep) = (ysp[last] * p.axes[last].stride, bsp[last]);
+                        yo += ax.r * ysp[last];
+                        bo += ax.skip * bsp[last];
+                        let cnt = ax.count;
+                        if nchw {
+                            // Every `stride`-th element of the output row.
+                            let bv = bias.map_or(T::ZERO, |b| b[kc]);
+                            let src = &buf[bo + bch(kc) * bc..][..cnt];
+                            let dst = &mut plane[yo..][..(cnt - 1) * ystep + 1];
+                            for (d, s) in dst.iter_mut().step_by(ystep).zip(src) {
+                                *d = *s + bv;
+                            }
+                        } else {
+                            let src = &buf[bo..][..(cnt - 1) * bstep + nm * k];
+                            let dst = &mut plane[yo..][..(cnt - 1) * ystep + k];
+                            for (d, s) in dst.chunks_mut(ystep).zip(src.chunks(bstep)) {
+                                for gi in 0..p.groups {
+                                    let (dg, sg) = (&mut d[gi * kg..][..kg], &s[bch(gi * kg)..][..kg]);
+                                    match bias {
+                                        Some(b) => {
+                                            for ((dv, &sv), &b) in dg.iter_mut().zip(sg).zip(&b[gi * kg..]) {
+                                                *dv = sv + b;
+                                            }
+                                        }
+                                        None => dg.copy_from_slice(sg),
+                                    }
+                                }
+                            }
+                        }
                     }
                 }
             }
