@@ -2,6 +2,7 @@
 //! tries them (reference last). Each says whether it supports a problem and, if not, why.
 
 pub mod depthwise;
+pub mod fft;
 pub mod gemm_tiled;
 pub mod grad_weight;
 pub(crate) mod grid;
@@ -74,6 +75,7 @@ impl<T: Scalar> Candidate<T> {
 /// first, before the next family.
 fn families<T: Scalar>() -> Vec<Family<T>> {
     vec![
+        Family { name: "fft", supports: fft::supports, build: fft::build, exact: false },
         Family {
             name: "dw-direct",
             supports: |p, _| depthwise::supports(p),
