@@ -223,6 +223,7 @@ pub fn encode_image<T: Scalar>(
     };
     // Fit the layout to what the format can hold.
     match (format, ext.as_str()) {
+        (ImageFormat::Jpeg, _) if !has_alpha && !sixteen => {}
         (ImageFormat::Jpeg, _) => {
             img = if colour == 1 {
                 DynamicImage::ImageLuma8(img.to_luma8())
@@ -247,6 +248,8 @@ pub fn encode_image<T: Scalar>(
                 DynamicImage::ImageLuma8(img.to_luma8())
             }
         }
+        // Already RGB (the common case): no copy.
+        (ImageFormat::Pnm, "ppm") if colour == 3 && !has_alpha => {}
         (ImageFormat::Pnm, "ppm") => {
             img = if sixteen {
                 DynamicImage::ImageRgb16(img.to_rgb16())
