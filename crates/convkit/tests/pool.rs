@@ -1,7 +1,8 @@
 //! `PoolPlan` against the reference pooling, bit for bit: values (NaN payloads, signed zeros
 //! and infinities included), first-maximum indices and average divisors, over ranks 1–3,
 //! kernels, strides, dilations, asymmetric padding, ceil mode, both divisor rules, both
-//! layouts, f32 and f64, every implementation and 1–3 threads.
+//! layouts, f32 and f64, every implementation (`pool-direct` at every ISA level this process
+//! may use) and 1–3 threads.
 
 use convkit::{reference, Layout, Padding, PlanOptions, PoolDesc, PoolKind, PoolPlan, PoolProblem, Scalar};
 use proptest::prelude::*;
@@ -88,12 +89,15 @@ fn check<T: Bits>(p: &PoolProblem, kind: Data, seed: u64) -> Result<(), String> 
     let same = |got: u64, want: u64| {
         got == want || (!max && T::from_bits64(got).is_nan() && T::from_bits64(want).is_nan())
     };
-    let imps: &[Option<&str>] = if p.axes.len() <= 3 { &[None, Some("pool-direct")] } else { &[None] };
-    for &imp in imps {
+    let mut imps: Vec<Option<String>> = vec![None];
+    if p.axes.len() <= 3 {
+        imps.extend(convkit::isa::available().into_iter().map(|l| Some(format!("pool-direct:{l}"))));
+    }
+    for imp in &imps {
         for threads in [1, 2, 3] {
             let mut opts = PlanOptions::new().threads(threads);
             if let Some(name) = imp {
-                opts = opts.implementation(name);
+                opts = opts.implementation(name.as_str());
             }
             let plan = PoolPlan::<T>::new(p, &opts).map_err(|e| e.to_string())?;
             let what = format!(
@@ -252,7 +256,22 @@ fn rank_four_falls_back_to_the_reference() {
 fn arguments_are_checked() {
     let p = problem(&max().kernel([2]), &[1, 1, 4, 4]);
     let e = PoolPlan::<f32>::new(&p, &PlanOptions::new().implementation("winograd")).err().unwrap();
-    assert!(e.to_string().contains("expected one of pool-direct, reference"), "{e}");
+    assert!(e.to_string().contains("expected one of pool-direct, pool-direct:avx512"), "{e}");
+    assert!(e.to_string().contains("pool-direct:generic, reference"), "{e}");
+    assert!(PoolPlan::<f32>::new(&p, &PlanOptions::new().implementation("pool-direct:sse9")).is_err());
+    // The bare name is the best level allowed, as the automatic choice.
+    let best = convkit::isa::available().into_iter().max().unwrap();
+    for name in [None, Some("pool-direct")] {
+        let mut opts = PlanOptions::new();
+        if let Some(n) = name {
+            opts = opts.implementation(n);
+        }
+        let plan = PoolPlan::<f32>::new(&p, &opts).unwrap();
+        assert_eq!(plan.implementation(), format!("pool-direct:{best}"));
+    }
+    let plan = PoolPlan::<f64>::new(&p, &PlanOptions::new().implementation("pool-direct:generic")).unwrap();
+    assert_eq!(plan.implementation(), "pool-direct:generic");
+    assert!(plan.explain().ends_with("-> pool-direct:generic"), "{}", plan.explain());
     let plan = PoolPlan::<f32>::new(&p, &PlanOptions::new().implementation("reference")).unwrap();
     assert_eq!(plan.implementation(), "reference");
     let plan = PoolPlan::<f32>::new(&p, &PlanOptions::new()).unwrap();

@@ -21,6 +21,9 @@
 //! workspace is needed. Work is split over output rows (NCHW) or positions (NHWC).
 
 use crate::desc::{Layout, PoolKind};
+use crate::isa::Isa;
+use crate::kernels::impl_name;
+use crate::kernels::pool::{fused, pool_kernels, shape_slot, Avg, Max, MaxIndex, PoolKernels, Reduce};
 use crate::scalar::Scalar;
 use crate::shape::{Axis, PoolProblem};
 use std::ops::Range;
@@ -37,6 +40,9 @@ const MAX_TAP_LIST: usize = 4096;
 
 /// Rows (NCHW) with fewer outputs than this fold window by window.
 const MIN_TAP_MAJOR: usize = 8;
+
+/// Most input rows (depth × height taps) a window may span for the row-kernel path.
+const MAX_FAST_ROWS: usize = 64;
 
 /// Whether `pool-direct` handles `p`.
 pub fn supports(p: &PoolProblem) -> Result<(), String> {
@@ -75,6 +81,12 @@ struct AxisPlan {
     interior: (usize, usize),
     /// Stride and kernel of the fused loop for interior outputs, if there is one.
     fused: Option<(usize, usize)>,
+    /// This axis's factor of each output's divisor (`wins[o].factor`).
+    factors: Vec<f64>,
+    /// The factor every output has, if they all have the same.
+    uniform: Option<f64>,
+    /// Some output's window lies wholly outside the input.
+    any_empty: bool,
 }
 
 impl AxisPlan {
@@ -86,7 +98,7 @@ impl AxisPlan {
         let taps = |start: i128, lo: i128, hi: i128| {
             (ceil_div(lo - start).max(0), (hi - start).div_euclid(d).min(k - 1))
         };
-        let wins = (0..ax.output)
+        let wins: Vec<Win> = (0..ax.output)
             .map(|o| {
                 let start = o as i128 * ax.stride as i128 - pb;
                 let (t0, t1) = taps(start, 0, n - 1);
@@ -119,9 +131,14 @@ impl AxisPlan {
         let reach = (k - 1) * d;
         let lo = -((-pb).div_euclid(s));
         let hi = if n - 1 + pb - reach < 0 { 0 } else { ((n - 1 + pb - reach).div_euclid(s) + 1).min(out) };
+        let factors: Vec<f64> = wins.iter().map(|w: &Win| w.factor).collect();
+        let uniform = factors.first().copied().filter(|f| factors.iter().all(|g| g.to_bits() == f.to_bits()));
         AxisPlan {
             interior: (lo.min(hi) as usize, hi as usize),
-            fused: fused_shape(ax.stride, ax.kernel, ax.dilation),
+            fused: shape_slot(ax.stride, ax.kernel, ax.dilation).map(|_| (ax.stride, ax.kernel)),
+            any_empty: wins.iter().any(|w: &Win| w.count == 0),
+            factors,
+            uniform,
             input: ax.input,
             output: ax.output,
             stride: ax.stride,
@@ -156,11 +173,15 @@ pub struct PoolDirect {
     channels: usize,
     /// Depth, height, width (leading trivial axes for lower ranks).
     axes: [AxisPlan; 3],
+    /// The level of the row kernels.
+    isa: Isa,
 }
 
 impl PoolDirect {
-    /// Precompute the windows of `p` (after [`supports`] said yes).
-    pub fn new(p: &PoolProblem) -> Self {
+    /// Precompute the windows of `p` (after [`supports`] said yes), to run with the row
+    /// kernels of level `isa` (which the CPU must support: see
+    /// [`crate::kernels::pool::pool_kernels`]).
+    pub fn new(p: &PoolProblem, isa: Isa) -> Self {
         let rank = p.axes.len();
         assert!(rank <= MAX_RANK, "pool-direct takes at most {MAX_RANK} spatial axes");
         let axis = |i: usize| match (i + rank).checked_sub(MAX_RANK) {
@@ -176,7 +197,18 @@ impl PoolDirect {
             batch: p.batch,
             channels: p.channels,
             axes: [axis(0), axis(1), axis(2)],
+            isa,
         }
+    }
+
+    /// `pool-direct:LEVEL`, e.g. `pool-direct:avx512`.
+    pub fn name(&self) -> String {
+        impl_name("pool-direct", self.isa)
+    }
+
+    /// The level of the row kernels.
+    pub fn isa(&self) -> Isa {
+        self.isa
     }
 
     /// Pool `x` into `y` (and the first maxima's flat indices within each input plane into
@@ -202,7 +234,7 @@ impl PoolDirect {
         }
     }
 
-    fn split<T: Scalar, R: Reduce<T>>(
+    fn split<T: Scalar, R: RowKernel<T>>(
         &self,
         r: R,
         x: &[T],
@@ -215,17 +247,30 @@ impl PoolDirect {
             return;
         }
         let threads = threads.clamp(1, units);
-        let run = |rows: Range<usize>, y: &mut [T], ix: Option<&mut [i64]>| match self.layout {
-            Layout::Nchw => self.nchw(r, x, rows, y, ix),
-            Layout::Nhwc => self.nhwc(r, x, rows, y, ix),
+        let kern = pool_kernels::<T>(self.isa).expect("pool-direct planned for a level the CPU supports");
+        let [ad, ah, aw] = &self.axes;
+        let fast = match (self.layout, aw.fused, aw.taps.is_some()) {
+            (Layout::Nchw, Some((s, k)), true) => {
+                shape_slot(s, k, 1).and_then(|slot| R::row_kernel(&kern, slot))
+            }
+            _ => None,
+        };
+        let max_rows = ad.wins.iter().map(|w| w.count).max().unwrap_or(0)
+            * ah.wins.iter().map(|w| w.count).max().unwrap_or(0);
+        let fast = fast.filter(|_| max_rows <= MAX_FAST_ROWS && aw.output >= MIN_TAP_MAJOR);
+        let run = |rows: Range<usize>, y: &mut [T], ix: Option<&mut [i64]>| match (self.layout, fast) {
+            (Layout::Nchw, Some(f)) => self.nchw_fast(r, &kern, f, x, rows, y),
+            (Layout::Nchw, None) => self.nchw(r, &kern, x, rows, y, ix),
+            (Layout::Nhwc, _) => self.nhwc(r, x, rows, y, ix),
         };
         split_units(y, ix, per, units, threads, &run);
     }
 
     /// NCHW: output rows `rows` (over planes × outer output positions) into `y` (and `ix`).
-    fn nchw<T: Scalar, R: Reduce<T>>(
+    fn nchw<T: Scalar, R: RowKernel<T>>(
         &self,
         r: R,
+        kern: &PoolKernels<T>,
         x: &[T],
         rows: Range<usize>,
         y: &mut [T],
@@ -271,6 +316,11 @@ impl PoolDirect {
                     }
                 }
                 let at = k * ow_n + c0;
+                let empty = row_empty || aw.any_empty;
+                let factors = &aw.factors[c0..c0 + len];
+                if r.finish_row(kern, &mut y[at..at + len], acc, empty, row_div, factors, aw.uniform) {
+                    continue;
+                }
                 for (i, (a, w)) in acc.iter().zip(&aw.wins[c0..]).enumerate() {
                     let empty = row_empty || w.count == 0;
                     let (v, arg) = r.finish(*a, empty, row_div * w.factor, row_arg + w.first_tap);
@@ -278,6 +328,80 @@ impl PoolDirect {
                     if let Some(ix) = ix.as_deref_mut() {
                         ix[at + i] = arg as i64;
                     }
+                }
+            }
+        }
+    }
+
+    /// NCHW with a row kernel `rows_fn` for the windows inside the input along the last axis
+    /// (max without indices, average): output rows `rows` into `y`. Each output row gathers
+    /// the offsets of its window's input rows in scan order; the interior windows take them
+    /// all in one kernel call, the few border windows fold tap by tap (same order).
+    fn nchw_fast<T: Scalar, R: RowKernel<T>>(
+        &self,
+        r: R,
+        kern: &PoolKernels<T>,
+        rows_fn: RowFn<T, R::Acc>,
+        x: &[T],
+        rows: Range<usize>,
+        y: &mut [T],
+    ) {
+        let [ad, ah, aw] = &self.axes;
+        let (hi, wi) = (ah.input, aw.input);
+        let in_plane = ad.input * hi * wi;
+        let ow_n = aw.output;
+        let rows_per_plane = ad.output * ah.output;
+        let (lo, hi_out) = aw.interior;
+        let mut offs = [0usize; MAX_FAST_ROWS];
+        for (k, row) in rows.enumerate() {
+            let plane = row / rows_per_plane;
+            let (od, oh) = ((row % rows_per_plane) / ah.output, row % ah.output);
+            let xp = &x[plane * in_plane..][..in_plane];
+            let (dw, hw) = (ad.wins[od], ah.wins[oh]);
+            let row_empty = dw.count == 0 || hw.count == 0;
+            let row_div = 1.0 * dw.factor * hw.factor;
+            let mut n_rows = 0;
+            for jd in 0..dw.count {
+                for jh in 0..hw.count {
+                    let (id, ih) = (dw.first + jd * ad.dilation, hw.first + jh * ah.dilation);
+                    offs[n_rows] = (id * hi + ih) * wi;
+                    n_rows += 1;
+                }
+            }
+            let offs = &mut offs[..n_rows];
+            for c0 in (0..ow_n).step_by(CHUNK) {
+                let c1 = (c0 + CHUNK).min(ow_n);
+                let mut acc = [r.init(); CHUNK];
+                let acc = &mut acc[..c1 - c0];
+                let (l, h) = (lo.clamp(c0, c1), hi_out.clamp(c0, c1));
+                // Border windows: every row's taps, rows in scan order.
+                for o in (c0..l).chain(h..c1) {
+                    let w = aw.wins[o];
+                    let mut v = acc[o - c0];
+                    for &row_flat in offs.iter() {
+                        for j in 0..w.count {
+                            let iw = w.first + j * aw.dilation;
+                            v = R::step(v, xp[row_flat + iw], row_flat + iw);
+                        }
+                    }
+                    acc[o - c0] = v;
+                }
+                if l < h {
+                    let iw0 = l * aw.stride - aw.pad_begin;
+                    offs.iter_mut().for_each(|o| *o += iw0);
+                    rows_fn(&mut acc[l - c0..h - c0], xp, offs);
+                    offs.iter_mut().for_each(|o| *o -= iw0);
+                }
+                let at = k * ow_n + c0;
+                let empty = row_empty || aw.any_empty;
+                let factors = &aw.factors[c0..c1];
+                if r.finish_row(kern, &mut y[at..at + acc.len()], acc, empty, row_div, factors, aw.uniform) {
+                    continue;
+                }
+                for (i, (a, w)) in acc.iter().zip(&aw.wins[c0..]).enumerate() {
+                    let empty = row_empty || w.count == 0;
+                    let arg = (dw.first_tap * hi + hw.first_tap) * wi + w.first_tap;
+                    y[at + i] = r.finish(*a, empty, row_div * w.factor, arg).0;
                 }
             }
         }
@@ -365,55 +489,6 @@ fn row_pass<T: Scalar, R: Reduce<T>>(
     tap_by_tap::<T, R>(acc, xr, row_flat, c0, hi..c1, aw, taps);
 }
 
-/// Stride and kernel of the fused loops (dilation 1).
-fn fused_shape(stride: usize, kernel: usize, dilation: usize) -> Option<(usize, usize)> {
-    (dilation == 1 && matches!(stride, 1 | 2) && matches!(kernel, 2 | 3)).then_some((stride, kernel))
-}
-
-/// Windows wholly inside the row: `acc[j]` folds `xs[j·S + k]` for `k < K` in order. The row
-/// is viewed as S-element arrays so that window `j` reads arrays `j` up to `j + 2` (zipped
-/// iterators, no bounds checks: the loop vectorizes, strided loads deinterleaved); the last
-/// windows, whose last array would pass the row's end, fold by index.
-#[inline(always)]
-fn fused<T: Scalar, R: Reduce<T>, const S: usize, const K: usize>(
-    acc: &mut [R::Acc],
-    xs: &[T],
-    flat0: usize,
-) {
-    let n = acc.len();
-    let (groups, _) = xs.as_chunks::<S>();
-    // Arrays a window spans: 1 (S = K = 2), 2 (S = 2, K = 3 or S = 1, K = 2) or 3.
-    let spans = (K - 1) / S + 1;
-    let main = n.min((groups.len() + 1).saturating_sub(spans));
-    let (head, tail) = acc.split_at_mut(main);
-    let fold = |a: &mut R::Acc, g: [&[T; S]; 3], j: usize| {
-        let mut v = *a;
-        for k in 0..K {
-            v = R::step(v, g[k / S][k % S], flat0 + j * S + k);
-        }
-        *a = v;
-    };
-    match spans {
-        1 => head.iter_mut().zip(groups).enumerate().for_each(|(j, (a, g0))| fold(a, [g0, g0, g0], j)),
-        2 => {
-            let it = head.iter_mut().zip(groups).zip(&groups[1..]);
-            it.enumerate().for_each(|(j, ((a, g0), g1))| fold(a, [g0, g1, g1], j))
-        }
-        _ => {
-            let it = head.iter_mut().zip(groups).zip(&groups[1..]).zip(&groups[2..]);
-            it.enumerate().for_each(|(j, (((a, g0), g1), g2))| fold(a, [g0, g1, g2], j))
-        }
-    }
-    for (j, a) in tail.iter_mut().enumerate() {
-        let b = (main + j) * S;
-        let mut v = *a;
-        for k in 0..K {
-            v = R::step(v, xs[b + k], flat0 + b + k);
-        }
-        *a = v;
-    }
-}
-
 /// The taps of outputs `outs` (within the chunk starting at output `c0`), tap by tap, each
 /// over the outputs it reaches inside the row.
 #[inline(always)]
@@ -463,97 +538,6 @@ fn strided<T: Copy, A: Copy, const S: usize>(acc: &mut [A], xs: &[T], f: impl Fn
     }
 }
 
-/// Whether the reference's max scan replaces `best` by `v`: `v` is larger, or the first NaN.
-/// (`!(v <= best)` is "larger or unordered": two compares on SIMD lanes instead of three.)
-#[inline(always)]
-#[allow(clippy::neg_cmp_op_on_partial_ord)]
-fn takes<T: Scalar>(best: T, v: T) -> bool {
-    !best.is_nan() & !(v <= best)
-}
-
-/// A window reduction: its accumulator, one tap, and the result.
-trait Reduce<T: Scalar>: Copy + Sync {
-    type Acc: Copy;
-    fn init(&self) -> Self::Acc;
-    /// Fold in the tap `v` at flat index `flat` within the input plane.
-    fn step(acc: Self::Acc, v: T, flat: usize) -> Self::Acc;
-    /// The output and index of a window (`empty`: no tap inside the input).
-    fn finish(&self, acc: Self::Acc, empty: bool, divisor: f64, empty_arg: usize) -> (T, usize);
-}
-
-/// Max pooling without indices. Starting from −∞ is the same as starting from the first tap:
-/// any tap replaces −∞ except −∞ itself, which has the same bits.
-#[derive(Clone, Copy)]
-struct Max;
-
-impl<T: Scalar> Reduce<T> for Max {
-    type Acc = T;
-    #[inline(always)]
-    fn init(&self) -> T {
-        T::from_f64(f64::NEG_INFINITY)
-    }
-    #[inline(always)]
-    fn step(acc: T, v: T, _: usize) -> T {
-        if takes(acc, v) {
-            v
-        } else {
-            acc
-        }
-    }
-    #[inline(always)]
-    fn finish(&self, acc: T, empty: bool, _: f64, _: usize) -> (T, usize) {
-        (if empty { T::LOWEST } else { acc }, 0)
-    }
-}
-
-/// Max pooling with the index of the first maximum (`usize::MAX` until the first tap).
-#[derive(Clone, Copy)]
-struct MaxIndex;
-
-impl<T: Scalar> Reduce<T> for MaxIndex {
-    type Acc = (T, usize);
-    #[inline(always)]
-    fn init(&self) -> (T, usize) {
-        (T::from_f64(f64::NEG_INFINITY), usize::MAX)
-    }
-    #[inline(always)]
-    fn step(acc: (T, usize), v: T, flat: usize) -> (T, usize) {
-        if (acc.1 == usize::MAX) | takes(acc.0, v) {
-            (v, flat)
-        } else {
-            acc
-        }
-    }
-    #[inline(always)]
-    fn finish(&self, acc: (T, usize), empty: bool, _: f64, empty_arg: usize) -> (T, usize) {
-        if empty {
-            (T::LOWEST, empty_arg)
-        } else {
-            acc
-        }
-    }
-}
-
-/// Average pooling: an `f64` sum in scan order from the empty sum's value, then one division.
-#[derive(Clone, Copy)]
-struct Avg(f64);
-
-impl<T: Scalar> Reduce<T> for Avg {
-    type Acc = f64;
-    #[inline(always)]
-    fn init(&self) -> f64 {
-        self.0
-    }
-    #[inline(always)]
-    fn step(acc: f64, v: T, _: usize) -> f64 {
-        acc + v.to_f64()
-    }
-    #[inline(always)]
-    fn finish(&self, acc: f64, _: bool, divisor: f64, _: usize) -> (T, usize) {
-        (T::from_f64(acc / divisor), 0)
-    }
-}
-
 /// Run `f(units, y_part, ix_part)` over `threads` contiguous ranges of `units` (each `per`
 /// outputs of `y` and of `ix`), split recursively with `rayon::join` like
 /// [`super::split_join`], which splits one output only; nothing is allocated.
@@ -594,4 +578,100 @@ fn split_units<T: Send, F>(
         rayon::join(|| go(ya, ia, per, (t0, mid), cut, f), || go(yb, ib, per, (mid, t1), cut, f));
     }
     go(y, ix, per, (0, threads), &cut, f)
+}
+
+/// A row kernel: one input row's taps into the accumulators of outputs whose windows lie
+/// inside it (see [`crate::kernels::pool::fused`]).
+type RowFn<T, A> = fn(&mut [A], &[T], &[usize]);
+
+/// A reduction with a level's kernels: the row kernel of a window shape, and the outputs of a
+/// chunk written at once where that is possible.
+trait RowKernel<T: Scalar>: Reduce<T> {
+    /// The level's row kernel for [`crate::kernels::pool::SHAPES`] slot `slot`, if any.
+    fn row_kernel(k: &PoolKernels<T>, slot: usize) -> Option<RowFn<T, Self::Acc>>;
+    /// Write a chunk's outputs from its accumulators (`empty`: some window may be empty;
+    /// divisors `row_div · factors[j]`, all `row_div · uniform` if that is `Some`); false if
+    /// the caller must finish window by window.
+    #[allow(clippy::too_many_arguments)]
+    fn finish_row(
+        &self,
+        k: &PoolKernels<T>,
+        y: &mut [T],
+        acc: &[Self::Acc],
+        empty: bool,
+        row_div: f64,
+        factors: &[f64],
+        uniform: Option<f64>,
+    ) -> bool;
+}
+
+impl<T: Scalar> RowKernel<T> for Max {
+    fn row_kernel(k: &PoolKernels<T>, slot: usize) -> Option<RowFn<T, T>> {
+        Some(k.max_row[slot])
+    }
+    #[inline(always)]
+    fn finish_row(
+        &self,
+        _: &PoolKernels<T>,
+        y: &mut [T],
+        acc: &[T],
+        empty: bool,
+        _: f64,
+        _: &[f64],
+        _: Option<f64>,
+    ) -> bool {
+        if !empty {
+            y.copy_from_slice(acc);
+        }
+        !empty
+    }
+}
+
+impl<T: Scalar> RowKernel<T> for MaxIndex {
+    fn row_kernel(_: &PoolKernels<T>, _: usize) -> Option<RowFn<T, (T, usize)>> {
+        None
+    }
+    #[inline(always)]
+    fn finish_row(
+        &self,
+        _: &PoolKernels<T>,
+        _: &mut [T],
+        _: &[(T, usize)],
+        _: bool,
+        _: f64,
+        _: &[f64],
+        _: Option<f64>,
+    ) -> bool {
+        false
+    }
+}
+
+impl<T: Scalar> RowKernel<T> for Avg {
+    fn row_kernel(k: &PoolKernels<T>, slot: usize) -> Option<RowFn<T, f64>> {
+        Some(k.avg_row[slot])
+    }
+    #[inline(always)]
+    fn finish_row(
+        &self,
+        k: &PoolKernels<T>,
+        y: &mut [T],
+        acc: &[f64],
+        _: bool,
+        row_div: f64,
+        factors: &[f64],
+        uniform: Option<f64>,
+    ) -> bool {
+        // One divisor that is a power of two: multiplying by its inverse rounds the same
+        // real number, `acc / d`, so the results are the same bits.
+        match uniform.map(|f| row_div * f) {
+            Some(d) if is_pow2(d) => (k.avg_scale)(y, acc, 1.0 / d),
+            _ => (k.avg_out)(y, acc, row_div, factors),
+        }
+        true
+    }
+}
+
+/// `d` is a power of two whose inverse is a normal `f64` (`1 / d` exact).
+fn is_pow2(d: f64) -> bool {
+    d >= 1.0 && d < 2f64.powi(1000) && d.to_bits() & ((1u64 << 52) - 1) == 0
 }

@@ -1,19 +1,25 @@
 //! Pooling, planned once: a [`PoolPlan`] checks a [`PoolProblem`], precomputes its windows and
-//! picks `pool-direct` (ranks 1–3, [`crate::impls::pool`]) or the reference, whose results it
-//! reproduces bit for bit (values, NaN propagation, first-maximum indices, divisors).
+//! picks `pool-direct:LEVEL` (ranks 1–3, [`crate::impls::pool`], with the row kernels of the
+//! best ISA level the options allow, [`crate::kernels::pool`]) or the reference, whose results
+//! it reproduces bit for bit (values, NaN propagation, first-maximum indices, divisors) at
+//! every level.
 
 use super::PlanOptions;
 use crate::desc::PoolKind;
 use crate::error::{Error, Result};
 use crate::impls::pool::{self, PoolDirect};
+use crate::isa::{Isa, LEVELS};
+use crate::kernels::impl_name;
+use crate::kernels::pool::{best_pool_kernels, pool_kernels};
 use crate::reference;
 use crate::scalar::Scalar;
 use crate::shape::PoolProblem;
 use crate::tensor::{alloc, check_len};
 use std::marker::PhantomData;
 
-/// Implementations a caller may force, fastest first.
-const NAMES: [&str; 2] = ["pool-direct", "reference"];
+/// The direct implementation's family name (`pool-direct:LEVEL` names one level; the bare
+/// name, forced, means the best level allowed).
+const DIRECT: &str = "pool-direct";
 
 /// Max or average pooling ready to run.
 ///
@@ -25,7 +31,7 @@ const NAMES: [&str; 2] = ["pool-direct", "reference"];
 /// let (y, i) = plan.run_with_indices(&x).unwrap();
 /// assert_eq!(y, vec![5.0, 7.0, 13.0, 15.0]);
 /// assert_eq!(i, vec![5, 7, 13, 15]);
-/// assert_eq!(plan.implementation(), "pool-direct");
+/// assert!(plan.implementation().starts_with("pool-direct:")); // e.g. pool-direct:avx512
 /// ```
 pub struct PoolPlan<T: Scalar> {
     problem: PoolProblem,
@@ -37,24 +43,37 @@ pub struct PoolPlan<T: Scalar> {
 }
 
 impl<T: Scalar> PoolPlan<T> {
-    /// Plan `problem`: `pool-direct` where it applies, else the reference; `opts.implementation`
-    /// may force `pool-direct` or `reference`. Threads come from `opts`.
+    /// Plan `problem`: `pool-direct` at the best ISA level at or below the options' cap
+    /// where it applies, else the reference. `opts.implementation` may force `reference`,
+    /// `pool-direct` (the best level) or `pool-direct:LEVEL` (`avx512`, `avx2`, `generic`;
+    /// refused above the cap or the CPU). Threads come from `opts`.
     pub fn new(problem: &PoolProblem, opts: &PlanOptions) -> Result<Self> {
-        let (_, threads) = opts.resolve()?;
+        let (cap, threads) = opts.resolve()?;
         let forced = opts.implementation.as_deref();
-        if let Some(name) = forced {
-            if !NAMES.contains(&name) {
-                return Err(Error::arg("implementation", name, "expected one of pool-direct, reference"));
+        let isa = match forced {
+            None | Some("reference") | Some(DIRECT) => best_pool_kernels::<T>(cap).isa,
+            Some(name) => {
+                let level = name.strip_prefix(DIRECT).and_then(|l| l.strip_prefix(':')).and_then(Isa::parse);
+                let Some(level) = level else {
+                    let names: Vec<String> = LEVELS.iter().rev().map(|l| impl_name(DIRECT, l.0)).collect();
+                    let expected = format!("expected one of {DIRECT}, {}, reference", names.join(", "));
+                    return Err(Error::arg("implementation", name, expected));
+                };
+                if level > cap || pool_kernels::<T>(level).is_none() {
+                    let why = format!("no {level} kernels on this CPU or above the ISA cap {cap}");
+                    return Err(Error::arg("implementation", name, why));
+                }
+                level
             }
-        }
+        };
         let mut declined = Vec::new();
         let direct = match forced {
             Some("reference") => None,
             _ => match pool::supports(problem) {
-                Ok(()) => Some(PoolDirect::new(problem)),
-                Err(why) if forced.is_some() => return Err(Error::arg("implementation", "pool-direct", why)),
+                Ok(()) => Some(PoolDirect::new(problem, isa)),
+                Err(why) if forced.is_some() => return Err(Error::arg("implementation", DIRECT, why)),
                 Err(why) => {
-                    declined.push(("pool-direct".to_string(), why));
+                    declined.push((DIRECT.to_string(), why));
                     None
                 }
             },
@@ -66,9 +85,10 @@ impl<T: Scalar> PoolPlan<T> {
         Ok(plan)
     }
 
-    /// The chosen implementation: `pool-direct` or `reference`.
+    /// The chosen implementation: `pool-direct:LEVEL` (e.g. `pool-direct:avx512`) or
+    /// `reference`.
     pub fn implementation(&self) -> String {
-        if self.direct.is_some() { NAMES[0] } else { NAMES[1] }.to_string()
+        self.direct.as_ref().map_or_else(|| "reference".to_string(), PoolDirect::name)
     }
 
     /// The problem this plan computes.
