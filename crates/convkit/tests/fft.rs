@@ -189,6 +189,36 @@ fn one_d_matches_the_reference() {
     }
 }
 
+/// Images several transform tiles wide and tall (overlap-save), the last tiles partial:
+/// both layouts, depthwise with a multiplier, a dense mix, 1-D.
+#[test]
+fn tiled_problems_match_the_reference() {
+    let same = || ConvDesc::new().padding(Padding::Same);
+    for c in [
+        case(same(), &[1, 1, 300, 420], &[1, 1, 15, 15], true, 41),
+        case(
+            ConvDesc::new().padding(Padding::asymmetric(&[3, 20], &[14, 0])).flip(true),
+            &[1, 1, 333, 291],
+            &[1, 1, 17, 13],
+            true,
+            42,
+        ),
+        case(same().groups(3).layout(Layout::Nhwc), &[1, 260, 250, 3], &[3, 1, 15, 15], true, 43),
+        case(same().groups(2), &[1, 2, 520, 200], &[4, 1, 15, 15], true, 44),
+        case(same().layout(Layout::Nhwc), &[1, 520, 180, 2], &[2, 2, 15, 15], false, 45),
+        case(same(), &[1, 1, 40000], &[1, 1, 301], true, 46),
+        case(
+            ConvDesc::new().padding(Padding::Full).layout(Layout::Nhwc),
+            &[2, 30000, 1],
+            &[1, 1, 257],
+            false,
+            47,
+        ),
+    ] {
+        check(&c);
+    }
+}
+
 /// Random 2-D problems (sizes, kernels, padding, flip, bias, layout, channels), skipping those
 /// the cost model leaves to direct convolution.
 fn random_case() -> impl Strategy<Value = Case> {

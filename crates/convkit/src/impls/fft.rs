@@ -7,19 +7,22 @@
 //! each row, scattered column-major, then complex FFT of each column), multiplied by the
 //! kernel spectra computed at plan time (summed over the group's input channels, one product
 //! per output channel), transformed back, and the tile's outputs written. The transform
-//! length `n` per axis is a 5-smooth number (even along rows, for the real FFT) at least
-//! `tile + effective kernel − 1`: the circular wrap-around then only reaches positions no
-//! wanted output reads. Cross-correlation multiplies by the conjugate kernel spectrum; `flip`
+//! length per axis is at least `tile + effective kernel − 1`: the circular wrap-around then
+//! only reaches positions no wanted output reads. Cross-correlation multiplies by the conjugate kernel spectrum; `flip`
 //! transforms the reversed kernel; a dilated kernel is transformed with its zeros inserted; the
 //! `1/(n_h·n_w)` of the inverse transform is folded into the kernel spectra.
 //!
-//! - Tile size: per axis, the tile count whose transform minimises the modelled cost
-//!   ([`cost`]: transform flops, and a penalty when a worker's spectra outgrow
-//!   [`CACHE_BYTES`], the L2 size), the tiles of an axis equal but the last. The 1024² blur
-//!   with a 31×31 kernel runs as 4×4 tiles of 256² outputs through 288² transforms.
+//! - Tile size: per axis, transform lengths from `max(1.25·kernel, MIN_LEN)` up to the one
+//!   holding the whole axis are tried, each with the axis cut into equal tiles (the last
+//!   partial) and the length shrunk back to the smallest fast one (`fast_len`: `2^a·3^b·5^c`,
+//!   `a ≥ 1`, `c ≤ 1`) that still holds them; the pair of axis tilings with the least modelled
+//!   cost wins ([`MIN_LEN`] keeps per-call overheads of tiny transforms out). The 1024² image
+//!   with a 31×31 kernel runs as 4×4 tiles of 256² outputs through 288² transforms, with a
+//!   15×15 kernel as 9×9 tiles of 114² through 128²; a tile's spectra (330 KB in f32 for 288²)
+//!   stay in the L2 cache through all passes.
 //! - Threads: workers take whole bands of tiles (a row of tiles of one sample and group,
 //!   channels-first; of one sample and every group, channels-last), so each writes its own
-//!   contiguous output rows ([`split_units`], a multi-slice [`super::split_join`]); a tile is
+//!   contiguous output rows (`split_units`, a multi-slice `split_join`); a tile is
 //!   computed by one worker entirely in its own scratch, by the same plans in the same order
 //!   whatever the split, so results are bitwise identical for any thread count.
 //! - ISA: `rustfft` picks its own SIMD code (AVX, SSE or scalar) at run time and uses none of
@@ -34,10 +37,10 @@
 //! maximum over the tile's input patch) — relative to the largest input near the output, not to
 //! that output's own terms, so outputs much smaller than that scale (a dark region beside a
 //! bright one) lose relative precision, and a NaN or infinity in a patch spreads over the
-//! whole tile. The worst errors measured in `tests/fft.rs` are below `1e-7 · Σ|w|·max|x|` in
-//! f32 and `3e-16 ·` in f64 (tested against `1e-6` and `2e-15`). The planner therefore only
-//! picks it unless exact results are asked for ([`crate::PlanOptions::exact`],
-//! `CONVKIT_EXACT=1`).
+//! whole tile. The worst errors measured in `tests/fft.rs` (unit-uniform data, kernels up
+//! to 35×35 and 700 taps) are `3.0e-8 · Σ|w|·max|x|` in f32 and `2.9e-16 ·` in f64 (tested
+//! against `3e-7` and `3e-15`). The planner therefore only picks it unless exact results are
+//! asked for ([`crate::PlanOptions::exact`], `CONVKIT_EXACT=1`).
 //!
 //! When it is chosen ([`supports`]): stride 1, zero padding, rank 1 or 2, at most
 //! [`MAX_PAIRS`] input × output channel pairs per group, at least [`MIN_TAPS`] kernel taps,
@@ -47,12 +50,18 @@
 //! products, at [`FFT_GFLOPS`]. Measured on Zen 4 (1 thread, one 1024² channel, `same`
 //! padding, f32; direct = `dw-direct:avx512`, the fastest direct path):
 //!
-//! | kernel | direct ms | fft ms |
-//! |--------|-----------|--------|
-//! | 7×7    |           |        |
-//! | 11×11  |           |        |
-//! | 15×15  |           |        |
-//! | 31×31  |           |        |
+//! | kernel | direct ms | fft ms | picked |
+//! |--------|-----------|--------|--------|
+//! | 7×7    | 2.4       | 5.6    | direct |
+//! | 11×11  | 4.4       | 5.1    | direct |
+//! | 15×15  | 7.2       | 4.7    | fft    |
+//! | 31×31  | 23.6      | 5.4    | fft    |
+//!
+//! The model predicts 1.2 / 3.0 / 5.6 / 23.7 ms direct against 4.3 / 4.8 / 4.9 / 5.7 ms FFT:
+//! its direct rate is that of large kernels, so it errs towards direct convolution near the
+//! crossover (13×13: 4.2 against 4.8 predicted, 5.9 against about 5 measured). Per output the
+//! FFT cost depends on the kernel, not the image size (the tiles do), so the same crossover
+//! holds for larger images; images smaller than a tile pay for a whole transform.
 
 use super::ConvImpl;
 use crate::isa::Isa;
@@ -77,6 +86,10 @@ pub const SPECTRA_BYTES: usize = 64 << 20;
 
 /// Most scratch bytes one worker uses (its tile's spectra).
 pub const WORKER_BYTES: usize = 8 << 20;
+
+/// Shortest transform along an axis that is longer (shorter tiles spend more on per-call and
+/// per-tile overheads than their transforms save).
+pub const MIN_LEN: usize = 128;
 
 /// Rows transformed together between the row-major transforms and the column-major spectra,
 /// so each column's part of a block is one contiguous run (a 64-byte line of `f32` values).
@@ -167,7 +180,7 @@ fn fast_len(min: usize) -> usize {
 fn axis_tilings(a: &Ax) -> Vec<(usize, usize, usize)> {
     let e = a.effective();
     let mut out: Vec<(usize, usize, usize)> = Vec::new();
-    let mut n = fast_len(e + e.div_ceil(4));
+    let mut n = fast_len((e + e.div_ceil(4)).max(MIN_LEN));
     loop {
         let tiles = a.output.div_ceil(n + 1 - e);
         let t = a.output.div_ceil(tiles);
