@@ -229,16 +229,7 @@ pub mod raw {
     use super::*;
     use crate::reference;
     use crate::shape::{ConvProblem, ConvTransposeProblem, PoolProblem};
-    use crate::tensor::{alloc, check_len};
-
-    fn check_bias<T>(b: Option<&[T]>, k: usize) -> Result<()> {
-        match b {
-            Some(b) if b.len() != k => {
-                Err(Error::shape("bias", &[b.len()], format!("expected {k} values, one per output channel")))
-            }
-            _ => Ok(()),
-        }
-    }
+    use crate::tensor::{alloc, check_bias, check_len};
 
     /// Convolution over slices. See [`crate::conv`].
     ///

@@ -42,3 +42,22 @@ pub(crate) fn check_len(arg: &str, len: usize, shape: &[usize]) -> Result<()> {
         Err(Error::shape(arg, shape, format!("needs {n} elements, the slice has {len}")))
     }
 }
+
+/// Check that a bias holds one value per output channel (`k` of them).
+pub(crate) fn check_bias<T>(b: Option<&[T]>, k: usize) -> Result<()> {
+    match b {
+        Some(b) if b.len() != k => {
+            Err(Error::shape("bias", &[b.len()], format!("expected {k} values, one per output channel")))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Check that a caller's workspace holds at least the `need` elements a plan asked for.
+pub(crate) fn check_workspace(len: usize, need: usize) -> Result<()> {
+    if len < need {
+        Err(Error::arg("workspace", len, format!("needs {need} elements (see workspace_len)")))
+    } else {
+        Ok(())
+    }
+}

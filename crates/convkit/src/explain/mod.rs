@@ -22,7 +22,7 @@ use crate::desc::{ConvDesc, Layout, PadMode, PoolDesc, PoolKind};
 use crate::error::{Error, Result};
 use crate::geometry::{pad_source, pad_value, unravel};
 use crate::shape::{checked_numel, Axis, ConvProblem, PoolProblem};
-use crate::tensor::check_len;
+use crate::tensor::{check_bias, check_len};
 
 pub use render::format_number;
 
@@ -303,15 +303,7 @@ pub fn explain_conv(
     let p = ConvProblem::new(desc, x_shape, w_shape)?;
     check_len("input", x.len(), x_shape)?;
     check_len("weight", w.len(), w_shape)?;
-    if let Some(b) = bias {
-        if b.len() != p.out_channels {
-            return Err(Error::shape(
-                "bias",
-                &[b.len()],
-                format!("expected {} values, one per output channel", p.out_channels),
-            ));
-        }
-    }
+    check_bias(bias, p.out_channels)?;
     check_limit(
         "input",
         format!("(shape {x_shape:?}, {} values)", x.len()),

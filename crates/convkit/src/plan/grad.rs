@@ -6,7 +6,7 @@ use super::{ConvPlan, ConvTransposePlan, PlanOptions};
 use crate::error::{Error, Result};
 use crate::scalar::Scalar;
 use crate::shape::ConvProblem;
-use crate::tensor::check_len;
+use crate::tensor::{check_len, check_workspace};
 
 /// How the data gradient runs.
 enum GradInput<T: Scalar> {
@@ -176,13 +176,7 @@ impl<T: Scalar> GradWeightPlan<T> {
         check_len("input", x.len(), &p.input_shape())?;
         check_len("grad_output", gy.len(), &p.output_shape())?;
         check_len("grad_weight", gw.len(), &p.weight_shape())?;
-        if ws.len() < self.workspace_len() {
-            return Err(Error::arg(
-                "workspace",
-                ws.len(),
-                format!("needs {} elements (see workspace_len)", self.workspace_len()),
-            ));
-        }
+        check_workspace(ws.len(), self.workspace_len())?;
         match &self.imp {
             Some(imp) => imp.execute(x, gy, gw, &mut ws[..self.workspace_len()], self.threads),
             None => {

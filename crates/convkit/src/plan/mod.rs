@@ -20,7 +20,7 @@ use crate::impls::{candidates, ConvImpl};
 use crate::isa::{max_isa, Isa};
 use crate::scalar::Scalar;
 use crate::shape::ConvProblem;
-use crate::tensor::{alloc, check_len};
+use crate::tensor::{alloc, check_bias, check_len, check_workspace};
 
 /// Options for building a plan.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -179,22 +179,8 @@ impl<T: Scalar> ConvPlan<T> {
     pub fn execute(&self, x: &[T], bias: Option<&[T]>, y: &mut [T], ws: &mut [T]) -> Result<()> {
         check_len("input", x.len(), &self.problem.input_shape())?;
         check_len("output", y.len(), &self.problem.output_shape())?;
-        if let Some(b) = bias {
-            if b.len() != self.problem.out_channels {
-                return Err(Error::shape(
-                    "bias",
-                    &[b.len()],
-                    format!("expected {} values, one per output channel", self.problem.out_channels),
-                ));
-            }
-        }
-        if ws.len() < self.workspace_len() {
-            return Err(Error::arg(
-                "workspace",
-                ws.len(),
-                format!("needs {} elements (see workspace_len)", self.workspace_len()),
-            ));
-        }
+        check_bias(bias, self.problem.out_channels)?;
+        check_workspace(ws.len(), self.workspace_len())?;
         self.imp.execute(x, bias, y, &mut ws[..self.workspace_len()], self.threads);
         Ok(())
     }

@@ -14,7 +14,7 @@ use crate::kernels::pool::{best_pool_kernels, pool_kernels};
 use crate::reference;
 use crate::scalar::Scalar;
 use crate::shape::PoolProblem;
-use crate::tensor::{alloc, check_len};
+use crate::tensor::{alloc, check_len, check_workspace};
 use std::marker::PhantomData;
 
 /// The direct implementation's family name (`pool-direct:LEVEL` names one level; the bare
@@ -141,13 +141,7 @@ impl<T: Scalar> PoolPlan<T> {
             }
             check_len("indices", ix.len(), &p.output_shape())?;
         }
-        if ws.len() < self.workspace_len() {
-            return Err(Error::arg(
-                "workspace",
-                ws.len(),
-                format!("needs {} elements (see workspace_len)", self.workspace_len()),
-            ));
-        }
+        check_workspace(ws.len(), self.workspace_len())?;
         match &self.direct {
             Some(d) => d.forward(x, y, indices, self.threads),
             None => reference::pool_forward(p, x, y, indices),

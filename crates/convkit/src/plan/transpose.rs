@@ -24,10 +24,10 @@
 
 use super::{ConvPlan, PlanOptions};
 use crate::desc::{ConvDesc, Padding};
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::scalar::Scalar;
 use crate::shape::{data_strides, ConvProblem, ConvTransposeProblem};
-use crate::tensor::{alloc, check_len};
+use crate::tensor::{alloc, check_bias, check_len, check_workspace};
 
 /// One axis of one phase: which outputs it produces and how its forward convolution reads.
 #[derive(Debug, Clone)]
@@ -309,22 +309,8 @@ impl<T: Scalar> ConvTransposePlan<T> {
         let p = &self.problem;
         check_len("input", x.len(), &p.input_shape())?;
         check_len("output", y.len(), &p.output_shape())?;
-        if let Some(b) = bias {
-            if b.len() != p.out_channels {
-                return Err(Error::shape(
-                    "bias",
-                    &[b.len()],
-                    format!("expected {} values, one per output channel", p.out_channels),
-                ));
-            }
-        }
-        if ws.len() < self.workspace_len() {
-            return Err(Error::arg(
-                "workspace",
-                ws.len(),
-                format!("needs {} elements (see workspace_len)", self.workspace_len()),
-            ));
-        }
+        check_bias(bias, p.out_channels)?;
+        check_workspace(ws.len(), self.workspace_len())?;
         let Some(phases) = &self.phases else {
             crate::reference::conv_transpose(p, x, &self.weight, bias, y);
             return Ok(());
