@@ -2,11 +2,14 @@
 //! named or inline kernels, per channel, and map the responses back to pixels.
 
 use crate::image_io::{
-    encode_image, encode_npy, output_kind, planar_from_npy, read_image, read_input_npy, CliResult, Depth,
-    FileKind, Loaded,
+    encode_image, encode_levels, encode_npy, output_kind, planar_from_npy, quantize_u16, quantize_u8,
+    read_image_input, read_input_npy, sixteen_bit, CliResult, Depth, FileKind, Input, Levels, Loaded,
+    RawImage,
 };
 use clap::Args;
-use convkit::filter::{Filter, FilterOptions, FilterPlan, Planar, RangeMap, NAMED_KERNELS};
+use convkit::filter::{
+    Filter, FilterOptions, FilterPlan, Interleaved, Planar, RangeMap, RowSource, NAMED_KERNELS,
+};
 use convkit::npy::{NpyArray, NpyElement};
 use convkit::{parse_list, PadMode, Padding, Scalar};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -107,7 +110,11 @@ pub fn run(a: FilterArgs) -> CliResult<()> {
     match read_input_npy(&a.input)? {
         Some(NpyArray::F32(t)) => job.run(planar_from_npy(&a.input, &t.shape, &t.data)?),
         Some(NpyArray::F64(t)) => job.run(planar_from_npy(&a.input, &t.shape, &t.data)?),
-        None => job.run(read_image(&a.input)?),
+        None => match read_image_input(&a.input)? {
+            Input::Raw(raw) if job.direct(&raw) => job.run_direct(raw),
+            Input::Raw(raw) => job.run(raw.loaded()?),
+            Input::Loaded(l) => job.run(l),
+        },
     }
 }
 
@@ -121,6 +128,62 @@ struct Job {
 }
 
 impl Job {
+    /// Whether a decoded grey or RGB image without alpha goes straight from its samples to
+    /// output levels ([`Job::run_direct`]): for image outputs, unless it needs a grey
+    /// conversion.
+    fn direct(&self, raw: &RawImage) -> bool {
+        matches!(self.out_kind, FileKind::Image(_)) && !(self.grey && raw.channels != 1)
+    }
+
+    /// The image-to-image job without whole-image float planes: the plan reads rows straight
+    /// from the decoded samples, and each tile of responses is mapped to output levels as it
+    /// comes (for clip and abs; min-max ranges keep the responses, interleaved, until the
+    /// extremes are known). The same values as [`Job::run`]'s.
+    fn run_direct(&self, raw: RawImage) -> CliResult<()> {
+        let e = |err: convkit::Error| err.to_string();
+        let FileKind::Image(format) = self.out_kind else {
+            return Err("internal: direct filtering needs an image output".into());
+        };
+        let depth = raw.depth();
+        let (c, h, w) = (raw.channels, raw.height, raw.width);
+        let plan = FilterPlan::new(&self.filters, &self.opts, c, h, w).map_err(e)?;
+        let bar = progress_bar(&plan);
+        let range = self.range.unwrap_or_else(|| RangeMap::default_for(&self.filters));
+        let sixteen = sixteen_bit(depth == Depth::U16, format);
+        let result = match &raw.samples {
+            Levels::U8(v) => {
+                let src = Interleaved::new(v, c, h, w).map_err(e)?;
+                filter_levels(&plan, &src, range, depth.full_scale(), sixteen, &bar)
+            }
+            Levels::U16(v) => {
+                let src = Interleaved::new(v, c, h, w).map_err(e)?;
+                filter_levels(&plan, &src, range, depth.full_scale(), sixteen, &bar)
+            }
+        };
+        drop(raw);
+        let result = result.and_then(|levels| {
+            self.writing(&bar);
+            let (oc, oh, ow) = plan.output_size();
+            let (head, body) = encode_levels(levels, oc, oh, ow, false, format, &self.output)?;
+            let mut staged = crate::output::Outputs::default();
+            staged.add_parts("output", self.output.clone(), head, body);
+            staged.commit()
+        });
+        bar.finish_and_clear();
+        result
+    }
+
+    /// Switch the progress bar to "writing".
+    fn writing(&self, bar: &ProgressBar) {
+        if !bar.is_hidden() {
+            if let Ok(style) = ProgressStyle::with_template("{spinner} writing {msg} ({elapsed})") {
+                bar.set_style(style);
+            }
+            bar.set_message(self.output.display().to_string());
+            bar.enable_steady_tick(std::time::Duration::from_millis(200));
+        }
+    }
+
     fn run<T: Scalar + NpyElement>(&self, input: Loaded<T>) -> CliResult<()> {
         let e = |err: convkit::Error| err.to_string();
         let Loaded { mut colour, alpha, depth } = input;
@@ -152,13 +215,7 @@ impl Job {
         let e = |err: convkit::Error| err.to_string();
         let mut out =
             plan.run(&colour, &mut |done, total| bar.set_position(done * 1000 / total.max(1))).map_err(e)?;
-        if !bar.is_hidden() {
-            if let Ok(style) = ProgressStyle::with_template("{spinner} writing {msg} ({elapsed})") {
-                bar.set_style(style);
-            }
-            bar.set_message(self.output.display().to_string());
-            bar.enable_steady_tick(std::time::Duration::from_millis(200));
-        }
+        self.writing(bar);
         // Alpha is not filtered: it is carried over, taken at each output pixel's window centre
         // when the size changed.
         let alpha = match alpha {
@@ -201,6 +258,112 @@ impl Job {
         let mut staged = crate::output::Outputs::default();
         staged.add_bytes("output", self.output.clone(), bytes);
         staged.commit()
+    }
+}
+
+/// Run `plan` over `src` and map its responses through `range` to interleaved 8- or 16-bit
+/// levels, tile by tile where the range allows.
+fn filter_levels(
+    plan: &FilterPlan,
+    src: &dyn RowSource<f32>,
+    range: RangeMap,
+    full_scale: f64,
+    sixteen: bool,
+    bar: &ProgressBar,
+) -> CliResult<Levels> {
+    let e = |err: convkit::Error| err.to_string();
+    let (c, h, w) = plan.output_size();
+    let n = c * h * w;
+    let mut progress = |done: u64, total: u64| bar.set_position(done * 1000 / total.max(1));
+    if range.is_global() {
+        let mut vals: Vec<f32> = reserve(n)?;
+        plan.run_into(
+            src,
+            &mut |_, rows, tile| {
+                interleave(&mut vals, tile, c, rows * w, |v| v);
+                Ok(())
+            },
+            &mut progress,
+        )
+        .map_err(e)?;
+        let (lo, scale) = range.bounds(&vals, full_scale);
+        let unit = |v: f32| range.unit(v, lo, scale) as f64;
+        return Ok(if sixteen {
+            Levels::U16(vals.iter().map(|&v| quantize_u16(unit(v))).collect())
+        } else {
+            Levels::U8(vals.iter().map(|&v| quantize_u8(unit(v))).collect())
+        });
+    }
+    let (lo, scale) = range.bounds::<f32>(&[], full_scale);
+    let unit = |v: f32| range.unit(v, lo, scale) as f64;
+    let mut sink_into = |levels: &mut dyn FnMut(&[f32], usize)| {
+        plan.run_into(
+            src,
+            &mut |_, rows, tile| {
+                levels(tile, rows * w);
+                Ok(())
+            },
+            &mut progress,
+        )
+        .map_err(e)
+    };
+    if sixteen {
+        let mut out: Vec<u16> = reserve(n)?;
+        sink_into(&mut |tile, px| interleave(&mut out, tile, c, px, |v| quantize_u16(unit(v))))?;
+        Ok(Levels::U16(out))
+    } else {
+        let mut out: Vec<u8> = reserve(n)?;
+        sink_into(&mut |tile, px| interleave(&mut out, tile, c, px, |v| quantize_u8(unit(v))))?;
+        Ok(Levels::U8(out))
+    }
+}
+
+/// An empty vector with room for `n` values, or an error naming the size.
+fn reserve<S>(n: usize) -> CliResult<Vec<S>> {
+    let mut v = Vec::new();
+    v.try_reserve_exact(n).map_err(|_| format!("cannot allocate the output image ({n} samples)"))?;
+    Ok(v)
+}
+
+/// Append a tile of `c` planes of `px` values each to `dst`, interleaved, through `f` (a block
+/// of pixels at a time, through a small buffer).
+fn interleave<S: Copy + Default>(dst: &mut Vec<S>, tile: &[f32], c: usize, px: usize, f: impl Fn(f32) -> S) {
+    const BLOCK: usize = 256;
+    if c > 4 {
+        for i in 0..px {
+            dst.extend((0..c).map(|ch| f(tile[ch * px + i])));
+        }
+        return;
+    }
+    // Each plane's levels first (a loop that vectorises), then interleaved.
+    let mut lv = [[S::default(); BLOCK]; 4];
+    let mut buf = [S::default(); 4 * BLOCK];
+    let mut i = 0;
+    while i < px {
+        let n = BLOCK.min(px - i);
+        for (ch, lv) in lv.iter_mut().enumerate().take(c) {
+            for (d, &v) in lv[..n].iter_mut().zip(&tile[ch * px + i..][..n]) {
+                *d = f(v);
+            }
+        }
+        match c {
+            1 => dst.extend_from_slice(&lv[0][..n]),
+            3 => {
+                for (j, px) in buf[..3 * n].chunks_exact_mut(3).enumerate() {
+                    px.copy_from_slice(&[lv[0][j], lv[1][j], lv[2][j]]);
+                }
+                dst.extend_from_slice(&buf[..3 * n]);
+            }
+            _ => {
+                for (j, px) in buf[..c * n].chunks_exact_mut(c).enumerate() {
+                    for (ch, d) in px.iter_mut().enumerate() {
+                        *d = lv[ch][j];
+                    }
+                }
+                dst.extend_from_slice(&buf[..c * n]);
+            }
+        }
+        i += n;
     }
 }
 

@@ -103,9 +103,8 @@ pub fn planar_from_npy<T: Scalar + Into<f64>>(
     Ok(Loaded { colour, alpha: None, depth: Depth::Float })
 }
 
-/// Decode an image file (any of the supported formats, recognised by content) into `f32` planes
-/// holding the stored sample values.
-pub fn read_image(path: &Path) -> CliResult<Loaded<f32>> {
+/// Decode an image file (any of the supported formats, recognised by content).
+pub fn read_image_input(path: &Path) -> CliResult<Input> {
     let err = |reason: String| format!("input {}: {reason}", path.display());
     let reader = ImageReader::open(path)
         .map_err(|e| err(format!("cannot open: {e}")))?
@@ -124,7 +123,52 @@ pub fn read_image(path: &Path) -> CliResult<Loaded<f32>> {
     limits.max_alloc = Some(16 << 30);
     reader.limits(limits);
     let img = reader.decode().map_err(|e| err(format!("cannot decode: {e}")))?;
-    decoded(img).map_err(err)
+    let (w, h) = (img.width() as usize, img.height() as usize);
+    let raw = |samples, channels| Ok(Input::Raw(RawImage { samples, channels, height: h, width: w }));
+    match img {
+        DynamicImage::ImageLuma8(b) => raw(Levels::U8(b.into_raw()), 1),
+        DynamicImage::ImageRgb8(b) => raw(Levels::U8(b.into_raw()), 3),
+        DynamicImage::ImageLuma16(b) => raw(Levels::U16(b.into_raw()), 1),
+        DynamicImage::ImageRgb16(b) => raw(Levels::U16(b.into_raw()), 3),
+        img => decoded(img).map(Input::Loaded).map_err(err),
+    }
+}
+
+/// A decoded image file: integer grey or RGB samples as decoded (to filter without a planar
+/// copy), or anything else (alpha, float) as planes.
+pub enum Input {
+    Raw(RawImage),
+    Loaded(Loaded<f32>),
+}
+
+/// Integer samples without alpha, interleaved `(height, width, channels)`.
+pub struct RawImage {
+    pub samples: Levels,
+    pub channels: usize,
+    pub height: usize,
+    pub width: usize,
+}
+
+impl RawImage {
+    /// The sample depth.
+    pub fn depth(&self) -> Depth {
+        match self.samples {
+            Levels::U8(_) => Depth::U8,
+            Levels::U16(_) => Depth::U16,
+        }
+    }
+
+    /// As `f32` planes.
+    pub fn loaded(self) -> CliResult<Loaded<f32>> {
+        let depth = self.depth();
+        let (c, h, w) = (self.channels, self.height, self.width);
+        let colour = match &self.samples {
+            Levels::U8(v) => Planar::from_interleaved(v, c, h, w),
+            Levels::U16(v) => Planar::from_interleaved(v, c, h, w),
+        }
+        .map_err(|e| e.to_string())?;
+        Ok(Loaded { colour, alpha: None, depth })
+    }
 }
 
 /// Decode image bytes (the demo's embedded image).
@@ -175,22 +219,87 @@ pub fn encode_image<T: Scalar>(
     format: ImageFormat,
     path: &Path,
 ) -> CliResult<Vec<u8>> {
+    let levels = if sixteen_bit(depth16, format) {
+        Levels::U16(unit.to_interleaved(|v| quantize(v, 65535.0) as u16))
+    } else {
+        Levels::U8(unit.to_interleaved(|v| quantize(v, 255.0) as u8))
+    };
+    let (mut head, body) =
+        encode_levels(levels, unit.channels, unit.height, unit.width, has_alpha, format, path)?;
+    head.extend_from_slice(&body);
+    Ok(head)
+}
+
+/// An intensity in `[0, 1]` as an 8-bit level (as [`quantize`]).
+#[inline]
+pub fn quantize_u8(unit: f64) -> u8 {
+    quantize(unit, 255.0) as u8
+}
+
+/// An intensity in `[0, 1]` as a 16-bit level (as [`quantize`]).
+#[inline]
+pub fn quantize_u16(unit: f64) -> u16 {
+    quantize(unit, 65535.0) as u16
+}
+
+/// Whether an image of `depth16` input is written with 16-bit samples in `format`.
+pub fn sixteen_bit(depth16: bool, format: ImageFormat) -> bool {
+    depth16 && matches!(format, ImageFormat::Png | ImageFormat::Tiff | ImageFormat::Pnm)
+}
+
+/// Quantised samples, interleaved `(height, width, channels)`.
+pub enum Levels {
+    U8(Vec<u8>),
+    U16(Vec<u16>),
+}
+
+/// Encode interleaved levels (colour channels, then alpha if any) as `format`: the file's
+/// bytes as a head and a body to write after it (a PNM's header and its samples, written
+/// without a copy; other formats return everything in the head).
+pub fn encode_levels(
+    levels: Levels,
+    channels: usize,
+    h: usize,
+    w: usize,
+    has_alpha: bool,
+    format: ImageFormat,
+    path: &Path,
+) -> CliResult<(Vec<u8>, Vec<u8>)> {
     let err = |reason: String| format!("invalid output {}: {reason}", path.display());
-    let (w, h) = (unit.width, unit.height);
     let (w32, h32) = match (u32::try_from(w), u32::try_from(h)) {
         (Ok(a), Ok(b)) => (a, b),
         _ => return Err(err(format!("{w}x{h} is too large for an image file; write .npy"))),
     };
-    let colour = unit.channels - has_alpha as usize;
+    let colour = channels - has_alpha as usize;
     if !matches!(colour, 1 | 3) {
         return Err(err(format!("{colour} colour channels cannot be stored in an image file; write .npy")));
     }
     let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("").to_ascii_lowercase();
-    let sixteen = depth16 && matches!(format, ImageFormat::Png | ImageFormat::Tiff | ImageFormat::Pnm);
+    let sixteen = matches!(levels, Levels::U16(_));
+    // A PNM already in the layout its extension holds: the PAM header the encoder writes, then
+    // the samples as they are (16-bit ones big-endian).
+    if format == ImageFormat::Pnm && !has_alpha {
+        let fits = match ext.as_str() {
+            "pgm" => colour == 1,
+            "ppm" => colour == 3,
+            _ => true,
+        };
+        if fits {
+            let tuple = if colour == 1 { "GRAYSCALE" } else { "RGB" };
+            let max = if sixteen { 65535 } else { 255 };
+            let head = format!(
+                "P7\nWIDTH {w}\nHEIGHT {h}\nDEPTH {colour}\nMAXVAL {max}\nTUPLTYPE {tuple}\nENDHDR\n"
+            );
+            let body = match levels {
+                Levels::U8(v) => v,
+                Levels::U16(v) => v.iter().flat_map(|s| s.to_be_bytes()).collect(),
+            };
+            return Ok((head.into_bytes(), body));
+        }
+    }
     let none = || err("internal: buffer size mismatch".into());
-    let mut img = if sixteen {
-        let raw = unit.to_interleaved(|v| quantize(v, 65535.0) as u16);
-        match (colour, has_alpha) {
+    let mut img = match levels {
+        Levels::U16(raw) => match (colour, has_alpha) {
             (1, false) => DynamicImage::ImageLuma16(
                 ImageBuffer::<Luma<u16>, _>::from_raw(w32, h32, raw).ok_or_else(none)?,
             ),
@@ -203,10 +312,8 @@ pub fn encode_image<T: Scalar>(
             (_, true) => DynamicImage::ImageRgba16(
                 ImageBuffer::<Rgba<u16>, _>::from_raw(w32, h32, raw).ok_or_else(none)?,
             ),
-        }
-    } else {
-        let raw = unit.to_interleaved(|v| quantize(v, 255.0) as u8);
-        match (colour, has_alpha) {
+        },
+        Levels::U8(raw) => match (colour, has_alpha) {
             (1, false) => DynamicImage::ImageLuma8(
                 ImageBuffer::<Luma<u8>, _>::from_raw(w32, h32, raw).ok_or_else(none)?,
             ),
@@ -219,7 +326,7 @@ pub fn encode_image<T: Scalar>(
             (_, true) => DynamicImage::ImageRgba8(
                 ImageBuffer::<Rgba<u8>, _>::from_raw(w32, h32, raw).ok_or_else(none)?,
             ),
-        }
+        },
     };
     // Fit the layout to what the format can hold.
     match (format, ext.as_str()) {
@@ -266,7 +373,7 @@ pub fn encode_image<T: Scalar>(
         f => img.write_to(&mut buf, f),
     };
     res.map_err(|e| err(format!("cannot encode: {e}")))?;
-    Ok(buf.into_inner())
+    Ok((buf.into_inner(), Vec::new()))
 }
 
 /// A `.npy` file's bytes: `(H, W)` for one channel, `(H, W, C)` otherwise.

@@ -30,6 +30,16 @@ impl Outputs {
         self.items.push((arg.to_string(), path, w));
     }
 
+    /// Ready-made bytes in two parts (a header and a body, say) written one after the other
+    /// to `path`, without joining them first.
+    pub fn add_parts(&mut self, arg: &str, path: PathBuf, head: Vec<u8>, body: Vec<u8>) {
+        let w: Writer = Box::new(move |mut f| {
+            f.write_all(&head)?;
+            f.write_all(&body)
+        });
+        self.items.push((arg.to_string(), path, w));
+    }
+
     /// Write everything, or nothing.
     pub fn commit(self) -> Result<(), String> {
         let fail =

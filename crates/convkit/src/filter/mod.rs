@@ -22,7 +22,7 @@ mod planar;
 mod range;
 
 pub use kernel::{kernel_from_npy, named, parse_matrix, Filter, Kernel, MAX_NAMED_SIZE, NAMED_KERNELS};
-pub use planar::Planar;
+pub use planar::{Interleaved, Planar};
 pub use range::{quantize, RangeMap};
 
 use crate::desc::{ConvDesc, PadMode, Padding};
@@ -224,38 +224,80 @@ impl FilterPlan {
     /// Apply the stack to `image`, one tile of output rows at a time; `progress(done, total)`
     /// is called after every tile with counts of output rows over all stages.
     pub fn run<T: Scalar>(&self, image: &Planar<T>, progress: &mut dyn FnMut(u64, u64)) -> Result<Planar<T>> {
+        let (c, h, w) = self.output_size();
+        let mut out = Planar::zeros(c, h, w)?;
+        let mut sink = |r0, rows, tile: &[T]| {
+            copy_tile(&mut out, r0, rows, tile);
+            Ok(())
+        };
+        self.run_into(image, &mut sink, progress)?;
+        Ok(out)
+    }
+
+    /// Apply the stack to the rows of `source` (a [`Planar`] image, or interleaved samples
+    /// through [`Interleaved`]), handing the last stage's output to `sink` tile by tile, top to
+    /// bottom, without ever holding the whole result: `sink(first_row, rows, tile)` gets
+    /// `channels × rows × out_width` values, plane by plane. Intermediate stages of a stack
+    /// are held whole. The values are those [`FilterPlan::run`] returns.
+    pub fn run_into<T: Scalar>(
+        &self,
+        source: &dyn RowSource<T>,
+        sink: &mut TileSink<'_, T>,
+        progress: &mut dyn FnMut(u64, u64),
+    ) -> Result<()> {
         let first = &self.stages[0].problem.axes;
-        if (image.channels, image.height, image.width) != (self.channels, first[0].input, first[1].input) {
+        let (sc, sh, sw) = source.size();
+        if (sc, sh, sw) != (self.channels, first[0].input, first[1].input) {
             return Err(Error::shape(
                 "image",
-                &[image.channels, image.height, image.width],
+                &[sc, sh, sw],
                 format!("the plan is for {}x{}x{}", self.channels, first[0].input, first[1].input),
             ));
         }
         let total: u64 = self.stages.iter().map(|s| s.problem.axes[0].output as u64).sum();
         let mut done = 0u64;
         let mut cur: Option<Planar<T>> = None;
-        for st in &self.stages {
-            let src = cur.as_ref().unwrap_or(image);
-            let next = self.run_stage(st, src, &mut |rows| {
+        let last = self.stages.len() - 1;
+        for (i, st) in self.stages.iter().enumerate() {
+            let src: &dyn RowSource<T> = match &cur {
+                Some(p) => p,
+                None => source,
+            };
+            let mut tick = |rows: usize| {
                 done += rows as u64;
                 progress(done, total);
-            })?;
-            cur = Some(next);
+            };
+            if i == last {
+                self.run_stage(st, src, sink, &mut tick)?;
+            } else {
+                let (ay, ax) = (&st.problem.axes[0], &st.problem.axes[1]);
+                let mut next = Planar::zeros(self.channels, ay.output, ax.output)?;
+                self.run_stage(
+                    st,
+                    src,
+                    &mut |r0, rows, tile| {
+                        copy_tile(&mut next, r0, rows, tile);
+                        Ok(())
+                    },
+                    &mut tick,
+                )?;
+                cur = Some(next);
+            }
         }
-        cur.ok_or_else(|| Error::arg("kernel", "''", "give at least one kernel"))
+        Ok(())
     }
 
     fn run_stage<T: Scalar>(
         &self,
         st: &Stage,
-        src: &Planar<T>,
+        src: &dyn RowSource<T>,
+        sink: &mut TileSink<'_, T>,
         tick: &mut dyn FnMut(usize),
-    ) -> Result<Planar<T>> {
+    ) -> Result<()> {
         let (ay, ax) = (&st.problem.axes[0], &st.problem.axes[1]);
         let c = self.channels;
-        let mut out = Planar::zeros(c, ay.output, ax.output)?;
-        let per_row = c.saturating_mul(src.width).saturating_mul(ay.stride).max(1);
+        let (_, src_height, src_width) = src.size();
+        let per_row = c.saturating_mul(src_width).saturating_mul(ay.stride).max(1);
         let tile = self.opts.tile_rows.unwrap_or((4 << 20) / per_row).clamp(1, ay.output);
         let weights: Vec<DepthwiseWeights<T>> =
             st.filter.kernels().iter().map(|k| DepthwiseWeights::new(k, c, st.separable)).collect();
@@ -267,6 +309,7 @@ impl FilterPlan {
         // and buffers reused by every tile.
         let mut plans: Option<TilePlans<T>> = None;
         let mut strip: Vec<T> = Vec::new();
+        let mut mags: Vec<T> = Vec::new();
         let mut r0 = 0;
         while r0 < ay.output {
             let r1 = (r0 + tile).min(ay.output);
@@ -276,48 +319,69 @@ impl FilterPlan {
             let n_in = (r1 - 1 - r0) * ay.stride + ay.effective_kernel();
             strip.clear();
             strip
-                .try_reserve_exact(c * n_in * src.width)
-                .map_err(|_| Error::too_large("tile", &[c, n_in, src.width]))?;
+                .try_reserve_exact(c * n_in * src_width)
+                .map_err(|_| Error::too_large("tile", &[c, n_in, src_width]))?;
             for ch in 0..c {
-                let plane = src.plane(ch);
                 for p in p0..p0 + n_in as isize {
-                    match pad_source(p, src.height, self.opts.border) {
-                        Some(r) => strip.extend_from_slice(&plane[r * src.width..][..src.width]),
-                        None => strip.extend(std::iter::repeat_n(pad_value, src.width)),
+                    match pad_source(p, src_height, self.opts.border) {
+                        Some(r) => src.extend_row(ch, r, &mut strip),
+                        None => strip.extend(std::iter::repeat_n(pad_value, src_width)),
                     }
                 }
             }
             if plans.as_ref().is_none_or(|tp| tp.n_in != n_in) {
-                plans = Some(TilePlans::new(self, st, &weights, n_in, src.width)?);
+                plans = Some(TilePlans::new(self, st, &weights, n_in, src_width)?);
             }
             let tp = plans.as_mut().ok_or_else(|| Error::arg("kernel", "''", "internal: no tile plan"))?;
             tp.run(&strip)?;
             let rows = r1 - r0;
-            let n = rows * ax.output;
-            for ch in 0..c {
-                let dst = &mut out.data[(ch * ay.output + r0) * ax.output..][..n];
-                let at = ch * n;
-                match (&st.filter, tp.convs.as_slice()) {
-                    (Filter::Magnitude { .. }, [gx, gy]) => {
-                        let (gx, gy) = (&gx.out[at..at + n], &gy.out[at..at + n]);
-                        for ((d, &x), &y) in dst.iter_mut().zip(gx).zip(gy) {
-                            *d = magnitude(x, y);
-                        }
-                    }
-                    (Filter::Linear(_), [y]) => dst.copy_from_slice(&y.out[at..at + n]),
-                    _ => {
-                        return Err(Error::arg(
-                            "kernel",
-                            st.filter.name(),
-                            "internal: wrong number of responses",
-                        ))
-                    }
+            let n = c * rows * ax.output;
+            let out: &[T] = match (&st.filter, tp.convs.as_slice()) {
+                (Filter::Magnitude { .. }, [gx, gy]) => {
+                    mags.clear();
+                    mags.extend(gx.out[..n].iter().zip(&gy.out[..n]).map(|(&x, &y)| magnitude(x, y)));
+                    &mags
                 }
-            }
+                (Filter::Linear(_), [y]) => &y.out[..n],
+                _ => {
+                    return Err(Error::arg("kernel", st.filter.name(), "internal: wrong number of responses"))
+                }
+            };
+            sink(r0, rows, out)?;
             tick(rows);
             r0 = r1;
         }
-        Ok(out)
+        Ok(())
+    }
+}
+
+/// Where [`FilterPlan::run_into`] hands each tile: `(first_row, rows, values)`.
+pub type TileSink<'a, T> = dyn FnMut(usize, usize, &[T]) -> Result<()> + 'a;
+
+/// Rows of an image a [`FilterPlan`] reads: a [`Planar`] image, or [`Interleaved`] samples
+/// converted as they are read.
+pub trait RowSource<T> {
+    /// `(channels, height, width)`.
+    fn size(&self) -> (usize, usize, usize);
+    /// Append row `row` of channel `channel` (`width` values) to `dst`.
+    fn extend_row(&self, channel: usize, row: usize, dst: &mut Vec<T>);
+}
+
+impl<T: Scalar> RowSource<T> for Planar<T> {
+    fn size(&self) -> (usize, usize, usize) {
+        (self.channels, self.height, self.width)
+    }
+    fn extend_row(&self, channel: usize, row: usize, dst: &mut Vec<T>) {
+        dst.extend_from_slice(&self.plane(channel)[row * self.width..][..self.width]);
+    }
+}
+
+/// Copy a `channels × rows × width` tile into rows `r0..r0 + rows` of `out`.
+fn copy_tile<T: Scalar>(out: &mut Planar<T>, r0: usize, rows: usize, tile: &[T]) {
+    let (h, w) = (out.height, out.width);
+    let n = rows * w;
+    for (ch, part) in tile.chunks_exact(n).enumerate() {
+        out.data[(ch * h + r0) * w..][..n].copy_from_slice(part);
     }
 }
 

@@ -58,30 +58,44 @@ impl<T: Scalar> Planar<T> {
         if channels == 0 {
             return Err(Error::shape("image", &[height, width, channels], "has no channels"));
         }
-        let mut p = Planar::zeros(channels, height, width)?;
-        if samples.len() != p.data.len() {
+        let shape = [channels, height, width];
+        let n = checked_numel("image", &shape)?;
+        if samples.len() != n {
             return Err(Error::shape(
                 "image",
                 &[height, width, channels],
-                format!("needs {} samples, got {}", p.data.len(), samples.len()),
+                format!("needs {n} samples, got {}", samples.len()),
             ));
         }
-        let plane = height * width;
-        for (i, px) in samples.chunks_exact(channels).enumerate() {
-            for (c, &v) in px.iter().enumerate() {
-                p.data[c * plane + i] = T::from_f64(v.into());
-            }
+        // Plane by plane, appended (no zero fill of fresh memory first).
+        let mut data = Vec::new();
+        data.try_reserve_exact(n).map_err(|_| Error::too_large("image", &shape))?;
+        for c in 0..channels {
+            data.extend(samples[c..].iter().step_by(channels).map(|&v| T::from_f64(v.into())));
         }
-        Ok(p)
+        Ok(Planar { channels, height, width, data })
     }
 
     /// Interleave into `(height, width, channels)` samples, converting each value with `f`.
     pub fn to_interleaved<S>(&self, mut f: impl FnMut(f64) -> S) -> Vec<S> {
         let plane = self.height * self.width;
         let mut out = Vec::with_capacity(self.data.len());
-        for i in 0..plane {
-            for c in 0..self.channels {
-                out.push(f(self.data[c * plane + i].to_f64()));
+        match self.channels {
+            1 => out.extend(self.data.iter().map(|v| f(v.to_f64()))),
+            3 => {
+                let (r, g, b) = (self.plane(0), self.plane(1), self.plane(2));
+                for ((r, g), b) in r.iter().zip(g).zip(b) {
+                    out.push(f(r.to_f64()));
+                    out.push(f(g.to_f64()));
+                    out.push(f(b.to_f64()));
+                }
+            }
+            _ => {
+                for i in 0..plane {
+                    for c in 0..self.channels {
+                        out.push(f(self.data[c * plane + i].to_f64()));
+                    }
+                }
             }
         }
         out
@@ -166,5 +180,54 @@ impl<T: Scalar> Planar<T> {
             }
         }
         Ok(out)
+    }
+}
+
+/// Interleaved `(height, width, channels)` samples (`u8`, `u16`, `f32`…) read as planar rows
+/// by [`super::FilterPlan::run_into`], converted as [`Planar::from_interleaved`] does, without
+/// making the planar copy.
+///
+/// ```
+/// use convkit::filter::{Interleaved, RowSource};
+/// let px = [10u8, 20, 30, 40, 50, 60];
+/// let src = Interleaved::new(&px, 3, 1, 2).unwrap();
+/// let mut row: Vec<f32> = Vec::new();
+/// RowSource::<f32>::extend_row(&src, 1, 0, &mut row);
+/// assert_eq!(row, vec![20.0, 50.0]);
+/// ```
+#[derive(Debug, Clone, Copy)]
+pub struct Interleaved<'a, S> {
+    samples: &'a [S],
+    channels: usize,
+    height: usize,
+    width: usize,
+}
+
+impl<'a, S> Interleaved<'a, S> {
+    /// Wrap `samples`, checking that they hold `height·width·channels` values.
+    pub fn new(samples: &'a [S], channels: usize, height: usize, width: usize) -> Result<Self> {
+        if channels == 0 {
+            return Err(Error::shape("image", &[height, width, channels], "has no channels"));
+        }
+        let n = checked_numel("image", &[height, width, channels])?;
+        if samples.len() != n {
+            return Err(Error::shape(
+                "image",
+                &[height, width, channels],
+                format!("needs {n} samples, got {}", samples.len()),
+            ));
+        }
+        Ok(Interleaved { samples, channels, height, width })
+    }
+}
+
+impl<S: Copy + Into<f64>, T: Scalar> super::RowSource<T> for Interleaved<'_, S> {
+    fn size(&self) -> (usize, usize, usize) {
+        (self.channels, self.height, self.width)
+    }
+    fn extend_row(&self, channel: usize, row: usize, dst: &mut Vec<T>) {
+        let n = self.width * self.channels;
+        let px = &self.samples[row * n..][..n];
+        dst.extend(px[channel..].iter().step_by(self.channels).map(|&v| T::from_f64(v.into())));
     }
 }
