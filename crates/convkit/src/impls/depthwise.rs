@@ -211,16 +211,7 @@ impl<T: Scalar> BandPath<T> {
             return None;
         }
         let last = p.axes[rank - 1];
-        let one = crate::shape::Axis {
-            input: 1,
-            kernel: 1,
-            stride: 1,
-            dilation: 1,
-            pad_begin: 0,
-            pad_end: 0,
-            output_padding: 0,
-            output: 1,
-        };
+        let one = crate::shape::Axis::UNIT;
         let outer = if rank == 2 { p.axes[0] } else { one };
         let extent = |a: &crate::shape::Axis| (a.output - 1) * a.stride + (a.kernel - 1) * a.dilation + 1;
         let (eh, ew) = (extent(&outer), extent(&last));

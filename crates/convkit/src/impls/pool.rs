@@ -150,17 +150,7 @@ impl AxisPlan {
     }
 
     fn trivial() -> Self {
-        let ax = Axis {
-            input: 1,
-            kernel: 1,
-            stride: 1,
-            dilation: 1,
-            pad_begin: 0,
-            pad_end: 0,
-            output_padding: 0,
-            output: 1,
-        };
-        AxisPlan::new(&ax, true)
+        AxisPlan::new(&Axis::UNIT, true)
     }
 }
 

@@ -67,22 +67,18 @@ fn axis_phase(ax: &crate::shape::Axis, r: usize) -> AxisPhase {
     let hits: Vec<i64> = (0..k).filter(|t| (r as i64 + pb - t * d).rem_euclid(s) == 0).collect();
     debug_assert!(!hits.is_empty(), "phase {r} is reached by no tap");
     let dd = (d / gcd(s as usize, d as usize) as i64).max(1);
-    let j = hits.len() as i64;
     // The forward kernel runs the taps in reverse: kernel index j' reads x[q + c_last + j'·dd].
     let c_last = (r as i64 + pb - hits[hits.len() - 1] * d) / s;
-    let pb_f = -c_last;
-    let pe_f = count as i64 - ax.input as i64 - pb_f + dd * (j - 1);
-    let pad = (pb_f.max(0) as usize, pe_f.max(0) as usize);
-    let full = (ax.input + pad.0 + pad.1) as i64 - dd * (j - 1);
     AxisPhase {
         r,
         count,
         taps: hits.iter().rev().map(|&t| t as usize).collect(),
         dilation: dd as usize,
-        pad,
-        skip: (-pb_f).max(0) as usize,
-        off: pb_f,
-        full: full as usize,
+        off: -c_last,
+        // Set by the phase's group (`axis_groups`).
+        pad: (0, 0),
+        skip: 0,
+        full: 0,
     }
 }
 
@@ -108,12 +104,9 @@ fn axis_groups(ax: &crate::shape::Axis) -> Vec<Vec<AxisPhase>> {
     for g in &mut groups {
         let span = (g[0].dilation * (g[0].taps.len() - 1)) as i64;
         let pb = g.iter().map(|ph| ph.off).max().unwrap_or(0).max(0);
-        let pe = g
-            .iter()
-            .map(|ph| (pb - ph.off) + ph.count as i64 - ax.input as i64 - pb + span)
-            .max()
-            .unwrap_or(0)
-            .max(0);
+        // Phase outputs `skip .. skip + count` must exist: `full = input + pb + pe − span`.
+        let pe =
+            g.iter().map(|ph| ph.count as i64 - ph.off - ax.input as i64 + span).max().unwrap_or(0).max(0);
         for ph in g.iter_mut() {
             ph.skip = (pb - ph.off) as usize;
             ph.pad = (pb as usize, pe as usize);

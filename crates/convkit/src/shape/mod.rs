@@ -46,6 +46,19 @@ impl Axis {
     pub fn effective_kernel(&self) -> usize {
         self.dilation * (self.kernel - 1) + 1
     }
+
+    /// A size-1 axis with a 1-tap window: what a missing outer axis is to an algorithm written
+    /// for a fixed rank.
+    pub const UNIT: Axis = Axis {
+        input: 1,
+        kernel: 1,
+        stride: 1,
+        dilation: 1,
+        pad_begin: 0,
+        pad_end: 0,
+        output_padding: 0,
+        output: 1,
+    };
 }
 
 /// The shape of a data tensor described by batch, channels and spatial sizes in a layout.
