@@ -2,13 +2,12 @@
 //! named or inline kernels, per channel, and map the responses back to pixels.
 
 use crate::image_io::{
-    encode_image, encode_levels, encode_npy, output_kind, planar_from_npy, quantize_u16, quantize_u8,
-    read_image_input, read_input_npy, sixteen_bit, CliResult, Depth, FileKind, Input, Levels, Loaded,
-    RawImage,
+    encode_image, encode_levels, encode_npy, output_kind, planar_from_npy, read_image_input, read_input_npy,
+    sixteen_bit, CliResult, Depth, FileKind, Input, Levels, Loaded, RawImage,
 };
 use clap::Args;
 use convkit::filter::{
-    Filter, FilterOptions, FilterPlan, Interleaved, Planar, RangeMap, RowSource, NAMED_KERNELS,
+    Filter, FilterOptions, FilterPlan, Interleaved, Level, Planar, RangeMap, RowSource, NAMED_KERNELS,
 };
 use convkit::npy::{NpyArray, NpyElement};
 use convkit::{parse_list, PadMode, Padding, Scalar};
@@ -280,22 +279,20 @@ fn filter_levels(
         plan.run_into(
             src,
             &mut |_, rows, tile| {
-                interleave(&mut vals, tile, c, rows * w, |v| v);
+                interleave(&mut vals, tile, c, rows * w, |v, d| d.copy_from_slice(v));
                 Ok(())
             },
             &mut progress,
         )
         .map_err(e)?;
         let (lo, scale) = range.bounds(&vals, full_scale);
-        let unit = |v: f32| range.unit(v, lo, scale) as f64;
         return Ok(if sixteen {
-            Levels::U16(vals.iter().map(|&v| quantize_u16(unit(v))).collect())
+            Levels::U16(whole_levels(range, &vals, lo, scale)?)
         } else {
-            Levels::U8(vals.iter().map(|&v| quantize_u8(unit(v))).collect())
+            Levels::U8(whole_levels(range, &vals, lo, scale)?)
         });
     }
     let (lo, scale) = range.bounds::<f32>(&[], full_scale);
-    let unit = |v: f32| range.unit(v, lo, scale) as f64;
     let mut sink_into = |levels: &mut dyn FnMut(&[f32], usize)| {
         plan.run_into(
             src,
@@ -309,11 +306,11 @@ fn filter_levels(
     };
     if sixteen {
         let mut out: Vec<u16> = reserve(n)?;
-        sink_into(&mut |tile, px| interleave(&mut out, tile, c, px, |v| quantize_u16(unit(v))))?;
+        sink_into(&mut |tile, px| interleave(&mut out, tile, c, px, |v, d| range.levels(v, lo, scale, d)))?;
         Ok(Levels::U16(out))
     } else {
         let mut out: Vec<u8> = reserve(n)?;
-        sink_into(&mut |tile, px| interleave(&mut out, tile, c, px, |v| quantize_u8(unit(v))))?;
+        sink_into(&mut |tile, px| interleave(&mut out, tile, c, px, |v, d| range.levels(v, lo, scale, d)))?;
         Ok(Levels::U8(out))
     }
 }
@@ -325,43 +322,48 @@ fn reserve<S>(n: usize) -> CliResult<Vec<S>> {
     Ok(v)
 }
 
-/// Append a tile of `c` planes of `px` values each to `dst`, interleaved, through `f` (a block
-/// of pixels at a time, through a small buffer).
-fn interleave<S: Copy + Default>(dst: &mut Vec<S>, tile: &[f32], c: usize, px: usize, f: impl Fn(f32) -> S) {
-    const BLOCK: usize = 256;
-    if c > 4 {
-        for i in 0..px {
-            dst.extend((0..c).map(|ch| f(tile[ch * px + i])));
-        }
-        return;
-    }
-    // Each plane's levels first (a loop that vectorises), then interleaved.
-    let mut lv = [[S::default(); BLOCK]; 4];
-    let mut buf = [S::default(); 4 * BLOCK];
+/// Every value of `vals` as a level (as [`RangeMap::levels`]), into a new vector.
+fn whole_levels<S: Level>(range: RangeMap, vals: &[f32], lo: f64, scale: f64) -> CliResult<Vec<S>> {
+    let mut out: Vec<S> = reserve(vals.len())?;
+    out.resize(vals.len(), S::default());
+    range.levels(vals, lo, scale, &mut out);
+    Ok(out)
+}
+
+/// Append a tile of `c` planes of `px` values each to `dst`, interleaved, through `f`, which
+/// maps a block of one plane's values to samples (a block of pixels at a time, through a
+/// small buffer).
+fn interleave<S: Copy + Default>(
+    dst: &mut Vec<S>,
+    tile: &[f32],
+    c: usize,
+    px: usize,
+    f: impl Fn(&[f32], &mut [S]),
+) {
+    const BLOCK: usize = 512;
+    let mut lv = vec![S::default(); c * BLOCK];
     let mut i = 0;
     while i < px {
         let n = BLOCK.min(px - i);
-        for (ch, lv) in lv.iter_mut().enumerate().take(c) {
-            for (d, &v) in lv[..n].iter_mut().zip(&tile[ch * px + i..][..n]) {
-                *d = f(v);
-            }
+        // Each plane's block first (a loop that vectorises), then interleaved.
+        for (ch, lv) in lv.chunks_exact_mut(BLOCK).enumerate() {
+            f(&tile[ch * px + i..][..n], &mut lv[..n]);
         }
         match c {
-            1 => dst.extend_from_slice(&lv[0][..n]),
+            1 => dst.extend_from_slice(&lv[..n]),
             3 => {
-                for (j, px) in buf[..3 * n].chunks_exact_mut(3).enumerate() {
-                    px.copy_from_slice(&[lv[0][j], lv[1][j], lv[2][j]]);
+                let (r, gb) = lv.split_at(BLOCK);
+                let (g, b) = gb.split_at(BLOCK);
+                let at = dst.len();
+                dst.resize(at + 3 * n, S::default());
+                for (((px, &r), &g), &b) in
+                    dst[at..].chunks_exact_mut(3).zip(&r[..n]).zip(&g[..n]).zip(&b[..n])
+                {
+                    px.copy_from_slice(&[r, g, b]);
                 }
-                dst.extend_from_slice(&buf[..3 * n]);
             }
-            _ => {
-                for (j, px) in buf[..c * n].chunks_exact_mut(c).enumerate() {
-                    for (ch, d) in px.iter_mut().enumerate() {
-                        *d = lv[ch][j];
-                    }
-                }
-                dst.extend_from_slice(&buf[..c * n]);
-            }
+            _ => dst
+                .extend((0..n).flat_map(|j| (0..c).map(move |ch| (ch, j))).map(|(ch, j)| lv[ch * BLOCK + j])),
         }
         i += n;
     }

@@ -230,18 +230,6 @@ pub fn encode_image<T: Scalar>(
     Ok(head)
 }
 
-/// An intensity in `[0, 1]` as an 8-bit level (as [`quantize`]).
-#[inline]
-pub fn quantize_u8(unit: f64) -> u8 {
-    quantize(unit, 255.0) as u8
-}
-
-/// An intensity in `[0, 1]` as a 16-bit level (as [`quantize`]).
-#[inline]
-pub fn quantize_u16(unit: f64) -> u16 {
-    quantize(unit, 65535.0) as u16
-}
-
 /// Whether an image of `depth16` input is written with 16-bit samples in `format`.
 pub fn sixteen_bit(depth16: bool, format: ImageFormat) -> bool {
     depth16 && matches!(format, ImageFormat::Png | ImageFormat::Tiff | ImageFormat::Pnm)

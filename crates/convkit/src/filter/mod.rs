@@ -21,6 +21,7 @@ mod kernel;
 mod planar;
 mod range;
 
+pub use crate::kernels::levels::Level;
 pub use kernel::{kernel_from_npy, named, parse_matrix, Filter, Kernel, MAX_NAMED_SIZE, NAMED_KERNELS};
 pub use planar::{Interleaved, Planar};
 pub use range::{quantize, RangeMap};

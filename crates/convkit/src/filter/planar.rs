@@ -228,6 +228,6 @@ impl<S: Copy + Into<f64>, T: Scalar> super::RowSource<T> for Interleaved<'_, S> 
     fn extend_row(&self, channel: usize, row: usize, dst: &mut Vec<T>) {
         let n = self.width * self.channels;
         let px = &self.samples[row * n..][..n];
-        dst.extend(px[channel..].iter().step_by(self.channels).map(|&v| T::from_f64(v.into())));
+        dst.extend(px.chunks_exact(self.channels).map(|p| T::from_f64(p[channel].into())));
     }
 }

@@ -3,6 +3,8 @@
 
 use super::kernel::Filter;
 use crate::error::{Error, Result};
+use crate::isa::{self, Isa};
+use crate::kernels::levels::{best_levels, Level};
 use crate::scalar::Scalar;
 use std::fmt;
 use std::str::FromStr;
@@ -107,6 +109,25 @@ impl RangeMap {
         T::from_f64(u.clamp(0.0, 1.0))
     }
 
+    /// [`RangeMap::unit`] then [`quantize`] over a slice, at the best SIMD level this process
+    /// may use: `dst[i] = quantize(self.unit(src[i], lo, scale), S::MAX)`, bit for bit.
+    ///
+    /// ```
+    /// use convkit::filter::RangeMap;
+    /// let mut out = [0u8; 4];
+    /// RangeMap::Clip.levels(&[-3.0, 127.5, 254.4, 300.0], 0.0, 1.0 / 255.0, &mut out);
+    /// assert_eq!(out, [0, 128, 254, 255]);
+    /// ```
+    pub fn levels<S: Level>(&self, src: &[f32], lo: f64, scale: f64, dst: &mut [S]) {
+        self.levels_at(isa::max_isa(), src, lo, scale, dst)
+    }
+
+    /// [`RangeMap::levels`] with the best SIMD level at or below `cap`.
+    pub fn levels_at<S: Level>(&self, cap: Isa, src: &[f32], lo: f64, scale: f64, dst: &mut [S]) {
+        let abs = matches!(self, RangeMap::Abs | RangeMap::AbsMinMax);
+        (best_levels::<S>(cap, abs))(src, dst, lo, scale)
+    }
+
     #[inline]
     fn signed<T: Scalar>(&self, v: T) -> f64 {
         let v = v.to_f64();
@@ -174,6 +195,35 @@ fn round_small(x: f64) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn levels_match_unit_then_quantize_at_every_level() {
+        let mut src: Vec<f32> =
+            vec![f32::NAN, f32::INFINITY, f32::NEG_INFINITY, -0.0, 0.0, 1e-30, -1e30, 3e38];
+        src.extend((0..=600).map(|i| i as f32 * 0.5 - 20.0));
+        src.extend((0..5000).map(|i| (i as f32 * 0.7391).sin() * 400.0));
+        src.extend((0..=255).flat_map(|k| {
+            let h = k as f32 + 0.5;
+            [h, f32::from_bits(h.to_bits() - 1), f32::from_bits(h.to_bits() + 1)]
+        }));
+        let modes = [RangeMap::Clip, RangeMap::Abs, RangeMap::MinMax, RangeMap::AbsMinMax];
+        for isa in isa::available() {
+            for mode in modes {
+                for full in [255.0, 65535.0, 1.0] {
+                    let (lo, scale) = mode.bounds(&src, full);
+                    let unit = |v: f32| mode.unit(v, lo, scale) as f64;
+                    let mut a = vec![0u8; src.len()];
+                    mode.levels_at(isa, &src, lo, scale, &mut a);
+                    let want: Vec<u8> = src.iter().map(|&v| quantize(unit(v), 255.0) as u8).collect();
+                    assert_eq!(a, want, "{isa:?} {mode} u8 full {full}");
+                    let mut b = vec![0u16; src.len()];
+                    mode.levels_at(isa, &src, lo, scale, &mut b);
+                    let want: Vec<u16> = src.iter().map(|&v| quantize(unit(v), 65535.0) as u16).collect();
+                    assert_eq!(b, want, "{isa:?} {mode} u16 full {full}");
+                }
+            }
+        }
+    }
 
     #[test]
     fn fast_round_matches_round() {

@@ -8,6 +8,7 @@
 //! `b` holds `kc` groups of `nr` values (columns of the patch matrix).
 
 pub mod generic;
+pub mod levels;
 pub mod pool;
 pub mod winograd;
 #[cfg(target_arch = "x86_64")]

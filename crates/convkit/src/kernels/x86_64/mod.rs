@@ -6,6 +6,7 @@ mod avx2;
 mod avx2_dw;
 mod avx2_wino;
 mod avx512;
+pub mod levels_simd;
 pub mod pool_simd;
 pub use avx2::{
     f32_copy_panel_avx2, f32_dw_row_avx2_fma, f32_fma_peak_avx2_fma, f32_gemm_4x16_indirect_avx2_fma,
