@@ -285,7 +285,7 @@ fn filter_levels(
             &mut progress,
         )
         .map_err(e)?;
-        let (lo, scale) = range.bounds(&vals, full_scale);
+        let (lo, scale) = range.bounds_f32(&vals, full_scale);
         return Ok(if sixteen {
             Levels::U16(whole_levels(range, &vals, lo, scale)?)
         } else {

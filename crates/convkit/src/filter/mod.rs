@@ -21,7 +21,7 @@ mod kernel;
 mod planar;
 mod range;
 
-pub use crate::kernels::levels::Level;
+pub use crate::kernels::responses::Level;
 pub use kernel::{kernel_from_npy, named, parse_matrix, Filter, Kernel, MAX_NAMED_SIZE, NAMED_KERNELS};
 pub use planar::{Interleaved, Planar};
 pub use range::{quantize, RangeMap};
@@ -29,6 +29,8 @@ pub use range::{quantize, RangeMap};
 use crate::desc::{ConvDesc, PadMode, Padding};
 use crate::error::{Error, Result};
 use crate::geometry::pad_source;
+use crate::isa;
+use crate::kernels::responses::best_response_kernels;
 use crate::plan::{ConvPlan, PlanOptions};
 use crate::scalar::Scalar;
 use crate::shape::{per_axis, ConvProblem};
@@ -311,6 +313,7 @@ impl FilterPlan {
         let mut plans: Option<TilePlans<T>> = None;
         let mut strip: Vec<T> = Vec::new();
         let mut mags: Vec<T> = Vec::new();
+        let magnitude = best_response_kernels::<T>(isa::max_isa()).magnitude;
         let mut r0 = 0;
         while r0 < ay.output {
             let r1 = (r0 + tile).min(ay.output);
@@ -339,8 +342,8 @@ impl FilterPlan {
             let n = c * rows * ax.output;
             let out: &[T] = match (&st.filter, tp.convs.as_slice()) {
                 (Filter::Magnitude { .. }, [gx, gy]) => {
-                    mags.clear();
-                    mags.extend(gx.out[..n].iter().zip(&gy.out[..n]).map(|(&x, &y)| magnitude(x, y)));
+                    mags.resize(n, T::ZERO);
+                    (magnitude)(&gx.out[..n], &gy.out[..n], &mut mags);
                     &mags
                 }
                 (Filter::Linear(_), [y]) => &y.out[..n],
@@ -383,17 +386,6 @@ fn copy_tile<T: Scalar>(out: &mut Planar<T>, r0: usize, rows: usize, tile: &[T])
     let n = rows * w;
     for (ch, part) in tile.chunks_exact(n).enumerate() {
         out.data[(ch * h + r0) * w..][..n].copy_from_slice(part);
-    }
-}
-
-/// `√(x² + y²)`: in `f64` for `f32` data (neither square can overflow there, and the one
-/// rounding back to `f32` matches `hypot`'s result); `hypot` for `f64` data, whose squares can.
-fn magnitude<T: Scalar>(x: T, y: T) -> T {
-    let (a, b) = (x.to_f64(), y.to_f64());
-    if T::NAME == "f32" {
-        T::from_f64((a * a + b * b).sqrt())
-    } else {
-        T::from_f64(a.hypot(b))
     }
 }
 

@@ -4,7 +4,7 @@
 use super::kernel::Filter;
 use crate::error::{Error, Result};
 use crate::isa::{self, Isa};
-use crate::kernels::levels::{best_levels, Level};
+use crate::kernels::responses::{best_response_kernels, Level};
 use crate::scalar::Scalar;
 use std::fmt;
 use std::str::FromStr;
@@ -124,8 +124,34 @@ impl RangeMap {
 
     /// [`RangeMap::levels`] with the best SIMD level at or below `cap`.
     pub fn levels_at<S: Level>(&self, cap: Isa, src: &[f32], lo: f64, scale: f64, dst: &mut [S]) {
-        let abs = matches!(self, RangeMap::Abs | RangeMap::AbsMinMax);
-        (best_levels::<S>(cap, abs))(src, dst, lo, scale)
+        (S::levels_fn(&best_response_kernels::<f32>(cap), self.takes_abs()))(src, dst, lo, scale)
+    }
+
+    /// [`RangeMap::bounds`] for `f32` responses, at the best SIMD level this process may use.
+    pub fn bounds_f32(&self, values: &[f32], full_scale: f64) -> (f64, f64) {
+        self.bounds_f32_at(isa::max_isa(), values, full_scale)
+    }
+
+    /// [`RangeMap::bounds_f32`] with the best SIMD level at or below `cap`.
+    pub fn bounds_f32_at(&self, cap: Isa, values: &[f32], full_scale: f64) -> (f64, f64) {
+        match self {
+            RangeMap::Clip | RangeMap::Abs => (0.0, 1.0 / full_scale),
+            RangeMap::MinMax | RangeMap::AbsMinMax => {
+                let (lo, hi) =
+                    (best_response_kernels::<f32>(cap).bounds[usize::from(self.takes_abs())])(values);
+                let (lo, hi) = (f64::from(lo), f64::from(hi));
+                if hi > lo {
+                    (lo, 1.0 / (hi - lo))
+                } else {
+                    (lo, 0.0)
+                }
+            }
+        }
+    }
+
+    /// Whether values are taken as `|v|` first.
+    fn takes_abs(&self) -> bool {
+        matches!(self, RangeMap::Abs | RangeMap::AbsMinMax)
     }
 
     #[inline]
@@ -211,6 +237,7 @@ mod tests {
             for mode in modes {
                 for full in [255.0, 65535.0, 1.0] {
                     let (lo, scale) = mode.bounds(&src, full);
+                    assert_eq!(mode.bounds_f32_at(isa, &src, full), (lo, scale), "{isa:?} {mode} bounds");
                     let unit = |v: f32| mode.unit(v, lo, scale) as f64;
                     let mut a = vec![0u8; src.len()];
                     mode.levels_at(isa, &src, lo, scale, &mut a);

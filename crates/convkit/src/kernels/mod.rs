@@ -8,8 +8,8 @@
 //! `b` holds `kc` groups of `nr` values (columns of the patch matrix).
 
 pub mod generic;
-pub mod levels;
 pub mod pool;
+pub mod responses;
 pub mod winograd;
 #[cfg(target_arch = "x86_64")]
 pub mod x86_64;

@@ -6,8 +6,8 @@ mod avx2;
 mod avx2_dw;
 mod avx2_wino;
 mod avx512;
-pub mod levels_simd;
 pub mod pool_simd;
+pub mod responses_simd;
 pub use avx2::{
     f32_copy_panel_avx2, f32_dw_row_avx2_fma, f32_fma_peak_avx2_fma, f32_gemm_4x16_indirect_avx2_fma,
     f32_gemm_6x16_avx2_fma, f32_gemm_6x16_indirect_avx2_fma, f32_gemm_6x8_avx2_fma, f32_transpose_panel_avx2,

@@ -1,0 +1,93 @@
+//! The response maps of [`crate::kernels::responses`] recompiled with AVX2 + FMA and with
+//! AVX-512 F/BW/DQ/VL enabled: the same portable bodies (same operations, same order; Rust
+//! never contracts a multiply and an add into an FMA), so the results equal the portable
+//! ones bit for bit, 4–16 lanes at a time. Each safe wrapper asserts the CPU features, then
+//! calls its `#[target_feature]` twin (the only `unsafe`); the bodies only index slices.
+
+use crate::isa::Isa;
+use crate::kernels::responses::{self, Level, ResponseKernels};
+use crate::scalar::Scalar;
+
+macro_rules! level {
+    ($m:ident, $isa:expr, $feat:literal, $has:expr) => {
+        mod $m {
+            use super::*;
+
+            fn has() -> bool {
+                static HAS: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+                *HAS.get_or_init(|| $has)
+            }
+
+            #[target_feature(enable = $feat)]
+            fn levels_tf<S: Level, const ABS: bool>(src: &[f32], dst: &mut [S], lo: f64, scale: f64) {
+                responses::levels::<S, ABS>(src, dst, lo, scale)
+            }
+
+            #[target_feature(enable = $feat)]
+            fn bounds_tf<const ABS: bool>(src: &[f32]) -> (f32, f32) {
+                responses::bounds::<ABS>(src)
+            }
+
+            #[target_feature(enable = $feat)]
+            fn magnitude_tf<T: Scalar>(x: &[T], y: &[T], out: &mut [T]) {
+                responses::magnitude::<T>(x, y, out)
+            }
+
+            /// [`responses::levels`] at this level; panics if the CPU lacks the features.
+            fn levels<S: Level, const ABS: bool>(src: &[f32], dst: &mut [S], lo: f64, scale: f64) {
+                assert!(has(), "CPU lacks {}", $feat);
+                // SAFETY: the CPU has every feature the function is compiled with (checked
+                // above); its body only indexes slices.
+                unsafe { levels_tf::<S, ABS>(src, dst, lo, scale) }
+            }
+
+            /// [`responses::bounds`] at this level; panics if the CPU lacks the features.
+            fn bounds<const ABS: bool>(src: &[f32]) -> (f32, f32) {
+                assert!(has(), "CPU lacks {}", $feat);
+                // SAFETY: as in `levels`.
+                unsafe { bounds_tf::<ABS>(src) }
+            }
+
+            /// [`responses::magnitude`] at this level; panics if the CPU lacks the features.
+            fn magnitude<T: Scalar>(x: &[T], y: &[T], out: &mut [T]) {
+                assert!(has(), "CPU lacks {}", $feat);
+                // SAFETY: as in `levels`.
+                unsafe { magnitude_tf::<T>(x, y, out) }
+            }
+
+            /// This level's table.
+            pub fn kernels<T: Scalar>() -> ResponseKernels<T> {
+                ResponseKernels {
+                    isa: $isa,
+                    levels_u8: [levels::<u8, false>, levels::<u8, true>],
+                    levels_u16: [levels::<u16, false>, levels::<u16, true>],
+                    bounds: [bounds::<false>, bounds::<true>],
+                    magnitude: magnitude::<T>,
+                }
+            }
+        }
+    };
+}
+
+level!(avx2, Isa::Avx2Fma, "avx2,fma", is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma"));
+level!(
+    avx512,
+    Isa::Avx512,
+    "avx512f,avx512bw,avx512dq,avx512vl,avx2,fma",
+    is_x86_feature_detected!("avx512f")
+        && is_x86_feature_detected!("avx512bw")
+        && is_x86_feature_detected!("avx512dq")
+        && is_x86_feature_detected!("avx512vl")
+        && is_x86_feature_detected!("avx2")
+        && is_x86_feature_detected!("fma")
+);
+
+/// The AVX2 + FMA maps (call only where the CPU has them: they panic otherwise).
+pub fn avx2_kernels<T: Scalar>() -> ResponseKernels<T> {
+    avx2::kernels::<T>()
+}
+
+/// The AVX-512 maps (call only where the CPU has them: they panic otherwise).
+pub fn avx512_kernels<T: Scalar>() -> ResponseKernels<T> {
+    avx512::kernels::<T>()
+}
