@@ -499,3 +499,31 @@ fn depthwise_bands_match_the_reference() {
     }
     assert!(ran >= 40, "only {ran} valid band cases");
 }
+
+/// Row passes of separable filters (one kernel row, long rows, as `convkit filter` runs
+/// them), including the overlapping last column block, against the reference at every level.
+#[test]
+fn single_row_depthwise_kernels_match_the_reference() {
+    let mut seed = 900;
+    for (w, kw, dilation, stride) in
+        [(100, 31, 1, 1), (33, 5, 1, 1), (64, 3, 2, 1), (200, 7, 1, 2), (47, 1, 1, 1)]
+    {
+        for h in [1, 5] {
+            seed += 1;
+            let case = Case {
+                desc: ConvDesc::new()
+                    .groups(3)
+                    .padding(Padding::Same)
+                    .dilation([1, dilation])
+                    .stride([1, stride]),
+                x_shape: vec![1, 3, h, w],
+                w_shape: vec![3, 1, 1, kw],
+                bias: seed % 2 == 0,
+                seed,
+            };
+            let p = ConvProblem::new(&case.desc, &case.x_shape, &case.w_shape).unwrap();
+            check::<f32>(&case, &p, |v| v as f32).unwrap();
+            check::<f64>(&case, &p, |v| v).unwrap();
+        }
+    }
+}
