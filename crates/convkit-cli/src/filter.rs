@@ -7,7 +7,7 @@ use crate::image_io::{
 };
 use clap::Args;
 use convkit::filter::{
-    Filter, FilterOptions, FilterPlan, Interleaved, Level, Planar, RangeMap, RowSource, NAMED_KERNELS,
+    Filter, FilterOptions, FilterPlan, Interleaved, Planar, RangeMap, RowSource, NAMED_KERNELS,
 };
 use convkit::npy::{NpyArray, NpyElement};
 use convkit::{parse_list, PadMode, Padding, Scalar};
@@ -261,7 +261,9 @@ impl Job {
 }
 
 /// Run `plan` over `src` and map its responses through `range` to interleaved 8- or 16-bit
-/// levels, tile by tile where the range allows.
+/// levels, tile by tile. The min-max ranges need the extremes of every response first: they
+/// run the plan twice, the first time only for the extremes, rather than hold the whole
+/// image's responses (four bytes a sample, against one or two for the levels).
 fn filter_levels(
     plan: &FilterPlan,
     src: &dyn RowSource<f32>,
@@ -273,34 +275,33 @@ fn filter_levels(
     let e = |err: convkit::Error| err.to_string();
     let (c, h, w) = plan.output_size();
     let n = c * h * w;
-    let mut progress = |done: u64, total: u64| bar.set_position(done * 1000 / total.max(1));
-    if range.is_global() {
-        let mut vals: Vec<f32> = reserve(n)?;
+    let passes = if range.is_global() { 2 } else { 1 };
+    let (lo, scale) = if range.is_global() {
+        let (mut lo, mut hi) = (f32::INFINITY, f32::NEG_INFINITY);
         plan.run_into(
             src,
-            &mut |_, rows, tile| {
-                interleave(&mut vals, tile, c, rows * w, |v, d| d.copy_from_slice(v));
+            &mut |_, _, tile| {
+                let (l, h) = range.extremes(tile);
+                (lo, hi) = (lo.min(l), hi.max(h));
                 Ok(())
             },
-            &mut progress,
+            &mut |done, total| bar.set_position(done * 1000 / (passes * total).max(1)),
         )
         .map_err(e)?;
-        let (lo, scale) = range.bounds_f32(&vals, full_scale);
-        return Ok(if sixteen {
-            Levels::U16(whole_levels(range, &vals, lo, scale)?)
-        } else {
-            Levels::U8(whole_levels(range, &vals, lo, scale)?)
-        });
-    }
-    let (lo, scale) = range.bounds::<f32>(&[], full_scale);
-    let mut sink_into = |levels: &mut dyn FnMut(&[f32], usize)| {
+        range.bounds_from(lo, hi, full_scale)
+    } else {
+        range.bounds_from(0.0, 0.0, full_scale)
+    };
+    let sink_into = |levels: &mut dyn FnMut(&[f32], usize)| {
         plan.run_into(
             src,
             &mut |_, rows, tile| {
                 levels(tile, rows * w);
                 Ok(())
             },
-            &mut progress,
+            &mut |done, total| {
+                bar.set_position(((passes - 1) * total + done) * 1000 / (passes * total).max(1))
+            },
         )
         .map_err(e)
     };
@@ -320,14 +321,6 @@ fn reserve<S>(n: usize) -> CliResult<Vec<S>> {
     let mut v = Vec::new();
     v.try_reserve_exact(n).map_err(|_| format!("cannot allocate the output image ({n} samples)"))?;
     Ok(v)
-}
-
-/// Every value of `vals` as a level (as [`RangeMap::levels`]), into a new vector.
-fn whole_levels<S: Level>(range: RangeMap, vals: &[f32], lo: f64, scale: f64) -> CliResult<Vec<S>> {
-    let mut out: Vec<S> = reserve(vals.len())?;
-    out.resize(vals.len(), S::default());
-    range.levels(vals, lo, scale, &mut out);
-    Ok(out)
 }
 
 /// Append a tile of `c` planes of `px` values each to `dst`, interleaved, through `f`, which

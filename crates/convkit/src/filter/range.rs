@@ -134,11 +134,26 @@ impl RangeMap {
 
     /// [`RangeMap::bounds_f32`] with the best SIMD level at or below `cap`.
     pub fn bounds_f32_at(&self, cap: Isa, values: &[f32], full_scale: f64) -> (f64, f64) {
+        let (lo, hi) = self.extremes_at(cap, values);
+        self.bounds_from(lo, hi, full_scale)
+    }
+
+    /// The smallest and largest finite values of `values` (of `|v|` for the `abs` maps), or
+    /// `(∞, −∞)` when there are none: what the min-max maps stretch. Extremes of parts
+    /// combine by `min` and `max` into those of the whole.
+    pub fn extremes(&self, values: &[f32]) -> (f32, f32) {
+        self.extremes_at(isa::max_isa(), values)
+    }
+
+    fn extremes_at(&self, cap: Isa, values: &[f32]) -> (f32, f32) {
+        (best_response_kernels::<f32>(cap).bounds[usize::from(self.takes_abs())])(values)
+    }
+
+    /// [`RangeMap::bounds`] from the [`RangeMap::extremes`] of the values.
+    pub fn bounds_from(&self, lo: f32, hi: f32, full_scale: f64) -> (f64, f64) {
         match self {
             RangeMap::Clip | RangeMap::Abs => (0.0, 1.0 / full_scale),
             RangeMap::MinMax | RangeMap::AbsMinMax => {
-                let (lo, hi) =
-                    (best_response_kernels::<f32>(cap).bounds[usize::from(self.takes_abs())])(values);
                 let (lo, hi) = (f64::from(lo), f64::from(hi));
                 if hi > lo {
                     (lo, 1.0 / (hi - lo))
