@@ -171,12 +171,13 @@ fn read_array<'py, T: Elem>(arg: &str, slot: Option<usize>, obj: &Bound<'py, PyA
     let d = if dt == want {
         let a = obj.downcast::<PyArrayDyn<T>>().map_err(|e| e.to_string())?;
         let ro = a.try_readonly().map_err(|e| Fail::Value(format!("invalid {arg}: {e}")))?;
-        match ro.as_slice() {
-            Ok(s) => {
+        // `as_slice` also accepts Fortran order, whose memory is not the C order convkit reads.
+        match ro.as_slice().ok().filter(|_| ro.is_c_contiguous()) {
+            Some(s) => {
                 let (ptr, len) = (s.as_ptr(), s.len());
                 Data { shape, ptr, len, owned: None, _guard: Some(ro) }
             }
-            Err(_) => {
+            None => {
                 let v: Vec<T> = ro.as_array().iter().copied().collect();
                 Data { shape, ptr: std::ptr::null(), len: v.len(), owned: Some(v), _guard: None }
             }
