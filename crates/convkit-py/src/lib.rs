@@ -6,11 +6,14 @@
 //! `ValueError` (`MemoryError` when an output cannot be allocated), and a panic becomes a
 //! `RuntimeError`, never a Rust traceback.
 
+use convkit::filter::{Filter, FilterOptions, FilterPlan, Kernel, Planar, RangeMap};
 use convkit::plan::{GradInputPlan, GradWeightPlan};
 use convkit::{
     parse_list, ConvDesc, ConvPlan, ConvProblem, ConvTransposeDesc, ConvTransposePlan, ConvTransposeProblem,
     Layout, PadMode, Padding, PlanOptions, PoolDesc, PoolKind, Scalar, Tensor,
 };
+use convkit_cli::explain::{self, ExplainArgs};
+use convkit_cli::shape::{self, ShapeArgs};
 use numpy::ndarray::{ArrayD, IxDyn};
 use numpy::{
     Element, IntoPyArray, PyArrayDescrMethods, PyArrayDyn, PyArrayMethods, PyUntypedArray,
@@ -18,6 +21,7 @@ use numpy::{
 };
 use pyo3::exceptions::{PyMemoryError, PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
+use pyo3::types::PyString;
 use std::cell::Cell;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
@@ -98,7 +102,7 @@ enum DType {
     F64,
 }
 
-trait Elem: Scalar + Element + Send + Sync {
+trait Elem: Scalar + Element + Send + Sync + Into<f64> {
     const DTYPE: DType;
     /// A value of the other float type, converted as the CLI converts a .npy (f64 → f32 rounds).
     fn from_f64_exact(v: f64) -> Self;
@@ -524,6 +528,151 @@ fn pool<'py>(
     Ok(by_dtype!(x, go(py, x, &desc, return_indices))?)
 }
 
+/// A kernel given as an array: `(cols,)` is one row, `(rows, cols)` a 2-D kernel (as a `.npy`
+/// kernel file is read).
+fn kernel_from_array(obj: &Bound<'_, PyAny>) -> Res<Filter> {
+    let d = read_array::<f64>("kernel", None, obj)?;
+    let (r, c) = match d.shape[..] {
+        [c] => (1, c),
+        [r, c] => (r, c),
+        _ => {
+            return Err(Fail::Value(format!(
+                "kernel has shape {:?}: a kernel array must be 1-D or 2-D",
+                d.shape
+            )))
+        }
+    };
+    if r == 0 || c == 0 {
+        return Err(Fail::Value(format!("kernel has shape {:?}: is empty", d.shape)));
+    }
+    Ok(Filter::Linear(Kernel::new("array", r, c, d.slice().to_vec())?))
+}
+
+/// `convkit filter IMAGE.npy -o OUT.npy`: the raw float responses of an (H, W) or (H, W, C)
+/// image, (H', W') for one channel and (H', W', C) otherwise; `range` maps them first.
+#[pyfunction]
+#[pyo3(signature = (image, kernels, border, stride, dilation, padding, range, grey, flip, threads))]
+#[allow(clippy::too_many_arguments)]
+fn filter<'py>(
+    py: Python<'py>,
+    image: &Bound<'py, PyAny>,
+    kernels: Vec<Bound<'py, PyAny>>,
+    border: &str,
+    stride: &str,
+    dilation: &str,
+    padding: &str,
+    range: Option<&str>,
+    grey: bool,
+    flip: bool,
+    threads: Option<i64>,
+) -> PyResult<Bound<'py, PyAny>> {
+    let mut filters = Vec::with_capacity(kernels.len());
+    for k in &kernels {
+        filters.push(match k.downcast::<PyString>() {
+            Ok(s) => Filter::parse(&s.to_cow()?).map_err(e)?,
+            Err(_) => kernel_from_array(k)?,
+        });
+    }
+    let opts = FilterOptions::default()
+        .stride(parse_list("stride", stride).map_err(e)?)
+        .dilation(parse_list("dilation", dilation).map_err(e)?)
+        .padding(padding.parse::<Padding>().map_err(e)?)
+        .border(
+            border
+                .parse::<PadMode>()
+                .map_err(|err| Fail::Value(err.to_string().replace("padding-mode", "border")))?,
+        )
+        .flip(flip);
+    let range = range.map(str::parse::<RangeMap>).transpose().map_err(e)?;
+    let pool = match threads {
+        None => None,
+        Some(n) if n >= 1 => Some(
+            rayon::ThreadPoolBuilder::new()
+                .num_threads(n as usize)
+                .build()
+                .map_err(|err| Fail::Internal(err.to_string()))?,
+        ),
+        Some(n) => return Err(PyValueError::new_err(format!("invalid threads {n}: must be at least 1"))),
+    };
+    struct Job<'a> {
+        filters: &'a [Filter],
+        opts: &'a FilterOptions,
+        range: Option<RangeMap>,
+        grey: bool,
+        pool: Option<&'a rayon::ThreadPool>,
+    }
+    fn go<'py, T: Elem>(py: Python<'py>, image: &Bound<'py, PyAny>, job: &Job<'_>) -> Res<Bound<'py, PyAny>> {
+        let xd = read_array::<T>("input", Some(0), image)?;
+        let shape = xd.shape.clone();
+        let (h, w, c) = match shape[..] {
+            [h, w] => (h, w, 1),
+            [h, w, c] => (h, w, c),
+            _ => {
+                return Err(Fail::Value(format!(
+                    "input: shape {shape:?} is not an image; expected (H, W) or (H, W, C), channels last"
+                )))
+            }
+        };
+        if h == 0 || w == 0 || c == 0 {
+            return Err(Fail::Value(format!("input: shape {shape:?} is empty")));
+        }
+        let xs = xd.slice();
+        let out = compute(py, || {
+            let run = || -> Res<Planar<T>> {
+                let mut colour = Planar::from_interleaved(xs, c, h, w)?;
+                if job.grey && colour.channels != 1 {
+                    if colour.channels != 3 {
+                        return Err(Fail::Value(format!(
+                            "invalid grey: the input has {} colour channels; --grey needs RGB (3)",
+                            colour.channels
+                        )));
+                    }
+                    colour = colour.luma()?;
+                }
+                let (c, h, w) = (colour.channels, colour.height, colour.width);
+                let plan = FilterPlan::new(job.filters, job.opts, c, h, w)?;
+                let mut out = plan.run(&colour, &mut |_, _| {})?;
+                if let Some(r) = job.range {
+                    // The responses of a float image are in units where white is 1.0.
+                    r.apply(&mut out.data, 1.0);
+                }
+                Ok(out)
+            };
+            match job.pool {
+                Some(p) => p.install(run),
+                None => run(),
+            }
+        })?;
+        let shape = if out.channels == 1 {
+            vec![out.height, out.width]
+        } else {
+            vec![out.height, out.width, out.channels]
+        };
+        let data: Vec<T> = out.to_interleaved(T::from_f64);
+        to_numpy(py, Tensor { shape, data })
+    }
+    let job = Job { filters: &filters, opts: &opts, range, grey, pool: pool.as_ref() };
+    Ok(by_dtype!(image, go(py, image, &job))?)
+}
+
+/// `convkit shape --format json` for a JSON object of its flags (kebab-case names).
+#[pyfunction]
+fn shape_json(py: Python<'_>, args: &str) -> PyResult<String> {
+    let a: ShapeArgs =
+        serde_json::from_str(args).map_err(|err| Fail::Value(format!("invalid options: {err}")))?;
+    let v = compute(py, || Ok(shape::report_json(&a)?))?;
+    Ok(v.to_string())
+}
+
+/// `convkit explain --format json` for a JSON object of its flags (kebab-case names).
+#[pyfunction]
+fn explain_json(py: Python<'_>, args: &str) -> PyResult<String> {
+    let a: ExplainArgs =
+        serde_json::from_str(args).map_err(|err| Fail::Value(format!("invalid options: {err}")))?;
+    let v = compute(py, || Ok(explain::explain_json(&a)?))?;
+    Ok(v.to_string())
+}
+
 /// A convolution planned once for an input shape: weights packed, implementation chosen.
 #[pyclass(module = "convkit._convkit", frozen)]
 struct ConvPlanPy {
@@ -711,6 +860,9 @@ fn _convkit(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(conv_transpose, m)?)?;
     m.add_function(wrap_pyfunction!(conv_backward, m)?)?;
     m.add_function(wrap_pyfunction!(pool, m)?)?;
+    m.add_function(wrap_pyfunction!(filter, m)?)?;
+    m.add_function(wrap_pyfunction!(shape_json, m)?)?;
+    m.add_function(wrap_pyfunction!(explain_json, m)?)?;
     m.add_function(wrap_pyfunction!(_last_read_addresses, m)?)?;
     m.add_class::<ConvPlanPy>()?;
     Ok(())

@@ -11,7 +11,8 @@ allocated). The GIL is released while convkit computes.
 
 from __future__ import annotations
 
-from typing import Any, Optional, Sequence, Tuple, Union
+import json as _json
+from typing import Any, Dict, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
@@ -22,6 +23,9 @@ __all__ = [
     "conv_transpose",
     "conv_backward",
     "pool",
+    "filter",
+    "shape",
+    "explain",
     "Conv",
 ]
 
@@ -172,6 +176,120 @@ def pool(
         _opt("dilation", dilation), _flag("ceil-mode", ceil_mode), cip,
         _flag("return_indices", return_indices), _word("layout", layout),
     )
+
+
+def _kernel(k: Any) -> Any:
+    if isinstance(k, str):
+        return k
+    if isinstance(k, np.ndarray):
+        if k.dtype.kind in "iub":
+            return k.astype(np.float64)
+        return k
+    raise ValueError(f"invalid kernel {k!r}: expected a spec string (a name, an inline matrix or a .npy path) "
+                     "or a 1-D or 2-D array of weights")
+
+
+def filter(
+    image: np.ndarray,
+    kernels: Union[str, np.ndarray, Sequence[Union[str, np.ndarray]]],
+    *,
+    border: str = "reflect",
+    stride: IntOrInts = 1,
+    dilation: IntOrInts = 1,
+    padding: IntOrInts = "same",
+    range: Optional[str] = None,
+    grey: Union[bool, str] = False,
+    flip: Union[bool, str] = False,
+    threads: Optional[int] = None,
+) -> np.ndarray:
+    """Filter an (H, W) or (H, W, C) image with named or inline kernels (or weight arrays),
+    applied in order, each channel on its own: ``convkit filter IMAGE.npy -o OUT.npy``. Returns
+    the raw responses, (H', W') for one channel and (H', W', C) otherwise, in the image's dtype;
+    ``range`` (clip | abs | minmax | abs+minmax, white = 1.0) maps them first."""
+    if isinstance(kernels, (str, np.ndarray)):
+        ks = [_kernel(kernels)]
+    elif isinstance(kernels, (list, tuple)):
+        ks = [_kernel(k) for k in kernels]
+    else:
+        raise ValueError(f"invalid kernel {kernels!r}: expected a spec string, an array, or a list of them")
+    return _convkit.filter(
+        image, ks, _word("border", border), _opt("stride", stride), _opt("dilation", dilation),
+        _opt("padding", padding), None if range is None else _word("range", range), _flag("grey", grey),
+        _flag("flip", flip), _threads(threads),
+    )
+
+
+def shape(input: Optional[IntOrInts], layers: Optional[str] = None, *, model: Optional[str] = None) -> Dict[str, Any]:
+    """Layer-stack arithmetic: the structure of ``convkit shape --format json`` (input, one entry
+    per layer with output shape, params, macs, receptive field, and totals). ``input`` is
+    N,C,spatial... (default 1,3,224,224 with a ``model``); ``layers`` the stack grammar, or
+    ``model`` a built-in trunk (alexnet | vgg16 | resnet18 | resnet50 | mobilenetv2)."""
+    args: Dict[str, Any] = {"format": "json"}
+    if input is not None:
+        args["input"] = _opt("input", input)
+    if layers is not None:
+        args["layers"] = _word("layers", layers)
+    if model is not None:
+        args["model"] = _word("model", model)
+    return _json.loads(_convkit.shape_json(_json.dumps(args)))
+
+
+_EXPLAIN_LISTS = ("stride", "padding", "dilation", "groups", "kernel", "input_shape", "weight_shape")
+_EXPLAIN_WORDS = ("padding_mode", "pool")
+_EXPLAIN_FLAGS = ("flip", "ceil_mode", "exclude_pad")
+
+
+def _values(name: str, v: Any, shape_key: str, options: Dict[str, Any], args: Dict[str, Any]) -> str:
+    """An explain tensor: inline values or a .npy path as the CLI takes them, or an array (rank
+    1 or 2 as one signal or image, like a .npy file; higher ranks keep their shape)."""
+    if isinstance(v, str):
+        return v
+    if isinstance(v, np.ndarray):
+        if v.dtype not in (np.float32, np.float64):
+            raise ValueError(f"invalid {name} dtype {v.dtype}: expected float32 or float64")
+        if shape_key in options:
+            raise ValueError(f"invalid {shape_key.replace('_', '-')}: an array {name} has its own shape")
+        if v.ndim == 0 or v.size == 0:
+            raise ValueError(f"{name} has shape {list(v.shape)}: expected a non-empty array")
+        if v.ndim == 1:
+            return ",".join(repr(float(x)) for x in v)
+        if v.ndim == 2:
+            return ";".join(",".join(repr(float(x)) for x in row) for row in v)
+        args[shape_key.replace("_", "-")] = ",".join(str(d) for d in v.shape)
+        return ",".join(repr(float(x)) for x in v.ravel())
+    raise ValueError(f"invalid {name} {v!r}: expected an array, inline values or a .npy path")
+
+
+def explain(input: Union[np.ndarray, str], weight: Optional[Union[np.ndarray, str]] = None, **options: Any) -> Dict[str, Any]:
+    """A convolution or pooling on a small input, worked step by step: the structure of
+    ``convkit explain --format json``. Options are the CLI's flags with underscores: bias,
+    stride, padding, padding_mode, dilation, groups, flip, pool, kernel, ceil_mode, exclude_pad,
+    input_shape, weight_shape."""
+    known = set(_EXPLAIN_LISTS + _EXPLAIN_WORDS + _EXPLAIN_FLAGS + ("bias",))
+    for k in options:
+        if k not in known:
+            raise ValueError(f"invalid option {k}: expected one of {', '.join(sorted(known))}")
+    args: Dict[str, Any] = {"format": "json"}
+    args["input"] = _values("input", input, "input_shape", options, args)
+    if weight is not None:
+        args["weight"] = _values("weight", weight, "weight_shape", options, args)
+    for k, v in options.items():
+        if v is None:
+            continue
+        key = k.replace("_", "-")
+        if k == "bias":
+            if isinstance(v, np.ndarray):
+                if v.ndim != 1:
+                    raise ValueError(f"invalid bias shape {list(v.shape)}: expected a 1-D array, one value per output channel")
+                v = ",".join(repr(float(x)) for x in v)
+            args[key] = _opt("bias", v) if not isinstance(v, str) else v
+        elif k in _EXPLAIN_LISTS:
+            args[key] = _opt(key, v)
+        elif k in _EXPLAIN_WORDS:
+            args[key] = _word(key, v)
+        else:
+            args[key] = _flag(key, v)
+    return _json.loads(_convkit.explain_json(_json.dumps(args)))
 
 
 class Conv:
