@@ -566,23 +566,7 @@ fn filter<'py>(
     flip: bool,
     threads: Option<i64>,
 ) -> PyResult<Bound<'py, PyAny>> {
-    let mut filters = Vec::with_capacity(kernels.len());
-    for k in &kernels {
-        filters.push(match k.downcast::<PyString>() {
-            Ok(s) => Filter::parse(&s.to_cow()?).map_err(e)?,
-            Err(_) => kernel_from_array(k)?,
-        });
-    }
-    let opts = FilterOptions::default()
-        .stride(parse_list("stride", stride).map_err(e)?)
-        .dilation(parse_list("dilation", dilation).map_err(e)?)
-        .padding(padding.parse::<Padding>().map_err(e)?)
-        .border(
-            border
-                .parse::<PadMode>()
-                .map_err(|err| Fail::Value(err.to_string().replace("padding-mode", "border")))?,
-        )
-        .flip(flip);
+    let (filters, opts) = filter_setup(&kernels, border, stride, dilation, padding, flip)?;
     let range = range.map(str::parse::<RangeMap>).transpose().map_err(e)?;
     let pool = match threads {
         None => None,
@@ -653,6 +637,86 @@ fn filter<'py>(
     }
     let job = Job { filters: &filters, opts: &opts, range, grey, pool: pool.as_ref() };
     Ok(by_dtype!(image, go(py, image, &job))?)
+}
+
+/// Per spatial axis: `(input, kernel, stride, dilation, pad_begin, pad_end, output)`.
+type AxisGeometry = (usize, usize, usize, usize, usize, usize, usize);
+
+fn axes_of(p: &ConvProblem) -> Vec<AxisGeometry> {
+    p.axes
+        .iter()
+        .map(|a| (a.input, a.kernel, a.stride, a.dilation, a.pad_begin, a.pad_end, a.output))
+        .collect()
+}
+
+/// The checked geometry of a convolution of an input of `x_shape` by a weight of `w_shape`
+/// (resolved padding and output size per axis, and the output shape), for `convkit.dask`; the
+/// options' errors are the CLI's.
+#[pyfunction]
+#[pyo3(signature = (x_shape, w_shape, stride, padding, dilation, groups, padding_mode, layout))]
+#[allow(clippy::too_many_arguments)]
+fn conv_geometry(
+    x_shape: Vec<usize>,
+    w_shape: Vec<usize>,
+    stride: &str,
+    padding: &str,
+    dilation: &str,
+    groups: &str,
+    padding_mode: &str,
+    layout: &str,
+) -> PyResult<(Vec<AxisGeometry>, Vec<usize>)> {
+    let desc = conv_desc(stride, padding, dilation, groups, padding_mode, false, layout)?;
+    let p = ConvProblem::new(&desc, &x_shape, &w_shape).map_err(e)?;
+    Ok((axes_of(&p), p.output_shape()))
+}
+
+/// The checked geometry of every stage of a filter stack over a `channels × height × width`
+/// image (rows, then columns), for `convkit.dask`.
+#[pyfunction]
+#[pyo3(signature = (kernels, border, stride, dilation, padding, channels, height, width))]
+#[allow(clippy::too_many_arguments)]
+fn filter_geometry(
+    kernels: Vec<Bound<'_, PyAny>>,
+    border: &str,
+    stride: &str,
+    dilation: &str,
+    padding: &str,
+    channels: usize,
+    height: usize,
+    width: usize,
+) -> PyResult<Vec<Vec<AxisGeometry>>> {
+    let (filters, opts) = filter_setup(&kernels, border, stride, dilation, padding, false)?;
+    let plan = FilterPlan::new(&filters, &opts, channels, height, width).map_err(e)?;
+    Ok(plan.stages().iter().map(|s| axes_of(&s.problem)).collect())
+}
+
+/// Parse the kernels and options of a filter as `convkit filter` does.
+fn filter_setup(
+    kernels: &[Bound<'_, PyAny>],
+    border: &str,
+    stride: &str,
+    dilation: &str,
+    padding: &str,
+    flip: bool,
+) -> Res<(Vec<Filter>, FilterOptions)> {
+    let mut filters = Vec::with_capacity(kernels.len());
+    for k in kernels {
+        filters.push(match k.downcast::<PyString>() {
+            Ok(s) => Filter::parse(&s.to_cow().map_err(|err| err.to_string())?).map_err(e)?,
+            Err(_) => kernel_from_array(k)?,
+        });
+    }
+    let opts = FilterOptions::default()
+        .stride(parse_list("stride", stride).map_err(e)?)
+        .dilation(parse_list("dilation", dilation).map_err(e)?)
+        .padding(padding.parse::<Padding>().map_err(e)?)
+        .border(
+            border
+                .parse::<PadMode>()
+                .map_err(|err| Fail::Value(err.to_string().replace("padding-mode", "border")))?,
+        )
+        .flip(flip);
+    Ok((filters, opts))
 }
 
 /// `convkit shape --format json` for a JSON object of its flags (kebab-case names).
@@ -861,6 +925,8 @@ fn _convkit(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(conv_backward, m)?)?;
     m.add_function(wrap_pyfunction!(pool, m)?)?;
     m.add_function(wrap_pyfunction!(filter, m)?)?;
+    m.add_function(wrap_pyfunction!(conv_geometry, m)?)?;
+    m.add_function(wrap_pyfunction!(filter_geometry, m)?)?;
     m.add_function(wrap_pyfunction!(shape_json, m)?)?;
     m.add_function(wrap_pyfunction!(explain_json, m)?)?;
     m.add_function(wrap_pyfunction!(_last_read_addresses, m)?)?;
