@@ -24,6 +24,7 @@ use pyo3::prelude::*;
 use pyo3::types::PyString;
 use std::cell::Cell;
 use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::Mutex;
 
 type Res<T> = Result<T, Fail>;
 
@@ -742,8 +743,21 @@ fn explain_json(py: Python<'_>, args: &str) -> PyResult<String> {
 struct ConvPlanPy {
     plan: PlanAny,
     bias: Option<BiasAny>,
+    /// The workspace, kept between calls (a call that finds it in use allocates its own).
+    ws32: Mutex<Vec<f32>>,
+    ws64: Mutex<Vec<f64>>,
     input_shape: Vec<usize>,
     output_shape: Vec<usize>,
+}
+
+/// A zeroed output buffer, or `MemoryError`'s message.
+fn alloc_output<T: Default + Clone>(shape: &[usize]) -> Res<Vec<T>> {
+    let n = shape.iter().try_fold(1usize, |a, &d| a.checked_mul(d));
+    let mut v = Vec::new();
+    n.and_then(|n| v.try_reserve_exact(n).ok().map(|_| n))
+        .map(|n| v.resize(n, T::default()))
+        .ok_or_else(|| Fail::Memory(format!("output of shape {shape:?} cannot be allocated")))?;
+    Ok(v)
 }
 
 /// A plan, its bias and its output shape.
@@ -816,6 +830,8 @@ impl ConvPlanPy {
                 ConvPlanPy {
                     plan: PlanAny::F32(plan),
                     bias: b.map(BiasAny::F32),
+                    ws32: Mutex::new(Vec::new()),
+                    ws64: Mutex::new(Vec::new()),
                     input_shape,
                     output_shape: out,
                 }
@@ -825,6 +841,8 @@ impl ConvPlanPy {
                 ConvPlanPy {
                     plan: PlanAny::F64(plan),
                     bias: b.map(BiasAny::F64),
+                    ws32: Mutex::new(Vec::new()),
+                    ws64: Mutex::new(Vec::new()),
                     input_shape,
                     output_shape: out,
                 }
@@ -839,6 +857,7 @@ impl ConvPlanPy {
             py: Python<'py>,
             plan: &ConvPlan<T>,
             bias: Option<&[T]>,
+            ws: &Mutex<Vec<T>>,
             x: &Bound<'py, PyAny>,
             input_shape: &[usize],
             output_shape: &[usize],
@@ -860,7 +879,19 @@ impl ConvPlanPy {
                 )));
             }
             let xs = xd.slice();
-            let y = compute(py, || Ok(plan.run(xs, bias)?))?;
+            let y = compute(py, || {
+                let mut y = alloc_output::<T>(output_shape)?;
+                match ws.try_lock() {
+                    Ok(mut w) => {
+                        if w.len() < plan.workspace_len() {
+                            *w = plan.workspace()?;
+                        }
+                        plan.execute(xs, bias, &mut y, &mut w)?
+                    }
+                    Err(_) => plan.execute(xs, bias, &mut y, &mut plan.workspace()?)?,
+                }
+                Ok(y)
+            })?;
             to_numpy(py, Tensor { shape: output_shape.to_vec(), data: y })
         }
         let r = match (&self.plan, &self.bias) {
@@ -869,14 +900,14 @@ impl ConvPlanPy {
                     Some(BiasAny::F32(b)) => Some(&b[..]),
                     _ => None,
                 };
-                go(py, p, b, x, &self.input_shape, &self.output_shape)
+                go(py, p, b, &self.ws32, x, &self.input_shape, &self.output_shape)
             }
             (PlanAny::F64(p), b) => {
                 let b = match b {
                     Some(BiasAny::F64(b)) => Some(&b[..]),
                     _ => None,
                 };
-                go(py, p, b, x, &self.input_shape, &self.output_shape)
+                go(py, p, b, &self.ws64, x, &self.input_shape, &self.output_shape)
             }
         };
         Ok(r?)
