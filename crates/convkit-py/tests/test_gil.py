@@ -15,7 +15,7 @@ import convkit
 
 def test_two_threads_overlap():
     rng = np.random.default_rng(0)
-    x = rng.standard_normal((8, 32, 96, 96)).astype(np.float32)
+    x = rng.standard_normal((16, 32, 96, 96)).astype(np.float32)
     w = rng.standard_normal((64, 32, 3, 3)).astype(np.float32)
     finished = []
     seen = {}
@@ -47,7 +47,7 @@ def test_two_threads_overlap():
 
 def test_other_thread_runs_python_during_conv():
     """While a conv runs in one thread, the main thread takes the GIL and sees it unfinished."""
-    x = np.ones((8, 32, 96, 96), np.float32)
+    x = np.ones((16, 32, 96, 96), np.float32)
     w = np.ones((64, 32, 3, 3), np.float32)
     entering = threading.Event()
     done = threading.Event()
