@@ -5,21 +5,19 @@
 
 mod bench;
 mod demo;
-mod explain;
 mod filter;
 mod font;
 mod html;
 mod image_io;
 mod output;
 mod serve;
-mod shape;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Parser, Subcommand};
 use convkit::npy::{read_npy, NpyArray, NpyElement};
 use convkit::{
-    parse_list, raw, ConvDesc, ConvTransposeDesc, Layout, PadMode, Padding, PoolDesc, PoolKind, Scalar,
-    Tensor,
+    parse_list, raw, ConvDesc, ConvTransposeDesc, Layout, Padding, PoolDesc, PoolKind, Scalar, Tensor,
 };
+use convkit_cli::{e, explain, shape, CliResult, ConvArgs};
 use output::Outputs;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -151,58 +149,6 @@ enum Cmd {
         #[arg(long, default_value = "nchw", value_name = "L")]
         layout: String,
     },
-}
-
-#[derive(Args)]
-struct ConvArgs {
-    /// Bias .npy, one value per output channel
-    #[arg(long, value_name = "FILE")]
-    bias: Option<PathBuf>,
-    /// Stride per axis
-    #[arg(long, default_value = "1", value_name = "S")]
-    stride: String,
-    /// Padding: integers or valid | same | same-lower | full (see below)
-    #[arg(long, default_value = "0", value_name = "P")]
-    padding: String,
-    /// Dilation per axis
-    #[arg(long, default_value = "1", value_name = "D")]
-    dilation: String,
-    /// Groups (divides input and output channels; = channels for depthwise)
-    #[arg(long, default_value = "1", value_name = "G")]
-    groups: String,
-    /// True convolution: reverse the kernel on every spatial axis
-    #[arg(long)]
-    flip: bool,
-    /// Data layout: nchw (channels first) or nhwc (channels last); weights keep their order
-    #[arg(long, default_value = "nchw", value_name = "L")]
-    layout: String,
-}
-
-type CliResult<T> = Result<T, String>;
-
-fn e(err: convkit::Error) -> String {
-    err.to_string()
-}
-
-impl ConvArgs {
-    fn conv_desc(&self, padding_mode: &str) -> CliResult<ConvDesc> {
-        Ok(ConvDesc::new()
-            .stride(parse_list("stride", &self.stride).map_err(e)?)
-            .dilation(parse_list("dilation", &self.dilation).map_err(e)?)
-            .padding(self.padding.parse::<Padding>().map_err(e)?)
-            .padding_mode(padding_mode.parse::<PadMode>().map_err(e)?)
-            .groups(parse_groups(&self.groups)?)
-            .flip(self.flip)
-            .layout(self.layout.parse::<Layout>().map_err(e)?))
-    }
-}
-
-fn parse_groups(s: &str) -> CliResult<usize> {
-    s.trim()
-        .parse::<usize>()
-        .ok()
-        .filter(|&g| g > 0)
-        .ok_or_else(|| format!("invalid groups {s}: expected a positive integer"))
 }
 
 /// The element types the command line computes in.
