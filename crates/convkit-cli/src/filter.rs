@@ -138,7 +138,7 @@ pub fn parse_bytes(arg: &str, s: &str) -> CliResult<u64> {
     };
     let v: f64 = num.trim().parse().map_err(|_| bad())?;
     let bytes = v * scale;
-    if !(bytes >= 1.0 && bytes < 1.8e19) || num.contains(['e', 'E', 'n', 'N', 'i', 'I']) {
+    if !(1.0..1.8e19).contains(&bytes) || num.contains(['e', 'E', 'n', 'N', 'i', 'I']) {
         return Err(bad());
     }
     Ok(bytes as u64)
