@@ -13,7 +13,9 @@ const BIN: &str = env!("CARGO_BIN_EXE_convkit");
 /// The most a refusal may take, in KiB (about 100 MB).
 const PEAK_LIMIT_KB: i64 = 100_000;
 
-/// Exit code, stderr and peak resident memory (KiB) of `convkit args` run in `dir`.
+/// Exit code, stderr and peak resident memory (KiB) of `convkit args` run in `dir`. The child
+/// is reaped by `wait4` (which reports its own peak memory), not by `Child::wait`.
+#[allow(clippy::zombie_processes)]
 fn run_measured(dir: &Path, args: &[&str]) -> (i32, String, i64) {
     let mut child = Command::new(BIN)
         .args(args)
