@@ -2,7 +2,7 @@
 # Build the fuzz targets with libFuzzer's coverage instrumentation (what `cargo fuzz build`
 # does, without installing cargo-fuzz; stable rustc needs RUSTC_BOOTSTRAP=1 for the flags)
 # and run them.
-#   fuzz/run.sh build                 build every target
+#   fuzz/run.sh build [--bin T…]      build every target (or those named)
 #   fuzz/run.sh run TARGET [ARGS…]    run one target from fuzz/corpus/TARGET (libFuzzer ARGS)
 #   fuzz/run.sh smoke SECONDS         run every target SECONDS from its corpus (CI)
 set -euo pipefail
@@ -17,9 +17,9 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$PWD/target}"
 # An explicit --target keeps the instrumentation out of build scripts and proc macros.
 triple=$(rustc -vV | sed -n 's/^host: //p')
 bin="$CARGO_TARGET_DIR/$triple/release"
-build() { cargo build --release --bins --target "$triple" "$@"; }
+build() { cargo build --release --target "$triple" "${@:---bins}"; }
 case "${1:-}" in
-  build) build ;;
+  build) shift; build "$@" ;;
   run)
     t=$2; shift 2
     mkdir -p "corpus/$t" "artifacts/$t"
