@@ -30,3 +30,29 @@ fn shape_transposed_conv_padding_over_its_reach() {
     let f = a.rows[0].field.as_ref().expect("stride-1 transposed conv has a field");
     assert_eq!(f[0].size, 3);
 }
+
+#[test]
+fn npy_header_with_nested_braces_is_refused_at_once() {
+    // 161 bytes whose header dict opens 26 nested `{`: npyz's parser backtracked for minutes
+    // (a libFuzzer timeout). Now refused before it is parsed.
+    let data = include_bytes!("fuzz/npy-nested-braces-timeout");
+    let start = std::time::Instant::now();
+    let e = convkit::npy::read_npy_from("input", std::path::Path::new("x.npy"), &data[..], data.len() as u64)
+        .unwrap_err();
+    assert!(e.to_string().contains("nests brackets"), "{e}");
+    assert!(start.elapsed() < std::time::Duration::from_secs(1), "took {:?}", start.elapsed());
+    // A header NumPy writes for a structured dtype with a sub-array (4 deep) still gets as far as
+    // the dtype check.
+    let mut dict = "{'descr': [('a', '<f4', (2,))], 'fortran_order': False, 'shape': (1,), }".to_string();
+    while (10 + dict.len() + 1) % 64 != 0 {
+        dict.push(' ');
+    }
+    dict.push('\n');
+    let mut v = b"\x93NUMPY\x01\x00".to_vec();
+    v.extend_from_slice(&(dict.len() as u16).to_le_bytes());
+    v.extend_from_slice(dict.as_bytes());
+    v.extend_from_slice(&[0; 8]);
+    let e = convkit::npy::read_npy_from("input", std::path::Path::new("s.npy"), &v[..], v.len() as u64)
+        .unwrap_err();
+    assert!(e.to_string().contains("unsupported dtype"), "{e}");
+}
