@@ -44,7 +44,7 @@ fn npy_header_with_nested_braces_is_refused_at_once() {
     // A header NumPy writes for a structured dtype with a sub-array (4 deep) still gets as far as
     // the dtype check.
     let mut dict = "{'descr': [('a', '<f4', (2,))], 'fortran_order': False, 'shape': (1,), }".to_string();
-    while (10 + dict.len() + 1) % 64 != 0 {
+    while !(10 + dict.len() + 1).is_multiple_of(64) {
         dict.push(' ');
     }
     dict.push('\n');
