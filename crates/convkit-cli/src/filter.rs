@@ -2,8 +2,8 @@
 //! named or inline kernels, per channel, and map the responses back to pixels.
 
 use crate::image_io::{
-    encode_image, encode_levels, encode_npy, output_kind, planar_from_npy, read_image_input, read_input_npy,
-    sixteen_bit, CliResult, Depth, FileKind, Input, Levels, Loaded, RawImage,
+    encode_image, encode_levels, encode_npy, human, output_kind, planar_from_npy, read_image_input,
+    read_input_npy, sixteen_bit, CliResult, Depth, FileKind, ImageInfo, Input, Levels, Loaded, RawImage,
 };
 use clap::Args;
 use convkit::filter::{
@@ -92,6 +92,66 @@ pub struct FilterArgs {
     /// True convolution: reverse every kernel
     #[arg(long)]
     flip: bool,
+    /// Memory budget: bytes, or with a K, M, G or T suffix (powers of 1024); default half of
+    /// physical memory. Inputs whose decoding and filtering would need more are refused before
+    /// they are decoded
+    #[arg(long, value_name = "BYTES")]
+    max_memory: Option<String>,
+}
+
+/// Half of physical memory (4 GiB where it cannot be read): the default `--max-memory`.
+pub fn default_budget() -> u64 {
+    physical_memory().map_or(4 << 30, |m| m / 2)
+}
+
+#[cfg(unix)]
+fn physical_memory() -> Option<u64> {
+    // SAFETY: sysconf only reads system configuration values.
+    let (pages, size) = unsafe { (libc::sysconf(libc::_SC_PHYS_PAGES), libc::sysconf(libc::_SC_PAGESIZE)) };
+    (pages > 0 && size > 0).then(|| (pages as u64).saturating_mul(size as u64))
+}
+
+#[cfg(not(unix))]
+fn physical_memory() -> Option<u64> {
+    None
+}
+
+/// `--max-memory`: a byte count, optionally with a K/M/G/T suffix (powers of 1024, `B` or `iB`
+/// allowed after it), and a fraction allowed before a suffix (`1.5G`).
+pub fn parse_bytes(arg: &str, s: &str) -> CliResult<u64> {
+    let bad = || format!("invalid {arg} {s}: expected a positive byte count like 4000000, 512M or 2G");
+    let t = s.trim();
+    let t = t.strip_suffix("iB").or_else(|| t.strip_suffix('B')).unwrap_or(t);
+    let (num, scale) = match t.char_indices().last() {
+        Some((i, c)) if c.is_ascii_alphabetic() => {
+            let shift = match c.to_ascii_uppercase() {
+                'K' => 10,
+                'M' => 20,
+                'G' => 30,
+                'T' => 40,
+                _ => return Err(bad()),
+            };
+            (&t[..i], (1u64 << shift) as f64)
+        }
+        _ => (t, 1.0),
+    };
+    let v: f64 = num.trim().parse().map_err(|_| bad())?;
+    let bytes = v * scale;
+    if !(1.0..1.8e19).contains(&bytes) || num.contains(['e', 'E', 'n', 'N', 'i', 'I']) {
+        return Err(bad());
+    }
+    Ok(bytes as u64)
+}
+
+/// A refusal naming what was asked for and the budget.
+fn over_budget(input: &std::path::Path, what: &str, need: u64, budget: u64) -> String {
+    format!(
+        "input {}: {what} needs about {} to decode and filter, over the memory budget of {} \
+         (--max-memory; default half of physical memory)",
+        input.display(),
+        human(need),
+        human(budget)
+    )
 }
 
 pub fn run(a: FilterArgs) -> CliResult<()> {
@@ -105,11 +165,45 @@ pub fn run(a: FilterArgs) -> CliResult<()> {
         .flip(a.flip);
     let range = a.range.as_deref().map(str::parse::<RangeMap>).transpose().map_err(e)?;
     let out_kind = output_kind(&a.output)?;
+    let budget = match &a.max_memory {
+        Some(m) => parse_bytes("max-memory", m)?,
+        None => default_budget(),
+    };
     let job = Job { filters, opts, range, out_kind, grey: a.grey, output: a.output };
+    let npy_check = |shape: &[usize], elem: u64| -> CliResult<()> {
+        let (h, w, c) = match shape[..] {
+            [h, w] => (h, w, 1),
+            [h, w, c] => (h, w, c),
+            _ => return Ok(()), // planar_from_npy names the problem
+        };
+        let (h, w, c) = (h as u64, w as u64, c as u64);
+        let info =
+            ImageInfo { width: w, height: h, channels: c, alpha: false, decoded_bytes: h * w * c * elem };
+        let need = job.memory_needed(&info, elem, false)?;
+        if need > budget {
+            return Err(over_budget(&a.input, &format!("a {w}x{h}x{c} array"), need, budget));
+        }
+        Ok(())
+    };
     match read_input_npy(&a.input)? {
-        Some(NpyArray::F32(t)) => job.run(planar_from_npy(&a.input, &t.shape, &t.data)?),
-        Some(NpyArray::F64(t)) => job.run(planar_from_npy(&a.input, &t.shape, &t.data)?),
-        None => match read_image_input(&a.input)? {
+        Some(NpyArray::F32(t)) => {
+            npy_check(&t.shape, 4)?;
+            job.run(planar_from_npy(&a.input, &t.shape, &t.data)?)
+        }
+        Some(NpyArray::F64(t)) => {
+            npy_check(&t.shape, 8)?;
+            job.run(planar_from_npy(&a.input, &t.shape, &t.data)?)
+        }
+        None => match read_image_input(&a.input, budget, &mut |info| {
+            let integer = info.decoded_bytes <= info.width * info.height * info.channels * 2;
+            let direct = integer && !info.alpha && job.direct_for(info.channels as usize);
+            let need = job.memory_needed(info, 4, direct)?;
+            if need > budget {
+                let what = format!("a {}x{} image", info.width, info.height);
+                return Err(over_budget(&a.input, &what, need, budget));
+            }
+            Ok(())
+        })? {
             Input::Raw(raw) if job.direct(&raw) => job.run_direct(raw),
             Input::Raw(raw) => job.run(raw.loaded()?),
             Input::Loaded(l) => job.run(l),
@@ -131,7 +225,51 @@ impl Job {
     /// output levels ([`Job::run_direct`]): for image outputs, unless it needs a grey
     /// conversion.
     fn direct(&self, raw: &RawImage) -> bool {
-        matches!(self.out_kind, FileKind::Image(_)) && !(self.grey && raw.channels != 1)
+        self.direct_for(raw.channels)
+    }
+
+    fn direct_for(&self, channels: usize) -> bool {
+        matches!(self.out_kind, FileKind::Image(_)) && !(self.grey && channels != 1)
+    }
+
+    /// An upper estimate of the bytes filtering an input described by `info` takes at its
+    /// peak: the decoded samples, the float planes (`elem` bytes a value) and their grey or
+    /// rescaled copies unless the samples go `direct` to output levels, every intermediate
+    /// stage of a stack, the responses, the output samples and their encoding, and up to 64 MiB
+    /// for tiles and workspaces. Also checks the filters against the size (the same errors the
+    /// plan gives later).
+    fn memory_needed(&self, info: &ImageInfo, elem: u64, direct: bool) -> CliResult<u64> {
+        let colour = info.channels - u64::from(info.alpha);
+        let c = if self.grey && colour == 3 { 1 } else { colour };
+        let size = |v: u64| usize::try_from(v).map_err(|_| format!("input: {v} is too large"));
+        let plan =
+            FilterPlan::new(&self.filters, &self.opts, size(c)?, size(info.height)?, size(info.width)?)
+                .map_err(|e| e.to_string())?;
+        let stages = plan.stages();
+        let inter: u64 = stages[..stages.len() - 1]
+            .iter()
+            .map(|s| c * s.problem.axes[0].output as u64 * s.problem.axes[1].output as u64 * elem)
+            .fold(0, u64::saturating_add);
+        let (oc, oh, ow) = plan.output_size();
+        let out_values = (oc as u64).saturating_mul(oh as u64).saturating_mul(ow as u64);
+        let sample = match self.out_kind {
+            FileKind::Npy => elem,
+            FileKind::Image(_) => 2,
+        };
+        let px_in = info.width.saturating_mul(info.height);
+        let px_out = (oh as u64).saturating_mul(ow as u64);
+        let alpha = u64::from(info.alpha);
+        let working = if direct {
+            // Responses kept for a min-max range, then levels and their encoding.
+            out_values.saturating_mul(4 + 2 * sample)
+        } else {
+            let planes = (colour + alpha).saturating_mul(px_in).saturating_mul(2 * elem);
+            let out = (oc as u64 + alpha).saturating_mul(px_out).saturating_mul(elem + 2 * sample);
+            planes.saturating_add(out)
+        };
+        // Tiles hold at most 4 Mi values of input rows and of responses (fewer for a small image).
+        let tiles = (c + alpha).saturating_mul(px_in.max(px_out)).saturating_mul(4 * elem).min(64 << 20);
+        Ok(info.decoded_bytes.saturating_add(inter).saturating_add(working).saturating_add(tiles + (1 << 20)))
     }
 
     /// The image-to-image job without whole-image float planes: the plan reads rows straight

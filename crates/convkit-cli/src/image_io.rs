@@ -7,7 +7,7 @@ use convkit::npy::{read_npy, write_npy_to, NpyArray, NpyElement};
 use convkit::Scalar;
 use image::codecs::jpeg::JpegEncoder;
 use image::codecs::pnm::PnmEncoder;
-use image::{DynamicImage, ImageBuffer, ImageFormat, ImageReader, Luma, LumaA, Rgb, Rgba};
+use image::{DynamicImage, ImageBuffer, ImageDecoder, ImageFormat, ImageReader, Luma, LumaA, Rgb, Rgba};
 use std::io::Cursor;
 use std::path::Path;
 
@@ -103,8 +103,42 @@ pub fn planar_from_npy<T: Scalar + Into<f64>>(
     Ok(Loaded { colour, alpha: None, depth: Depth::Float })
 }
 
-/// Decode an image file (any of the supported formats, recognised by content).
-pub fn read_image_input(path: &Path) -> CliResult<Input> {
+/// A byte count for people: `512 B`, `1.5 GiB`.
+pub fn human(bytes: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut v = bytes as f64;
+    let mut u = 0;
+    while v >= 1024.0 && u + 1 < UNITS.len() {
+        v /= 1024.0;
+        u += 1;
+    }
+    if u == 0 {
+        format!("{bytes} B")
+    } else {
+        format!("{v:.1} {}", UNITS[u])
+    }
+}
+
+/// What an image file's header says, before anything is decoded.
+#[derive(Debug, Clone, Copy)]
+pub struct ImageInfo {
+    pub width: u64,
+    pub height: u64,
+    /// Channels, alpha included.
+    pub channels: u64,
+    pub alpha: bool,
+    /// Bytes the decoded image takes.
+    pub decoded_bytes: u64,
+}
+
+/// Decode an image file (any of the supported formats, recognised by content). `check` sees
+/// the header's size before anything is decoded and may refuse it; the decoder itself is
+/// limited to `max_alloc` bytes, so a decompression bomb never reaches the allocator.
+pub fn read_image_input(
+    path: &Path,
+    max_alloc: u64,
+    check: &mut dyn FnMut(&ImageInfo) -> CliResult<()>,
+) -> CliResult<Input> {
     let err = |reason: String| format!("input {}: {reason}", path.display());
     let reader = ImageReader::open(path)
         .map_err(|e| err(format!("cannot open: {e}")))?
@@ -118,11 +152,32 @@ pub fn read_image_input(path: &Path) -> CliResult<Input> {
         None => return Err(err("not a PNG, JPEG, BMP, TIFF, PNM or .npy file".into())),
     }
     let mut reader = reader;
-    // The default 512 MiB decoder limit would refuse a 16-bit 8000x8000 RGBA image.
+    // The memory budget, not the default 512 MiB (which would refuse a 16-bit 8000x8000 RGBA
+    // image), bounds what the decoder may allocate.
     let mut limits = image::Limits::default();
-    limits.max_alloc = Some(16 << 30);
-    reader.limits(limits);
-    let img = reader.decode().map_err(|e| err(format!("cannot decode: {e}")))?;
+    limits.max_alloc = Some(max_alloc);
+    reader.limits(limits.clone());
+    let decode_err = |e: image::ImageError| {
+        match e {
+        image::ImageError::Limits(_) => err(format!(
+            "decoding needs more than the memory budget of {} (--max-memory; default half of physical memory)",
+            human(max_alloc)
+        )),
+        e => err(format!("cannot decode: {e}")),
+    }
+    };
+    let decoder = reader.into_decoder().map_err(decode_err)?;
+    let (w, h) = decoder.dimensions();
+    let colour = decoder.color_type();
+    check(&ImageInfo {
+        width: w.into(),
+        height: h.into(),
+        channels: colour.channel_count().into(),
+        alpha: colour.has_alpha(),
+        decoded_bytes: decoder.total_bytes(),
+    })?;
+    limits.reserve(decoder.total_bytes()).map_err(decode_err)?;
+    let img = DynamicImage::from_decoder(decoder).map_err(decode_err)?;
     let (w, h) = (img.width() as usize, img.height() as usize);
     let raw = |samples, channels| Ok(Input::Raw(RawImage { samples, channels, height: h, width: w }));
     match img {

@@ -124,9 +124,9 @@ enum Cmd {
         /// Output .npy
         #[arg(short, long)]
         output: PathBuf,
-        /// Window size per axis
-        #[arg(long, default_value = "1", value_name = "K")]
-        kernel: String,
+        /// Window size per axis (required for max and avg, as in PyTorch and ONNX)
+        #[arg(long, value_name = "K")]
+        kernel: Option<String>,
         /// Step per axis (default: the kernel)
         #[arg(long, value_name = "S")]
         stride: Option<String>,
@@ -322,6 +322,14 @@ fn run(cli: Cli) -> CliResult<()> {
                     indices.unwrap_or_default().display()
                 ));
             }
+            // A silent 1x1 window would copy the input and hide a forgotten --kernel.
+            let kernel = match (kernel, kind) {
+                (Some(k), _) => k,
+                (None, PoolKind::GlobalMax | PoolKind::GlobalAvg) => "1".to_string(),
+                (None, _) => {
+                    return Err(format!("missing kernel: {kind} pooling needs --kernel K (the window size)"))
+                }
+            };
             let mut desc = PoolDesc::new(kind)
                 .kernel(parse_list("kernel", &kernel).map_err(e)?)
                 .padding(padding.parse::<Padding>().map_err(e)?)

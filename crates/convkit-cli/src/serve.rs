@@ -2,14 +2,15 @@
 //! number comes from the Rust core through a small JSON API. The page's files are embedded in
 //! the binary; nothing is fetched from the network.
 
-mod api;
+#[path = "serve/api.rs"]
+pub(crate) mod api;
+#[path = "serve/http.rs"]
+mod http;
 
 use crate::CliResult;
 use clap::Args;
-use std::io::{Read, Write};
+use std::io::Write;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener};
-use std::sync::Arc;
-use tiny_http::{Header, Method, Request, Response, Server};
 
 /// Arguments of `convkit serve`.
 #[derive(Args, Debug)]
@@ -27,7 +28,7 @@ pub struct ServeArgs {
 
 /// Largest request body accepted (an uploaded image is sent base64-encoded).
 pub(crate) const MAX_BODY: usize = 8 << 20;
-/// Worker threads answering requests.
+/// Requests computed at once (the others wait their turn; connections are not limited by it).
 const WORKERS: usize = 4;
 
 const INDEX_HTML: &str = include_str!("../assets/serve/index.html");
@@ -67,9 +68,6 @@ pub fn run(a: ServeArgs) -> CliResult<()> {
         format!("invalid port {}: cannot listen on {addr}: {why}", a.port)
     })?;
     let local = listener.local_addr().map_err(|err| format!("invalid port {}: {err}", a.port))?;
-    let server =
-        Server::from_listener(listener, None).map_err(|err| format!("invalid port {}: {err}", a.port))?;
-    let server = Arc::new(server);
     let url = match local.ip() {
         IpAddr::V6(ip) => format!("http://[{ip}]:{}/", local.port()),
         IpAddr::V4(ip) => format!("http://{ip}:{}/", local.port()),
@@ -80,20 +78,11 @@ pub fn run(a: ServeArgs) -> CliResult<()> {
         .and_then(|()| out.flush())
         .map_err(|err| format!("stdout: {err}"))?;
     drop(out);
-    let workers: Vec<_> = (0..WORKERS)
-        .map(|_| {
-            let server = Arc::clone(&server);
-            std::thread::spawn(move || {
-                while let Ok(req) = server.recv() {
-                    serve_one(req);
-                }
-            })
-        })
-        .collect();
-    for w in workers {
-        let _ = w.join();
-    }
-    Ok(())
+    http::serve(
+        listener,
+        http::Limits { workers: WORKERS, max_body: MAX_BODY, ..http::Limits::default() },
+        route,
+    )
 }
 
 /// A response: status, content type and body.
@@ -101,15 +90,17 @@ pub(crate) struct Reply {
     pub status: u16,
     pub content_type: &'static str,
     pub body: Vec<u8>,
+    /// The `Allow` header of a 405.
+    pub allow: Option<&'static str>,
 }
 
 impl Reply {
     fn ok(content_type: &'static str, body: impl Into<Vec<u8>>) -> Reply {
-        Reply { status: 200, content_type, body: body.into() }
+        Reply { status: 200, content_type, body: body.into(), allow: None }
     }
 
     pub(crate) fn json(status: u16, value: &serde_json::Value) -> Reply {
-        Reply { status, content_type: "application/json", body: value.to_string().into_bytes() }
+        Reply { status, content_type: "application/json", body: value.to_string().into_bytes(), allow: None }
     }
 
     pub(crate) fn error(status: u16, msg: impl Into<String>) -> Reply {
@@ -117,40 +108,10 @@ impl Reply {
     }
 }
 
-fn serve_one(mut req: Request) {
-    let method = req.method().clone();
-    let path = req.url().split(['?', '#']).next().unwrap_or("").to_string();
-    // A handler bug must not take a worker down: it becomes a 500.
-    let reply = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| route(&method, &path, &mut req)))
-        .unwrap_or_else(|_| Reply::error(500, "internal error"));
-    let mut resp = Response::from_data(reply.body).with_status_code(reply.status);
-    let headers = [
-        ("Content-Type", reply.content_type),
-        ("Cache-Control", "no-store"),
-        ("X-Content-Type-Options", "nosniff"),
-        (
-            "Content-Security-Policy",
-            "default-src 'self'; img-src 'self' data: blob:; style-src 'self'; script-src 'self'; connect-src 'self'",
-        ),
-    ];
-    for (k, v) in headers {
-        if let Ok(h) = Header::from_bytes(k.as_bytes(), v.as_bytes()) {
-            resp = resp.with_header(h);
-        }
-    }
-    if reply.status == 405 {
-        let allow = if path.starts_with("/api/") { "POST" } else { "GET, HEAD" };
-        if let Ok(h) = Header::from_bytes(&b"Allow"[..], allow.as_bytes()) {
-            resp = resp.with_header(h);
-        }
-    }
-    // The client may have gone away; nothing to do about it.
-    let _ = req.respond(resp);
-}
-
-fn route(method: &Method, path: &str, req: &mut Request) -> Reply {
-    let get = matches!(method, Method::Get | Method::Head);
-    let post = matches!(method, Method::Post);
+/// Answer one request (its body already read, at most [`MAX_BODY`] bytes).
+fn route(method: &str, path: &str, body: &[u8]) -> Reply {
+    let get = matches!(method, "GET" | "HEAD");
+    let post = method == "POST";
     let asset = match path {
         "/" | "/index.html" => Some(Reply::ok("text/html; charset=utf-8", INDEX_HTML)),
         "/app.js" => Some(Reply::ok("text/javascript; charset=utf-8", APP_JS)),
@@ -171,26 +132,5 @@ fn route(method: &Method, path: &str, req: &mut Request) -> Reply {
     if !post {
         return Reply::error(405, format!("method {method} not allowed on {path}: use POST"));
     }
-    match read_body(req) {
-        Ok(body) => handler(&body),
-        Err(reply) => reply,
-    }
-}
-
-/// The request body, refused past [`MAX_BODY`] (by its declared length when there is one, so a
-/// huge upload is not read at all).
-fn read_body(req: &mut Request) -> Result<Vec<u8>, Reply> {
-    let too_large = || Reply::error(413, format!("request body larger than {} MiB", MAX_BODY >> 20));
-    if req.body_length().is_some_and(|n| n > MAX_BODY) {
-        return Err(too_large());
-    }
-    let mut body = Vec::new();
-    req.as_reader()
-        .take(MAX_BODY as u64 + 1)
-        .read_to_end(&mut body)
-        .map_err(|err| Reply::error(400, format!("cannot read the request body: {err}")))?;
-    if body.len() > MAX_BODY {
-        return Err(too_large());
-    }
-    Ok(body)
+    handler(body)
 }

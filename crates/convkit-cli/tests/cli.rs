@@ -235,7 +235,7 @@ fn missing_input_file() {
     w.fails(&["conv", "nope.npy", "w.npy", "-o", "out.npy"], &["input", "nope.npy"]);
     w.fails(&["conv", "x.npy", "nope.npy", "-o", "out.npy"], &["weight", "nope.npy"]);
     w.fails(&["conv", "x.npy", "w.npy", "--bias", "nope.npy", "-o", "out.npy"], &["bias", "nope.npy"]);
-    w.fails(&["pool", "max", "nope.npy", "-o", "out.npy"], &["input", "nope.npy"]);
+    w.fails(&["pool", "max", "nope.npy", "--kernel", "2", "-o", "out.npy"], &["input", "nope.npy"]);
     w.fails(
         &["conv-backward", "x.npy", "w.npy", "nope.npy", "--grad-input", "gx.npy"],
         &["grad_output", "nope.npy"],
@@ -251,7 +251,7 @@ fn malformed_file_is_not_npy() {
     w.fails(&["conv", "x.npy", "empty.npy", "-o", "out.npy"], &["weight", "empty.npy"]);
     // A directory where a file is expected.
     std::fs::create_dir(w.path("adir.npy")).unwrap();
-    w.fails(&["pool", "avg", "adir.npy", "-o", "out.npy"], &["input", "adir.npy"]);
+    w.fails(&["pool", "avg", "adir.npy", "--kernel", "2", "-o", "out.npy"], &["input", "adir.npy"]);
 }
 
 #[test]
@@ -275,7 +275,7 @@ fn wrong_dtype() {
     w.fails(&["conv", "big_endian.npy", "w.npy", "-o", "out.npy"], &["input", "big_endian.npy", ">f4"]);
     w.fails(&["conv", "half.npy", "w.npy", "-o", "out.npy"], &["input", "half.npy", "<f2"]);
     w.fails(&["conv", "x.npy", "ints.npy", "-o", "out.npy"], &["weight", "ints.npy"]);
-    w.fails(&["pool", "max", "big_endian.npy", "-o", "out.npy"], &["input", ">f4"]);
+    w.fails(&["pool", "max", "big_endian.npy", "--kernel", "2", "-o", "out.npy"], &["input", ">f4"]);
 }
 
 #[test]
@@ -292,7 +292,7 @@ fn huge_declared_shape_is_an_error_not_a_crash() {
     // 10^15 elements declared, 16 bytes present.
     w.bytes("huge.npy", &raw_npy("<f4", false, "(100000, 100000, 100000)", &[0u8; 16]));
     w.fails(&["conv", "huge.npy", "w.npy", "-o", "out.npy"], &["input", "huge.npy"]);
-    w.fails(&["pool", "max", "huge.npy", "-o", "out.npy"], &["input", "huge.npy"]);
+    w.fails(&["pool", "max", "huge.npy", "--kernel", "2", "-o", "out.npy"], &["input", "huge.npy"]);
 }
 
 #[test]
@@ -301,7 +301,7 @@ fn npy_shape_overflowing_64_bits_is_an_error_not_a_panic() {
     // The element count overflows 64 bits (2^96).
     w.bytes("overflow.npy", &raw_npy("<f8", false, "(4294967296, 4294967296, 4294967296)", &[0u8; 16]));
     w.fails(&["conv", "overflow.npy", "w.npy", "-o", "out.npy"], &["input"]);
-    w.fails(&["pool", "max", "overflow.npy", "-o", "out.npy"], &["input"]);
+    w.fails(&["pool", "max", "overflow.npy", "--kernel", "2", "-o", "out.npy"], &["input"]);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -316,7 +316,7 @@ fn rank_mismatch_between_input_and_weight() {
     // An input without a spatial axis.
     w.ones::<f32>("x2d.npy", &[1, 2]);
     w.fails(&["conv", "x2d.npy", "w.npy", "-o", "out.npy"], &["input", "[1, 2]"]);
-    w.fails(&["pool", "max", "x2d.npy", "-o", "out.npy"], &["input", "[1, 2]"]);
+    w.fails(&["pool", "max", "x2d.npy", "--kernel", "2", "-o", "out.npy"], &["input", "[1, 2]"]);
 }
 
 #[test]
@@ -471,13 +471,26 @@ fn unknown_padding_mode_and_layout() {
         &["padding-mode", "constant:abc"],
     );
     w.fails(&["conv", "x.npy", "w.npy", "--layout", "chwn", "-o", "out.npy"], &["layout", "chwn"]);
-    w.fails(&["pool", "max", "x.npy", "--layout", "chwn", "-o", "out.npy"], &["layout", "chwn"]);
+    w.fails(
+        &["pool", "max", "x.npy", "--kernel", "2", "--layout", "chwn", "-o", "out.npy"],
+        &["layout", "chwn"],
+    );
 }
 
 #[test]
 fn unknown_pool_kind() {
     let w = Work::standard();
     w.fails(&["pool", "median", "x.npy", "-o", "out.npy"], &["kind", "median"]);
+}
+
+#[test]
+fn windowed_pooling_without_kernel_is_an_error() {
+    // PyTorch and ONNX require the window; a default 1x1 window would silently copy the input.
+    let w = Work::standard();
+    w.fails(&["pool", "max", "x.npy", "-o", "out.npy"], &["kernel", "max"]);
+    w.fails(&["pool", "avg", "x.npy", "-o", "out.npy"], &["kernel", "avg"]);
+    // Global pooling has no window to give.
+    w.succeeds(&["pool", "global-max", "x.npy", "-o", "g.npy"]);
 }
 
 #[test]

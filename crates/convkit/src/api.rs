@@ -250,8 +250,14 @@ pub mod raw {
         check_len("input", x.len(), x_shape)?;
         check_len("weight", w.len(), w_shape)?;
         check_bias(b, p.out_channels)?;
+        // The output first: a size that cannot be allocated is refused before any planning
+        // (packing tables scale with the output's extent).
+        let shape = p.output_shape();
+        let mut y = alloc("output", &shape)?;
         let plan = crate::plan::ConvPlan::new(&p, w, &crate::plan::PlanOptions::new())?;
-        Ok(Tensor { shape: p.output_shape(), data: plan.run(x, b)? })
+        let mut ws = plan.workspace()?;
+        plan.execute(x, b, &mut y, &mut ws)?;
+        Ok(Tensor { shape, data: y })
     }
 
     /// Transposed convolution over slices. See [`crate::conv_transpose`].

@@ -60,6 +60,9 @@ pub fn read_npy(arg: &str, path: &Path) -> Result<NpyArray> {
     read_npy_from(arg, path, BufReader::new(file), file_len)
 }
 
+/// Deepest bracket nesting accepted in a header.
+const MAX_HEADER_NESTING: usize = 4;
+
 /// Read a `.npy` array from any reader; `max_bytes` bounds the data it may claim to hold.
 pub fn read_npy_from(arg: &str, path: &Path, mut reader: impl Read, max_bytes: u64) -> Result<NpyArray> {
     let err = |reason: String| Error::File { arg: arg.to_string(), path: path.display().to_string(), reason };
@@ -87,6 +90,24 @@ pub fn read_npy_from(arg: &str, path: &Path, mut reader: impl Read, max_bytes: u
     head.resize(start + header_len, 0);
     reader.read_exact(&mut head[start..]).map_err(|e| err(format!("not a valid .npy file: {e}")))?;
     let dict = String::from_utf8_lossy(&head[start..]);
+    // npyz's header parser backtracks exponentially on nested brackets (a 161-byte header of
+    // 26 nested `{` ran for minutes; found by fuzz/npy). Every header NumPy writes nests at most
+    // 4 deep (`{'descr': [('a', '<f4', (2,))]…}`), so anything deeper is not a .npy header.
+    let mut depth = 0usize;
+    for c in dict.chars() {
+        match c {
+            '{' | '[' | '(' => {
+                depth += 1;
+                if depth > MAX_HEADER_NESTING {
+                    return Err(err(format!(
+                        "not a valid .npy file: header nests brackets more than {MAX_HEADER_NESTING} deep"
+                    )));
+                }
+            }
+            '}' | ']' | ')' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
     if let Some(dims) = dict.split("'shape':").nth(1).and_then(|r| r.split(')').next()) {
         let dims = dims.trim_start().trim_start_matches('(');
         let product = dims

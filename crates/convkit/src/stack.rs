@@ -600,7 +600,9 @@ fn step(l: &Layer, shape: &[usize], field: &Fields) -> Result<Row> {
                 .iter()
                 .map(|a| {
                     let reach = a.effective_kernel() - 1;
-                    (a.stride == 1 && a.pad_begin <= reach).then_some(LayerAxis {
+                    // `then`, not `then_some`: the subtraction must only run when it cannot
+                    // underflow (found by fuzz/shape_grammar).
+                    (a.stride == 1 && a.pad_begin <= reach).then(|| LayerAxis {
                         kernel: a.kernel,
                         stride: 1,
                         dilation: a.dilation,

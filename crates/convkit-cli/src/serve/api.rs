@@ -144,7 +144,15 @@ fn decode_upload(bytes: &[u8]) -> Result<Loaded<f32>, Reply> {
     if w == 0 || h == 0 || u64::from(w) * u64::from(h) > MAX_PIXELS {
         return Err(err(format!("{w}x{h} pixels: the server takes images of 1 to {MAX_PIXELS} pixels")));
     }
-    let img = reader()?.decode().map_err(|e| err(format!("cannot decode: {e}")))?;
+    // The decoder is held to the cap too (a header that lies about the size cannot make it
+    // allocate more): 4 MP of 16-bit RGBA at most, plus the decoder's own buffers.
+    let mut reader = reader()?;
+    let mut limits = image::Limits::default();
+    limits.max_image_width = Some(u32::try_from(MAX_PIXELS).unwrap_or(u32::MAX));
+    limits.max_image_height = Some(u32::try_from(MAX_PIXELS).unwrap_or(u32::MAX));
+    limits.max_alloc = Some(MAX_PIXELS * 8 + (64 << 20));
+    reader.limits(limits);
+    let img = reader.decode().map_err(|e| err(format!("cannot decode: {e}")))?;
     decoded(img).map_err(err)
 }
 

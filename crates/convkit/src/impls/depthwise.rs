@@ -256,7 +256,7 @@ impl<T: Scalar> BandPath<T> {
             let mut pairs = None;
             let mut written = vec![false; phases * wq];
             if phases == 1 {
-                runs.extend((hi > lo).then_some((lo, lo - pad, hi - lo)));
+                runs.extend((hi > lo).then(|| (lo, lo - pad, hi - lo)));
             } else if phases == 2 {
                 let q0 = lo + (lo & 1);
                 let n = hi.saturating_sub(q0) / 2;
@@ -271,7 +271,7 @@ impl<T: Scalar> BandPath<T> {
                     // are a strided run of the input row.
                     let idx = |q: usize| q.saturating_sub(ph).div_ceil(phases).min(wq);
                     let (a, b) = (idx(lo), idx(hi));
-                    runs.extend((b > a).then_some((ph * wq + a, a * phases + ph - pad, b - a)));
+                    runs.extend((b > a).then(|| (ph * wq + a, a * phases + ph - pad, b - a)));
                 }
             }
             for &(d, _, len) in &runs {
