@@ -3,6 +3,8 @@
 //! the binary; nothing is fetched from the network.
 
 mod api;
+mod network;
+mod volume;
 
 use crate::CliResult;
 use clap::Args;
@@ -23,6 +25,9 @@ pub struct ServeArgs {
     /// Allow a non-loopback --host: anyone who can reach it can use the page (no authentication)
     #[arg(long)]
     allow_remote: bool,
+    /// The Network tab's model: a `convkit train-demo` folder; when it holds none, one is trained at start-up
+    #[arg(long, default_value = "convkit-train-demo", value_name = "DIR")]
+    model: std::path::PathBuf,
 }
 
 /// Largest request body accepted (an uploaded image is sent base64-encoded).
@@ -33,6 +38,8 @@ const WORKERS: usize = 4;
 const INDEX_HTML: &str = include_str!("../assets/serve/index.html");
 const APP_JS: &str = include_str!("../assets/serve/app.js");
 const STYLE_CSS: &str = include_str!("../assets/serve/style.css");
+const VOLUME_JS: &str = include_str!("../assets/serve/volume.js");
+const NETWORK_JS: &str = include_str!("../assets/serve/network.js");
 /// The embedded input: scikit-image's "camera" (CC0), see `assets/SOURCES.md`.
 pub(crate) const CAMERA: &[u8] = include_bytes!("../assets/camera.png");
 
@@ -80,6 +87,7 @@ pub fn run(a: ServeArgs) -> CliResult<()> {
         .and_then(|()| out.flush())
         .map_err(|err| format!("stdout: {err}"))?;
     drop(out);
+    network::start(a.model.clone());
     let workers: Vec<_> = (0..WORKERS)
         .map(|_| {
             let server = Arc::clone(&server);
@@ -155,6 +163,10 @@ fn route(method: &Method, path: &str, req: &mut Request) -> Reply {
         "/" | "/index.html" => Some(Reply::ok("text/html; charset=utf-8", INDEX_HTML)),
         "/app.js" => Some(Reply::ok("text/javascript; charset=utf-8", APP_JS)),
         "/style.css" => Some(Reply::ok("text/css; charset=utf-8", STYLE_CSS)),
+        "/volume.js" => Some(Reply::ok("text/javascript; charset=utf-8", VOLUME_JS)),
+        "/network.js" => Some(Reply::ok("text/javascript; charset=utf-8", NETWORK_JS)),
+        "/image/photo.png" => Some(Reply::ok("image/png", volume::ASTRONAUT)),
+        "/api/network" => Some(network::info()),
         "/image/default.png" => Some(Reply::ok("image/png", CAMERA)),
         "/api/kernels" => Some(Reply::json(200, &api::kernels())),
         _ => None,
@@ -166,6 +178,9 @@ fn route(method: &Method, path: &str, req: &mut Request) -> Reply {
         "/api/explain" => api::explain,
         "/api/shape" => api::shape,
         "/api/filter" => api::filter,
+        "/api/volume" => volume::volume,
+        "/api/network/run" => network::run,
+        "/api/network/cell" => network::cell,
         _ => return Reply::error(404, format!("not found: {path}")),
     };
     if !post {
