@@ -36,10 +36,16 @@ pub(crate) const MAX_BODY: usize = 8 << 20;
 const WORKERS: usize = 4;
 
 const INDEX_HTML: &str = include_str!("../assets/serve/index.html");
-const APP_JS: &str = include_str!("../assets/serve/app.js");
+// One script for the page: tiny_http's connection pool stalls a sixth parallel load while
+// the browser keeps the others alive, so the tabs' files are served joined.
+const APP_JS: &str = concat!(
+    include_str!("../assets/serve/app.js"),
+    "\n",
+    include_str!("../assets/serve/volume.js"),
+    "\n",
+    include_str!("../assets/serve/network.js")
+);
 const STYLE_CSS: &str = include_str!("../assets/serve/style.css");
-const VOLUME_JS: &str = include_str!("../assets/serve/volume.js");
-const NETWORK_JS: &str = include_str!("../assets/serve/network.js");
 /// The embedded input: scikit-image's "camera" (CC0), see `assets/SOURCES.md`.
 pub(crate) const CAMERA: &[u8] = include_bytes!("../assets/camera.png");
 
@@ -163,8 +169,6 @@ fn route(method: &Method, path: &str, req: &mut Request) -> Reply {
         "/" | "/index.html" => Some(Reply::ok("text/html; charset=utf-8", INDEX_HTML)),
         "/app.js" => Some(Reply::ok("text/javascript; charset=utf-8", APP_JS)),
         "/style.css" => Some(Reply::ok("text/css; charset=utf-8", STYLE_CSS)),
-        "/volume.js" => Some(Reply::ok("text/javascript; charset=utf-8", VOLUME_JS)),
-        "/network.js" => Some(Reply::ok("text/javascript; charset=utf-8", NETWORK_JS)),
         "/image/photo.png" => Some(Reply::ok("image/png", volume::ASTRONAUT)),
         "/api/network" => Some(network::info()),
         "/image/default.png" => Some(Reply::ok("image/png", CAMERA)),
