@@ -162,7 +162,7 @@ function netDetail() {
       ol.append(el('li', { testid: `net-ch-${ch.c}` }, `input channel ${ch.c}: Σ window ⊙ weights = ${fmt(ch.sum)}  (running ${fmt(ch.running)})`));
     }
     box.append(
-      el('p', {}, `${a.channels.length} input channels, each a ${a.channels[0].window.length}×${a.channels[0].window.length} window times the matching slice of filter ${c}:`),
+      el('p', {}, `${a.channels.length} input channel${a.channels.length === 1 ? '' : 's'}, each a ${a.channels[0].window.length}×${a.channels[0].window.length} window times the matching slice of filter ${c}:`),
       ol,
       el('p', { class: 'vol-total', testid: 'net-arith-total' }, `Σ over channels ${fmt(a.sum)} + bias ${fmt(a.bias)} = ${fmt(a.total)} (the engine's output: ${fmt(r.value)})`),
     );

@@ -71,7 +71,7 @@ pub(crate) fn start(dir: PathBuf) {
             eprintln!("convkit serve: Network tab model loaded from {}", dir.display());
             set(State::Ready(Box::new(Model {
                 net,
-                origin: format!("loaded from {}", dir.display()),
+                origin: format!("Model loaded from {}", dir.display()),
                 accuracy,
                 test_x,
                 test_y,
@@ -80,9 +80,13 @@ pub(crate) fn start(dir: PathBuf) {
         Ok(None) | Err(_) => {
             let why = match load(&dir) {
                 Err(err) => err,
-                _ => format!("no trained model in {}", dir.display()),
+                _ => format!("No trained model in {}", dir.display()),
             };
-            eprintln!("convkit serve: {why}: training one for the Network tab (seed {})", config.seed);
+            eprintln!(
+                "convkit serve: {}: training one for the Network tab (seed {})",
+                why.to_lowercase(),
+                config.seed
+            );
             set(State::Training(format!(
                 "{why}: training one now (convkit train-demo, seed {})…",
                 config.seed
@@ -152,7 +156,7 @@ pub(crate) fn info() -> Reply {
         State::Failed(msg) => json!({ "state": "failed", "message": msg }),
         State::Ready(m) => json!({
             "state": "ready",
-            "message": format!("Model {}; held-out accuracy {:.1}% on {} images.", m.origin, 100.0 * m.accuracy, m.test_y.len()),
+            "message": format!("{}; held-out accuracy {:.1}% on {} images.", m.origin, 100.0 * m.accuracy, m.test_y.len()),
             "accuracy": m.accuracy,
             "test_count": m.test_y.len(),
             "test_labels": m.test_y,
