@@ -11,6 +11,7 @@ mod html;
 mod image_io;
 mod output;
 mod serve;
+mod train_demo;
 
 use clap::{Parser, Subcommand};
 use convkit::npy::{read_npy, NpyArray, NpyElement};
@@ -58,6 +59,9 @@ enum Cmd {
     Explain(explain::ExplainArgs),
     /// An interactive page on 127.0.0.1: the sliding window, image filters and layer stacks
     Serve(serve::ServeArgs),
+    /// Train a small CNN on generated shapes with convkit's own gradients; writes weights and pictures
+    #[command(allow_negative_numbers = true)]
+    TrainDemo(train_demo::TrainDemoArgs),
     /// Convolution (cross-correlation unless --flip): INPUT (N,C,spatial…) * WEIGHT (K,C/groups,kernel…)
     #[command(after_help = GRAMMAR, allow_negative_numbers = true)]
     Conv {
@@ -187,6 +191,7 @@ fn run(cli: Cli) -> CliResult<()> {
         Cmd::Shape(args) => shape::run(args),
         Cmd::Explain(args) => explain::run(args),
         Cmd::Serve(args) => serve::run(args),
+        Cmd::TrainDemo(args) => train_demo::run(args),
         Cmd::Conv { input, weight, output, common, padding_mode } => {
             let desc = common.conv_desc(&padding_mode)?;
             let x = read("input", &input)?;

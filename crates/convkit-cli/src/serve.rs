@@ -6,6 +6,10 @@
 pub(crate) mod api;
 #[path = "serve/http.rs"]
 mod http;
+#[path = "serve/network.rs"]
+mod network;
+#[path = "serve/volume.rs"]
+mod volume;
 
 use crate::CliResult;
 use clap::Args;
@@ -24,6 +28,9 @@ pub struct ServeArgs {
     /// Allow a non-loopback --host: anyone who can reach it can use the page (no authentication)
     #[arg(long)]
     allow_remote: bool,
+    /// The Network tab's model: a `convkit train-demo` folder; when it holds none, one is trained at start-up
+    #[arg(long, default_value = "convkit-train-demo", value_name = "DIR")]
+    model: std::path::PathBuf,
 }
 
 /// Largest request body accepted (an uploaded image is sent base64-encoded).
@@ -32,7 +39,14 @@ pub(crate) const MAX_BODY: usize = 8 << 20;
 const WORKERS: usize = 4;
 
 const INDEX_HTML: &str = include_str!("../assets/serve/index.html");
-const APP_JS: &str = include_str!("../assets/serve/app.js");
+/// One script for the page: the tabs' files joined.
+const APP_JS: &str = concat!(
+    include_str!("../assets/serve/app.js"),
+    "\n",
+    include_str!("../assets/serve/volume.js"),
+    "\n",
+    include_str!("../assets/serve/network.js")
+);
 const STYLE_CSS: &str = include_str!("../assets/serve/style.css");
 /// The embedded input: scikit-image's "camera" (CC0), see `assets/SOURCES.md`.
 pub(crate) const CAMERA: &[u8] = include_bytes!("../assets/camera.png");
@@ -78,6 +92,7 @@ pub fn run(a: ServeArgs) -> CliResult<()> {
         .and_then(|()| out.flush())
         .map_err(|err| format!("stdout: {err}"))?;
     drop(out);
+    network::start(a.model.clone());
     http::serve(
         listener,
         http::Limits { workers: WORKERS, max_body: MAX_BODY, ..http::Limits::default() },
@@ -116,6 +131,8 @@ fn route(method: &str, path: &str, body: &[u8]) -> Reply {
         "/" | "/index.html" => Some(Reply::ok("text/html; charset=utf-8", INDEX_HTML)),
         "/app.js" => Some(Reply::ok("text/javascript; charset=utf-8", APP_JS)),
         "/style.css" => Some(Reply::ok("text/css; charset=utf-8", STYLE_CSS)),
+        "/image/photo.png" => Some(Reply::ok("image/png", volume::ASTRONAUT)),
+        "/api/network" => Some(network::info()),
         "/image/default.png" => Some(Reply::ok("image/png", CAMERA)),
         "/api/kernels" => Some(Reply::json(200, &api::kernels())),
         _ => None,
@@ -127,6 +144,9 @@ fn route(method: &str, path: &str, body: &[u8]) -> Reply {
         "/api/explain" => api::explain,
         "/api/shape" => api::shape,
         "/api/filter" => api::filter,
+        "/api/volume" => volume::volume,
+        "/api/network/run" => network::run,
+        "/api/network/cell" => network::cell,
         _ => return Reply::error(404, format!("not found: {path}")),
     };
     if !post {

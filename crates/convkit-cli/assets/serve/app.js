@@ -48,7 +48,9 @@ function showError(node, msg) {
 
 // ---------------------------------------------------------------- tabs
 
-const TABS = ['window', 'image', 'stack'];
+const TABS = ['window', 'image', 'stack', 'volume', 'network'];
+// Tabs defined in their own files (volume.js, network.js) register here.
+const extraTabs = {};
 function selectTab(name, focus) {
   for (const t of TABS) {
     const tab = $(`#tab-${t}`);
@@ -61,6 +63,10 @@ function selectTab(name, focus) {
   if (name !== 'window') stopPlaying();
   if (name === 'image') imageTab.activate();
   if (name === 'stack') stackTab.activate();
+  for (const [t, tab] of Object.entries(extraTabs)) {
+    if (t === name) tab.activate();
+    else if (tab.deactivate) tab.deactivate();
+  }
 }
 for (const t of TABS) {
   const tab = $(`#tab-${t}`);
