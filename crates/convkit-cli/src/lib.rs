@@ -1,9 +1,19 @@
-//! The parts of the `convkit` command line that other front ends share with it (the Python
-//! package in `crates/convkit-py`): the convolution flags and their parsing, and `shape` and
-//! `explain` with their JSON, so values, results and error messages are the CLI's.
+//! The `convkit` command line as a library: every command's module (the binary, `main.rs`,
+//! only parses the arguments and dispatches), so other front ends share its parsing, values
+//! and messages — the Python package in `crates/convkit-py` (convolution flags, `shape`,
+//! `explain`) and the fuzz targets in `fuzz/` (value grammars, `filter`, the `serve` API).
 
+pub mod bench;
+pub mod demo;
 pub mod explain;
+pub mod filter;
+pub mod font;
+pub mod html;
+pub mod image_io;
+pub mod output;
+pub mod serve;
 pub mod shape;
+pub mod train_demo;
 
 use clap::Args;
 use convkit::{parse_list, ConvDesc, Layout, PadMode, Padding};

@@ -3,22 +3,12 @@
 //! names the argument and its value; outputs are written beside their target and renamed
 //! into place only when every output is complete.
 
-mod bench;
-mod demo;
-mod filter;
-mod font;
-mod html;
-mod image_io;
-mod output;
-mod serve;
-mod train_demo;
-
 use clap::{Parser, Subcommand};
 use convkit::npy::{read_npy, NpyArray, NpyElement};
 use convkit::{
     parse_list, raw, ConvDesc, ConvTransposeDesc, Layout, Padding, PoolDesc, PoolKind, Scalar, Tensor,
 };
-use convkit_cli::{e, explain, shape, CliResult, ConvArgs};
+use convkit_cli::{bench, demo, e, explain, filter, output, serve, shape, train_demo, CliResult, ConvArgs};
 use output::Outputs;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;

@@ -2,13 +2,9 @@
 //! number comes from the Rust core through a small JSON API. The page's files are embedded in
 //! the binary; nothing is fetched from the network.
 
-#[path = "serve/api.rs"]
-pub(crate) mod api;
-#[path = "serve/http.rs"]
+pub mod api;
 mod http;
-#[path = "serve/network.rs"]
 mod network;
-#[path = "serve/volume.rs"]
 mod volume;
 
 use crate::CliResult;
