@@ -1,32 +1,9 @@
-//! The command line's modules, compiled from crates/convkit-cli/src so the fuzz targets reach
-//! its parsers and the `serve` API handlers in-process. The few items of its main.rs those
-//! modules use (`e`, `parse_groups`, `CliResult`, `ConvArgs`) are included from it verbatim
-//! below the module list.
-#![allow(dead_code, unused_imports, clippy::all)]
+//! What the fuzz targets call: the command line's own modules, from its library target
+//! (`convkit_cli`), so the targets reach its parsers and the `serve` API handlers in-process,
+//! compiled as the binary compiles them.
 
-#[path = "../../crates/convkit-cli/src/demo.rs"]
-pub mod demo;
-#[path = "../../crates/convkit-cli/src/explain.rs"]
-pub mod explain;
-#[path = "../../crates/convkit-cli/src/filter.rs"]
-pub mod filter;
-#[path = "../../crates/convkit-cli/src/font.rs"]
-pub mod font;
-#[path = "../../crates/convkit-cli/src/html.rs"]
-pub mod html;
-#[path = "../../crates/convkit-cli/src/image_io.rs"]
-pub mod image_io;
-#[path = "../../crates/convkit-cli/src/output.rs"]
-pub mod output;
-#[path = "../../crates/convkit-cli/src/serve.rs"]
-pub mod serve;
-#[path = "../../crates/convkit-cli/src/shape.rs"]
-pub mod shape;
-
-use clap::Args;
-use std::path::PathBuf;
-use convkit::{parse_list, ConvDesc, Layout, PadMode, Padding};
-include!(concat!(env!("OUT_DIR"), "/cli_root.rs"));
+pub use convkit_cli::{explain, filter, serve};
+use convkit_cli::parse_groups;
 
 /// `POST /api/explain`, `/api/shape` or `/api/filter` (`which` 0, 1, 2) with `body`: the HTTP
 /// status the server would answer.

@@ -97,7 +97,7 @@ pub fn run(a: ServeArgs) -> CliResult<()> {
 }
 
 /// A response: status, content type and body.
-pub(crate) struct Reply {
+pub struct Reply {
     pub status: u16,
     pub content_type: &'static str,
     pub body: Vec<u8>,

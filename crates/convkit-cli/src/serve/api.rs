@@ -38,7 +38,7 @@ fn typed<T: serde::de::DeserializeOwned>(m: serde_json::Map<String, Value>) -> R
 }
 
 /// `POST /api/explain`: the body is `convkit explain`'s flags as JSON, the answer its JSON.
-pub(crate) fn explain(body: &[u8]) -> Reply {
+pub fn explain(body: &[u8]) -> Reply {
     let run = || -> Result<Value, Reply> {
         let m = object(body)?;
         let args: ExplainArgs = typed(m)?;
@@ -49,7 +49,7 @@ pub(crate) fn explain(body: &[u8]) -> Reply {
 }
 
 /// `POST /api/shape`: `{"input": "1,3,32,32", "layers": "conv 8 k3 p1; …"}` or `{"model": NAME}`.
-pub(crate) fn shape(body: &[u8]) -> Reply {
+pub fn shape(body: &[u8]) -> Reply {
     let run = || -> Result<Value, Reply> {
         let m = object(body)?;
         let args: ShapeArgs = typed(m)?;
@@ -158,7 +158,7 @@ fn decode_upload(bytes: &[u8]) -> Result<Loaded<f32>, Reply> {
 
 /// `POST /api/filter`: filter the embedded or an uploaded (base64) image with one kernel, as
 /// `convkit filter IMAGE -o out.png --kernel SPEC` would, and return the PNG base64-encoded.
-pub(crate) fn filter(body: &[u8]) -> Reply {
+pub fn filter(body: &[u8]) -> Reply {
     let run = || -> Result<Value, Reply> {
         let req: FilterRequest = typed(object(body)?)?;
         let e = |err: convkit::Error| bad(err.to_string());
