@@ -8,18 +8,18 @@ use crate::isa::Isa;
 use crate::kernels::pool::{self, PoolKernels};
 use crate::scalar::Scalar;
 
-/// One level's wrappers: `$feat` the features compiled in, `$has` the check that the CPU has
-/// them.
+/// One level's wrappers: `$isa` the level (whether the CPU runs it comes from
+/// [`crate::isa::supported`]), `$feat` the features compiled in.
 macro_rules! level {
-    ($m:ident, $isa:expr, $feat:literal, $has:expr, $doc:literal) => {
+    ($m:ident, $isa:expr, $feat:literal, $doc:literal) => {
         #[doc = $doc]
         mod $m {
             use super::*;
 
             /// The CPU has the features (detected once).
+            /// The CPU runs this level (detected once, in [`crate::isa`]).
             fn has() -> bool {
-                static HAS: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-                *HAS.get_or_init(|| $has)
+                crate::isa::supported($isa)
             }
 
             #[target_feature(enable = $feat)]
@@ -97,23 +97,11 @@ macro_rules! level {
     };
 }
 
-level!(
-    avx2,
-    Isa::Avx2Fma,
-    "avx2,fma",
-    is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma"),
-    "AVX2 + FMA (256-bit vectors)."
-);
+level!(avx2, Isa::Avx2Fma, "avx2,fma", "AVX2 + FMA (256-bit vectors).");
 level!(
     avx512,
     Isa::Avx512,
     "avx512f,avx512bw,avx512dq,avx512vl,avx2,fma",
-    is_x86_feature_detected!("avx512f")
-        && is_x86_feature_detected!("avx512bw")
-        && is_x86_feature_detected!("avx512dq")
-        && is_x86_feature_detected!("avx512vl")
-        && is_x86_feature_detected!("avx2")
-        && is_x86_feature_detected!("fma"),
     "AVX-512 F/BW/DQ/VL (512-bit vectors)."
 );
 

@@ -9,13 +9,13 @@ use crate::kernels::responses::{self, Level, ResponseKernels};
 use crate::scalar::Scalar;
 
 macro_rules! level {
-    ($m:ident, $isa:expr, $feat:literal, $has:expr) => {
+    ($m:ident, $isa:expr, $feat:literal) => {
         mod $m {
             use super::*;
 
+            /// The CPU runs this level (detected once, in [`crate::isa`]).
             fn has() -> bool {
-                static HAS: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-                *HAS.get_or_init(|| $has)
+                crate::isa::supported($isa)
             }
 
             #[target_feature(enable = $feat)]
@@ -69,18 +69,8 @@ macro_rules! level {
     };
 }
 
-level!(avx2, Isa::Avx2Fma, "avx2,fma", is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma"));
-level!(
-    avx512,
-    Isa::Avx512,
-    "avx512f,avx512bw,avx512dq,avx512vl,avx2,fma",
-    is_x86_feature_detected!("avx512f")
-        && is_x86_feature_detected!("avx512bw")
-        && is_x86_feature_detected!("avx512dq")
-        && is_x86_feature_detected!("avx512vl")
-        && is_x86_feature_detected!("avx2")
-        && is_x86_feature_detected!("fma")
-);
+level!(avx2, Isa::Avx2Fma, "avx2,fma");
+level!(avx512, Isa::Avx512, "avx512f,avx512bw,avx512dq,avx512vl,avx2,fma");
 
 /// The AVX2 + FMA maps (call only where the CPU has them: they panic otherwise).
 pub fn avx2_kernels<T: Scalar>() -> ResponseKernels<T> {
