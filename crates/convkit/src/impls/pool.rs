@@ -359,6 +359,15 @@ impl PoolDirect {
                 }
             }
             let offs = &mut offs[..n_rows];
+            // Every window of the row inside the input and not empty, and the accumulators
+            // are the outputs (max): fold straight into the output row.
+            if lo == 0 && hi_out == ow_n && !(row_empty || aw.any_empty) {
+                if let Some(yr) = R::output_as_acc(&mut y[k * ow_n..][..ow_n]) {
+                    yr.fill(r.init());
+                    rows_fn(yr, xp, offs);
+                    continue;
+                }
+            }
             for c0 in (0..ow_n).step_by(CHUNK) {
                 let c1 = (c0 + CHUNK).min(ow_n);
                 let mut acc = [r.init(); CHUNK];
@@ -579,6 +588,11 @@ type RowFn<T, A> = fn(&mut [A], &[T], &[usize]);
 trait RowKernel<T: Scalar>: Reduce<T> {
     /// The level's row kernel for [`crate::kernels::pool::SHAPES`] slot `slot`, if any.
     fn row_kernel(k: &PoolKernels<T>, slot: usize) -> Option<RowFn<T, Self::Acc>>;
+    /// The output row itself as the accumulators, where a non-empty window's accumulator is
+    /// its output (max without indices).
+    fn output_as_acc(_: &mut [T]) -> Option<&mut [Self::Acc]> {
+        None
+    }
     /// Write a chunk's outputs from its accumulators (`empty`: some window may be empty;
     /// divisors `row_div · factors[j]`, all `row_div · uniform` if that is `Some`); false if
     /// the caller must finish window by window.
@@ -598,6 +612,9 @@ trait RowKernel<T: Scalar>: Reduce<T> {
 impl<T: Scalar> RowKernel<T> for Max {
     fn row_kernel(k: &PoolKernels<T>, slot: usize) -> Option<RowFn<T, T>> {
         Some(k.max_row[slot])
+    }
+    fn output_as_acc(y: &mut [T]) -> Option<&mut [T]> {
+        Some(y)
     }
     #[inline(always)]
     fn finish_row(

@@ -112,7 +112,108 @@ pub fn avx2_kernels<T: Scalar>() -> PoolKernels<T> {
 }
 
 /// The AVX-512 pooling kernels for `T` (call only where the CPU has them: they panic
-/// otherwise).
+/// otherwise). For `f32` the max rows are the hand-written [`max_rows_f32`] kernels.
 pub fn avx512_kernels<T: Scalar>() -> PoolKernels<T> {
-    avx512::kernels::<T>()
+    let mut k = avx512::kernels::<T>();
+    let fast: [pool::MaxRowFn<f32>; 4] =
+        [max_rows_f32::<1, 2>, max_rows_f32::<1, 3>, max_rows_f32::<2, 2>, max_rows_f32::<2, 3>];
+    if let Some(fast) = (&fast as &dyn std::any::Any).downcast_ref::<[pool::MaxRowFn<T>; 4]>() {
+        k.max_row = *fast;
+    }
+    k
+}
+
+/// The max rows kernel ([`pool::MaxRowFn`]) for `f32` with AVX-512: 16 outputs per vector
+/// (a masked vector for the last ones), stride-2 taps deinterleaved with `vpermt2ps`.
+///
+/// The reference's fold `step(a, b)` (keep `a` if it is NaN, else take `b` if it is NaN or
+/// greater, else keep `a`) picks the *leftmost* maximum of the taps, NaN counting above every
+/// number and `±0` equal, so it is associative: the taps are combined as a tree in their
+/// order (each row's `K` taps, rows in pairs, pairs of pairs, then into the accumulator),
+/// which gives the same bits as the left-to-right scan with dependency chains a fraction as
+/// long. Panics if the CPU lacks AVX-512 or a row is shorter than its windows.
+pub fn max_rows_f32<const S: usize, const K: usize>(acc: &mut [f32], x: &[f32], offs: &[usize]) {
+    assert!(crate::isa::supported(Isa::Avx512), "CPU lacks AVX-512");
+    let n = acc.len();
+    if n == 0 {
+        return;
+    }
+    let need = (n - 1) * S + K;
+    assert!(
+        offs.iter().all(|&o| o.checked_add(need).is_some_and(|e| e <= x.len())),
+        "a row is shorter than its windows"
+    );
+    // SAFETY: the CPU has the features (checked above); every unmasked lane of every load
+    // lies in `x[o..o + need]` or `acc` (checked above), masked-off lanes are not accessed.
+    unsafe { max_rows_f32_tf::<S, K>(acc, x, offs) }
+}
+
+#[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vl")]
+unsafe fn max_rows_f32_tf<const S: usize, const K: usize>(acc: &mut [f32], x: &[f32], offs: &[usize]) {
+    use std::arch::x86_64::*;
+    #[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vl")]
+    #[inline]
+    fn step(a: __m512, b: __m512) -> __m512 {
+        let ord = _mm512_cmp_ps_mask::<_CMP_ORD_Q>(a, a);
+        let take = _mm512_mask_cmp_ps_mask::<_CMP_NLE_UQ>(ord, b, a);
+        _mm512_mask_mov_ps(a, take, b)
+    }
+    let n = acc.len();
+    let even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+    let odd = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
+    let lanes = |count: usize| -> __mmask16 {
+        if count >= 16 {
+            !0
+        } else {
+            ((1u32 << count) - 1) as __mmask16
+        }
+    };
+    let xp = x.as_ptr();
+    let mut j = 0;
+    while j < n {
+        let cnt = (n - j).min(16);
+        let m = lanes(cnt);
+        // Elements of a row this block reads from its first: (cnt − 1)·S + K.
+        let span = (cnt - 1) * S + K;
+        // SAFETY (all loads below): the caller checked `o + (n − 1)·S + K ≤ x.len()`, and a
+        // load at `base + e` is unmasked only for `e < span` (with the `base` shift of tap 2).
+        let row = |o: usize| -> __m512 {
+            let base = xp.add(o + j * S);
+            if S == 1 {
+                let mut r = _mm512_maskz_loadu_ps(m, base);
+                for k in 1..K {
+                    r = step(r, _mm512_maskz_loadu_ps(m, base.add(k)));
+                }
+                r
+            } else {
+                let (m0, m1) = (lanes(span), lanes(span.saturating_sub(16)));
+                let lo = _mm512_maskz_loadu_ps(m0, base);
+                let hi = _mm512_maskz_loadu_ps(m1, base.add(16));
+                let mut r = step(_mm512_permutex2var_ps(lo, even, hi), _mm512_permutex2var_ps(lo, odd, hi));
+                if K == 3 {
+                    // Tap 2 of window i is element 2i + 2: the even lanes from base + 2.
+                    let (m2, m3) = (lanes(span - 2), lanes((span - 2).saturating_sub(16)));
+                    let lo2 = _mm512_maskz_loadu_ps(m2, base.add(2));
+                    let hi2 = _mm512_maskz_loadu_ps(m3, base.add(18));
+                    r = step(r, _mm512_permutex2var_ps(lo2, even, hi2));
+                }
+                r
+            }
+        };
+        let ap = acc.as_mut_ptr().add(j);
+        let mut v = _mm512_maskz_loadu_ps(m, ap);
+        let mut quads = offs.chunks_exact(4);
+        for q in &mut quads {
+            v = step(v, step(step(row(q[0]), row(q[1])), step(row(q[2]), row(q[3]))));
+        }
+        let mut pairs = quads.remainder().chunks_exact(2);
+        for p in &mut pairs {
+            v = step(v, step(row(p[0]), row(p[1])));
+        }
+        if let [o] = pairs.remainder() {
+            v = step(v, row(*o));
+        }
+        _mm512_mask_storeu_ps(ap, m, v);
+        j += 16;
+    }
 }
