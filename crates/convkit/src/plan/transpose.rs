@@ -172,8 +172,6 @@ impl<T: Scalar> ConvTransposePlan<T> {
         let rank = p.axes.len();
         // Only phases some tap reaches (at most `kernel` per axis, whatever the stride); the
         // outputs of the others hold the bias alone, filled before the phases run.
-        // Only phases some tap reaches (at most `kernel` per axis, whatever the stride); the
-        // outputs of the others hold the bias alone, filled before the phases run.
         let per_axis: Vec<Vec<Vec<AxisPhase>>> = p.axes.iter().map(axis_groups).collect();
         let fill = p
             .axes
@@ -364,7 +362,56 @@ impl<T: Scalar> ConvTransposePlan<T> {
                 let u = u0 + ui;
                 // Channels-first: one (n, k) plane; channels-last: one sample, all channels.
                 let (n, kc) = if nchw { (u / k, u % k) } else { (u, 0) };
+                let bch_of = |k: usize, mi: usize| (k / kg * nm + mi) * kg + k % kg;
+                let mut paired = false;
                 for (mi, axes) in ph.members.iter().enumerate() {
+                    if std::mem::take(&mut paired) {
+                        continue;
+                    }
+                    // Channels-first, stride 2 along the last axis: a member of phase 0 there
+                    // followed by its phase-1 twin (same outer phases) fill one output row
+                    // together, interleaved in one pass.
+                    let twin = ph.members.get(mi + 1).filter(|b| {
+                        nchw && p.axes[last].stride == 2
+                            && axes[last].r == 0
+                            && b[last].r == 1
+                            && axes[..last]
+                                .iter()
+                                .zip(&b[..last])
+                                .all(|(a, b)| (a.r, a.skip, a.count) == (b.r, b.skip, b.count))
+                    });
+                    if let Some(b_axes) = twin {
+                        paired = true;
+                        let counts: Vec<usize> = axes.iter().map(|a| a.count).collect();
+                        let rows: usize = counts[..last].iter().product();
+                        let bv = bias.map_or(T::ZERO, |b| b[kc]);
+                        let (ca, cb) = (bch_of(kc, mi), bch_of(kc, mi + 1));
+                        let (na, nb) = (axes[last].count, b_axes[last].count);
+                        for row in 0..rows {
+                            crate::geometry::unravel(row, &counts[..last], &mut o[..last]);
+                            let (mut yo, mut bo) = (0, n * bn);
+                            for a in 0..last {
+                                yo += (o[a] * p.axes[a].stride + axes[a].r) * ysp[a];
+                                bo += (o[a] + axes[a].skip) * bsp[a];
+                            }
+                            let sa = &buf[bo + axes[last].skip * bsp[last] + ca * bc..][..na];
+                            let sb = &buf[bo + b_axes[last].skip * bsp[last] + cb * bc..][..nb];
+                            let both = na.min(nb);
+                            let len = if nb >= na { 2 * nb } else { 2 * na - 1 };
+                            let dst = &mut plane[yo..][..len];
+                            let (pairs, _) = dst.as_chunks_mut::<2>();
+                            for ((d, &a), &b) in pairs.iter_mut().zip(&sa[..both]).zip(&sb[..both]) {
+                                *d = [a + bv, b + bv];
+                            }
+                            for j in both..na {
+                                dst[2 * j] = sa[j] + bv;
+                            }
+                            for j in both..nb {
+                                dst[2 * j + 1] = sb[j] + bv;
+                            }
+                        }
+                        continue;
+                    }
                     let counts: Vec<usize> = axes.iter().map(|a| a.count).collect();
                     // Buffer channel of output channel k in member mi: groups' blocks of nm·K/g.
                     let bch = |k: usize| (k / kg * nm + mi) * kg + k % kg;
