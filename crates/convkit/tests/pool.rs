@@ -89,6 +89,11 @@ fn check<T: Bits>(p: &PoolProblem, kind: Data, seed: u64) -> Result<(), String> 
     let same = |got: u64, want: u64| {
         got == want || (!max && T::from_bits64(got).is_nan() && T::from_bits64(want).is_nan())
     };
+    // The gradient: `gy` fractions, the same input (its maxima route the max gradient).
+    let gy: Vec<T> = data(n_out, seed ^ 0x9e37, Data::Fractions);
+    let mut want_gx = vec![T::ZERO; x.len()];
+    reference::pool_backward(p, &x, &gy, &mut want_gx);
+    let want_gx: Vec<u64> = want_gx.into_iter().map(Bits::bits).collect();
     let mut imps: Vec<Option<String>> = vec![None];
     if p.axes.len() <= 3 {
         imps.extend(convkit::isa::available().into_iter().map(|l| Some(format!("pool-direct:{l}"))));
@@ -111,6 +116,12 @@ fn check<T: Bits>(p: &PoolProblem, kind: Data, seed: u64) -> Result<(), String> 
                 plan.run(&x).map_err(|e| e.to_string())?.into_iter().map(Bits::bits).collect();
             if let Some(i) = (0..n_out).find(|&i| !same(got[i], want[i])) {
                 return Err(format!("{what}: output {i} is {:#x}, reference {:#x}", got[i], want[i]));
+            }
+            let mut gx = vec![T::from_f64(1.0); x.len()];
+            plan.backward(&x, &gy, &mut gx).map_err(|e| e.to_string())?;
+            if let Some(i) = (0..x.len()).find(|&i| gx[i].bits() != want_gx[i]) {
+                let (got, want) = (gx[i].bits(), want_gx[i]);
+                return Err(format!("{what}, backward: grad_input {i} is {got:#x}, reference {want:#x}"));
             }
             if max {
                 let (got, ix) = plan.run_with_indices(&x).map_err(|e| e.to_string())?;

@@ -215,6 +215,74 @@ impl PoolDirect {
         }
     }
 
+    /// The gradient `gx = ∂L/∂x` from `x` and `gy = ∂L/∂y`, bitwise equal to
+    /// [`crate::reference::pool_backward`]: every input's contributions are summed in `f64`
+    /// in the reference's order (outputs in scan order, each window's taps in scan order) and
+    /// rounded once. Max routes each gradient to its window's first maximum, found by the
+    /// forward pass with indices; average spreads `gy / divisor` over the window's taps.
+    /// Channels-first planes (channels-last samples) are independent, split over `threads`.
+    pub fn backward<T: Scalar>(&self, x: &[T], gy: &[T], gx: &mut [T], threads: usize) {
+        let [ad, ah, aw] = &self.axes;
+        let in_sp = ad.input * ah.input * aw.input;
+        let out_sp = ad.output * ah.output * aw.output;
+        let c_n = self.channels;
+        // Max: the first maximum's flat spatial index of every window.
+        let ix = (self.kind == PoolKind::Max).then(|| {
+            let mut y = vec![T::ZERO; gy.len()];
+            let mut ix = vec![0i64; gy.len()];
+            self.forward(x, &mut y, Some(&mut ix), threads);
+            ix
+        });
+        // Units: (n, c) planes channels-first, samples channels-last.
+        let (units, unit_in, unit_out) = match self.layout {
+            Layout::Nchw => (self.batch * c_n, in_sp, out_sp),
+            Layout::Nhwc => (self.batch, in_sp * c_n, out_sp * c_n),
+        };
+        if units == 0 || unit_in == 0 {
+            return;
+        }
+        let threads = threads.clamp(1, units);
+        let cut = |t: usize| units * t / threads * unit_in;
+        let chans = if self.layout == Layout::Nhwc { c_n } else { 1 };
+        super::split_join(gx, &mut [], 0, threads, &cut, &|t, part, _| {
+            let mut acc = vec![0.0f64; unit_in];
+            for (k, gxu) in part.chunks_exact_mut(unit_in).enumerate() {
+                let u = units * t / threads + k;
+                let gyu = &gy[u * unit_out..][..unit_out];
+                acc.fill(0.0);
+                for o in 0..out_sp {
+                    let (od, oh, ow) =
+                        (o / (ah.output * aw.output), (o / aw.output) % ah.output, o % aw.output);
+                    let (dw, hw, ww) = (ad.wins[od], ah.wins[oh], aw.wins[ow]);
+                    if dw.count == 0 || hw.count == 0 || ww.count == 0 {
+                        // A window wholly in the padding took no input: no gradient flows.
+                        continue;
+                    }
+                    for c in 0..chans {
+                        let g = gyu[o * chans + c].to_f64();
+                        match &ix {
+                            Some(ix) => acc[ix[u * unit_out + o * chans + c] as usize * chans + c] += g,
+                            None => {
+                                let v = g / (1.0 * dw.factor * hw.factor * ww.factor);
+                                for jd in 0..dw.count {
+                                    let id = dw.first + jd * ad.dilation;
+                                    for jh in 0..hw.count {
+                                        let row = (id * ah.input + hw.first + jh * ah.dilation) * aw.input;
+                                        for jw in 0..ww.count {
+                                            let iw = ww.first + jw * aw.dilation;
+                                            acc[(row + iw) * chans + c] += v;
+                                        }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+                gxu.iter_mut().zip(&acc).for_each(|(d, s)| *d = T::from_f64(*s));
+            }
+        });
+    }
+
     /// Units of work: output rows (NCHW) or positions (NHWC), and outputs per unit.
     fn units(&self) -> (usize, usize) {
         let [d, h, w] = &self.axes;

@@ -166,13 +166,17 @@ impl<T: Scalar> PoolPlan<T> {
 
     /// The gradient `gx = ∂L/∂x` given `x` and `gy = ∂L/∂y` (max: routed to each window's
     /// first maximum; average: spread by the divisor), exactly as
-    /// [`crate::reference::pool_backward`] computes it (it runs the reference).
+    /// [`crate::reference::pool_backward`] computes it, bit for bit (on `pool-direct`: the
+    /// planes in parallel, the first maxima from the forward pass).
     pub fn backward(&self, x: &[T], gy: &[T], gx: &mut [T]) -> Result<()> {
         let p = &self.problem;
         check_len("input", x.len(), &p.input_shape())?;
         check_len("grad_output", gy.len(), &p.output_shape())?;
         check_len("grad_input", gx.len(), &p.input_shape())?;
-        reference::pool_backward(p, x, gy, gx);
+        match &self.direct {
+            Some(d) => d.backward(x, gy, gx, self.threads),
+            None => reference::pool_backward(p, x, gy, gx),
+        }
         Ok(())
     }
 }
