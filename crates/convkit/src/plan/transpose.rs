@@ -362,7 +362,22 @@ impl<T: Scalar> ConvTransposePlan<T> {
                 let u = u0 + ui;
                 // Channels-first: one (n, k) plane; channels-last: one sample, all channels.
                 let (n, kc) = if nchw { (u / k, u % k) } else { (u, 0) };
+                // Buffer channel of output channel k in member mi: groups' blocks of nm·K/g.
                 let bch_of = |k: usize, mi: usize| (k / kg * nm + mi) * kg + k % kg;
+                // Where output row `row` of a member starts in `plane` and its result in `buf`
+                // (before the last axis's phase and skip).
+                let row_start = |row: usize, axes: &[AxisPhase], o: &mut [usize]| {
+                    let mut rest = row;
+                    for a in (0..last).rev() {
+                        (o[a], rest) = (rest % axes[a].count, rest / axes[a].count);
+                    }
+                    let (mut yo, mut bo) = (0, n * bn);
+                    for a in 0..last {
+                        yo += (o[a] * p.axes[a].stride + axes[a].r) * ysp[a];
+                        bo += (o[a] + axes[a].skip) * bsp[a];
+                    }
+                    (yo, bo)
+                };
                 let mut paired = false;
                 for (mi, axes) in ph.members.iter().enumerate() {
                     if std::mem::take(&mut paired) {
@@ -382,18 +397,12 @@ impl<T: Scalar> ConvTransposePlan<T> {
                     });
                     if let Some(b_axes) = twin {
                         paired = true;
-                        let counts: Vec<usize> = axes.iter().map(|a| a.count).collect();
-                        let rows: usize = counts[..last].iter().product();
+                        let rows: usize = axes[..last].iter().map(|a| a.count).product();
                         let bv = bias.map_or(T::ZERO, |b| b[kc]);
                         let (ca, cb) = (bch_of(kc, mi), bch_of(kc, mi + 1));
                         let (na, nb) = (axes[last].count, b_axes[last].count);
                         for row in 0..rows {
-                            crate::geometry::unravel(row, &counts[..last], &mut o[..last]);
-                            let (mut yo, mut bo) = (0, n * bn);
-                            for a in 0..last {
-                                yo += (o[a] * p.axes[a].stride + axes[a].r) * ysp[a];
-                                bo += (o[a] + axes[a].skip) * bsp[a];
-                            }
+                            let (yo, bo) = row_start(row, axes, &mut o);
                             let sa = &buf[bo + axes[last].skip * bsp[last] + ca * bc..][..na];
                             let sb = &buf[bo + b_axes[last].skip * bsp[last] + cb * bc..][..nb];
                             let both = na.min(nb);
@@ -412,17 +421,10 @@ impl<T: Scalar> ConvTransposePlan<T> {
                         }
                         continue;
                     }
-                    let counts: Vec<usize> = axes.iter().map(|a| a.count).collect();
-                    // Buffer channel of output channel k in member mi: groups' blocks of nm·K/g.
-                    let bch = |k: usize| (k / kg * nm + mi) * kg + k % kg;
-                    let rows: usize = counts[..last].iter().product();
+                    let bch = |k: usize| bch_of(k, mi);
+                    let rows: usize = axes[..last].iter().map(|a| a.count).product();
                     for row in 0..rows {
-                        crate::geometry::unravel(row, &counts[..last], &mut o[..last]);
-                        let (mut yo, mut bo) = (0, n * bn);
-                        for a in 0..last {
-                            yo += (o[a] * p.axes[a].stride + axes[a].r) * ysp[a];
-                            bo += (o[a] + axes[a].skip) * bsp[a];
-                        }
+                        let (mut yo, mut bo) = row_start(row, axes, &mut o);
                         let ax = &axes[last];
                         let (ystep, bstep) = (ysp[last] * p.axes[last].stride, bsp[last]);
                         yo += ax.r * ysp[last];
