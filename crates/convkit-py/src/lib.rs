@@ -169,6 +169,21 @@ impl<T: Elem> Data<'_, T> {
     }
 }
 
+/// A convolution's weight (positional argument 1) and optional bias (one value per output
+/// channel), read as `T`.
+#[allow(clippy::type_complexity)]
+fn read_weight_bias<'py, T: Elem>(
+    w: &Bound<'py, PyAny>,
+    b: Option<&Bound<'py, PyAny>>,
+) -> Res<(Data<'py, T>, Option<Data<'py, T>>)> {
+    let wd = read_array::<T>("weight", Some(1), w)?;
+    let bd = b.map(|b| read_array::<T>("bias", None, b)).transpose()?;
+    if let Some(b) = &bd {
+        check_bias_rank(&b.shape)?;
+    }
+    Ok((wd, bd))
+}
+
 fn read_array<'py, T: Elem>(arg: &str, slot: Option<usize>, obj: &Bound<'py, PyAny>) -> Res<Data<'py, T>> {
     let dt = dtype_of(arg, obj)?;
     let want = T::DTYPE;
@@ -303,11 +318,7 @@ fn conv<'py>(
         opts: &PlanOptions,
     ) -> Res<Bound<'py, PyAny>> {
         let xd = read_array::<T>("input", Some(0), x)?;
-        let wd = read_array::<T>("weight", Some(1), w)?;
-        let bd = b.map(|b| read_array::<T>("bias", None, b)).transpose()?;
-        if let Some(b) = &bd {
-            check_bias_rank(&b.shape)?;
-        }
+        let (wd, bd) = read_weight_bias::<T>(w, b)?;
         let p = ConvProblem::new(desc, &xd.shape, &wd.shape)?;
         let (xs, ws, bs) = (xd.slice(), wd.slice(), bd.as_ref().map(|b| b.slice()));
         let y = compute(py, || {
@@ -355,11 +366,7 @@ fn conv_transpose<'py>(
         opts: &PlanOptions,
     ) -> Res<Bound<'py, PyAny>> {
         let xd = read_array::<T>("input", Some(0), x)?;
-        let wd = read_array::<T>("weight", Some(1), w)?;
-        let bd = b.map(|b| read_array::<T>("bias", None, b)).transpose()?;
-        if let Some(b) = &bd {
-            check_bias_rank(&b.shape)?;
-        }
+        let (wd, bd) = read_weight_bias::<T>(w, b)?;
         let p = ConvTransposeProblem::new(desc, &xd.shape, &wd.shape)?;
         let (xs, ws, bs) = (xd.slice(), wd.slice(), bd.as_ref().map(|b| b.slice()));
         let y = compute(py, || {
@@ -804,11 +811,7 @@ impl ConvPlanPy {
             desc: &ConvDesc,
             opts: &PlanOptions,
         ) -> Res<Planned<T>> {
-            let wd = read_array::<T>("weight", Some(1), w)?;
-            let bd = b.map(|b| read_array::<T>("bias", None, b)).transpose()?;
-            if let Some(b) = &bd {
-                check_bias_rank(&b.shape)?;
-            }
+            let (wd, bd) = read_weight_bias::<T>(w, b)?;
             let p = ConvProblem::new(desc, input_shape, &wd.shape)?;
             let bias = bd.map(|b| b.slice().to_vec());
             if let Some(b) = &bias {
