@@ -37,7 +37,7 @@ use super::grid::{split_cols, Part};
 use super::{split_join, ConvImpl};
 use crate::geometry::{pad_value, unravel};
 use crate::kernels::winograd::{wino_weight, Lanes, WA, WL, WM, WX};
-use crate::kernels::{scratch_rows, KernelSet, TileDst};
+use crate::kernels::{scratch_rows, KernelSet, TileDst, MAX_MR};
 use crate::scalar::Scalar;
 use crate::shape::ConvProblem;
 use crate::{Layout, PadMode};
@@ -162,21 +162,30 @@ impl<T: Scalar> Winograd<T> {
         let r = c * otaps;
         let kpanels = k.div_ceil(mr);
         let mut packed = vec![T::ZERO; WX * kpanels * r * mr];
-        for ko in 0..k {
+        // One weight panel and reduction row at a time, its `mr` output channels together, so
+        // each of the 36 packed rows is written whole (one pass over the packed weights).
+        let mut us = [[0.0f64; WX]; MAX_MR];
+        for kp in 0..kpanels {
+            let live = mr.min(k - kp * mr);
             for ri in 0..r {
                 // True convolution reverses every axis: the 3×3 taps and the outer taps.
                 let (ci, t) = (ri / otaps, ri % otaps);
                 let t = if p.flip { otaps - 1 - t } else { t };
-                let g: [f64; 9] = std::array::from_fn(|j| {
-                    let j = if p.flip { 8 - j } else { j };
-                    w[((ko * c + ci) * otaps + t) * 9 + j].to_f64()
-                });
-                let u = wino_weight(&g);
-                let (kp, i) = (ko / mr, ko % mr);
+                for (i, u) in us[..live].iter_mut().enumerate() {
+                    let ko = kp * mr + i;
+                    let g: [f64; 9] = std::array::from_fn(|j| {
+                        let j = if p.flip { 8 - j } else { j };
+                        w[((ko * c + ci) * otaps + t) * 9 + j].to_f64()
+                    });
+                    *u = wino_weight(&g);
+                }
                 let (r0, rr) = (ri / KC * KC, ri % KC);
                 let kc = KC.min(r - r0);
-                for (x, &v) in u.iter().enumerate() {
-                    packed[(x * kpanels * r + r0 * kpanels + kp * kc + rr) * mr + i] = T::from_f64(v);
+                for x in 0..WX {
+                    let row = &mut packed[(x * kpanels * r + r0 * kpanels + kp * kc + rr) * mr..][..live];
+                    for (v, u) in row.iter_mut().zip(&us) {
+                        *v = T::from_f64(u[x]);
+                    }
                 }
             }
         }
