@@ -295,14 +295,18 @@ fn dw_plane_block<T: Scalar, const FUSED: bool, const R: usize>(
     let first = p.base + oy * p.sh * p.pitch + ox;
     for q in 0..span {
         let row = first + q * p.pitch;
+        // The kernel row output row `r` reads from input row `q`, if any (divisions only
+        // with dilation, once per input row).
+        let wrows: [Option<usize>; R] = std::array::from_fn(|r| {
+            let d = q.checked_sub(r * p.sh)?;
+            let i = if p.dh == 1 { d } else { (d % p.dh == 0).then(|| d / p.dh)? };
+            (i < p.kh).then_some(i * kw)
+        });
         for (j, &c) in p.cols.iter().enumerate() {
             let xs: &[T; DWB] = p.x[row + c..][..DWB].try_into().expect("DWB elements");
-            for (r, a) in acc.iter_mut().enumerate() {
-                let Some(d) = q.checked_sub(r * p.sh) else { break };
-                if d % p.dh != 0 || d / p.dh >= p.kh {
-                    continue;
-                }
-                let wv = p.w[d / p.dh * kw + j];
+            for (a, wr) in acc.iter_mut().zip(&wrows) {
+                let Some(wr) = *wr else { continue };
+                let wv = p.w[wr + j];
                 for l in 0..DWB {
                     a[l] = madd::<T, FUSED>(a[l], wv, xs[l]);
                 }

@@ -122,8 +122,10 @@ unsafe fn input_row<const R: usize, const V: usize>(
     let mut wrow = [usize::MAX; R];
     for (r, wr) in wrow.iter_mut().enumerate() {
         if let Some(d) = q.checked_sub(r * sh) {
-            if d % dh == 0 && d / dh < kh {
-                *wr = d / dh * kw;
+            // Without dilation no division (this runs for every block and input row).
+            let i = if dh == 1 { Some(d) } else { (d % dh == 0).then(|| d / dh) };
+            if let Some(i) = i.filter(|&i| i < kh) {
+                *wr = i * kw;
             }
         }
     }
