@@ -165,6 +165,44 @@ fn larger_weight_gradients_match_the_reference() {
     }
 }
 
+/// Weight gradients through the shifted-tap arrangement (`grad_weight` module documentation):
+/// every tap of a pair shifted (3×3 stride 1, partial last pair panel, output channels not a
+/// multiple of the tile rows, two blocks of positions), innermost taps only, shifts not
+/// consecutive (dilation) or reversed (flip), a stride below the taps, channels-last gradient
+/// rows, groups, 1-D and 3-D; and problems where it would pack more, or leave too few panels
+/// to share among workers, and the plain panels run.
+#[test]
+fn shifted_tap_weight_gradients_match_the_reference() {
+    use convkit::impls::grad_weight::GradWeight;
+    let d = || ConvDesc::new().padding(Padding::uniform(1));
+    let cases: Vec<(ConvDesc, Vec<usize>, Vec<usize>, bool)> = vec![
+        (d(), vec![1, 50, 40, 30], vec![7, 50, 3, 3], true),
+        (d(), vec![2, 20, 11, 13], vec![20, 20, 3, 3], true),
+        (d().dilation([1, 2]), vec![2, 64, 9, 14], vec![17, 64, 3, 3], true),
+        (d().flip(true).groups(2), vec![2, 70, 8, 9], vec![10, 35, 3, 2], true),
+        (d().stride([1, 2]), vec![1, 64, 10, 23], vec![5, 64, 3, 5], true),
+        (d().layout(Layout::Nhwc), vec![2, 6, 7, 64], vec![9, 64, 3, 3], true),
+        (d(), vec![2, 64, 1500], vec![18, 64, 5], true),
+        (d(), vec![1, 20, 5, 6, 7], vec![6, 20, 3, 3, 3], true),
+        (ConvDesc::new(), vec![2, 20, 9, 9], vec![6, 20, 1, 1], false),
+        (ConvDesc::new().stride([3]), vec![2, 8, 50], vec![6, 8, 2], false),
+        // Too few pairs to share among workers.
+        (d(), vec![2, 9, 11, 13], vec![20, 9, 3, 3], false),
+    ];
+    for (i, (desc, x_shape, w_shape, shifted)) in cases.into_iter().enumerate() {
+        let case = Case { desc, x_shape, w_shape, bias: false, seed: 2000 + i as u64 };
+        let p = ConvProblem::new(&case.desc, &case.x_shape, &case.w_shape).unwrap();
+        for isa in convkit::isa::available() {
+            if let Some(set) = convkit::kernels::kernel_set::<f32>(isa) {
+                let gw = GradWeight::new(&p, set).unwrap();
+                assert_eq!(gw.shifted_taps().is_some(), shifted, "{p} at {isa}: {:?}", gw.shifted_taps());
+            }
+        }
+        check_grad_weight::<f32>(&case, &p, |v| v as f32).unwrap();
+        check_grad_weight::<f64>(&case, &p, |v| v).unwrap();
+    }
+}
+
 /// Sizes around the tile edges (MR = 6 output channels, NR = 16 positions, KC = 256 reduction).
 #[test]
 fn tile_edges_match_the_reference() {

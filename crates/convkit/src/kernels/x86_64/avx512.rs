@@ -425,9 +425,35 @@ pub fn f32_transpose_panel_avx512(src: &[f32], rows: &[usize], len: usize, dst: 
 #[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vl,fma,avx2")]
 unsafe fn transpose_panel(src: *const f32, rows: &[usize; NR], len: usize, dst: *mut f32) {
     let mut p = 0;
-    while p < len {
-        let n = (len - p).min(NR);
-        let mask: __mmask16 = if n == NR { !0 } else { (1u16 << n) - 1 };
+    // Whole blocks of 16 positions: plain loads, and the 16 stores written out (a loop over
+    // a variable count is turned into a copy through the stack).
+    while p + NR <= len {
+        // SAFETY: p + 16 ≤ len, so every lane lies inside its run.
+        let r: [__m512; NR] = std::array::from_fn(|j| _mm512_loadu_ps(src.add(rows[j] + p)));
+        let o = transpose16(&r);
+        let d = dst.add(p * NR);
+        // SAFETY: p + 16 ≤ len, so dst[p·16..][..256] lies inside dst[..len·16].
+        _mm512_storeu_ps(d, o[0]);
+        _mm512_storeu_ps(d.add(NR), o[1]);
+        _mm512_storeu_ps(d.add(2 * NR), o[2]);
+        _mm512_storeu_ps(d.add(3 * NR), o[3]);
+        _mm512_storeu_ps(d.add(4 * NR), o[4]);
+        _mm512_storeu_ps(d.add(5 * NR), o[5]);
+        _mm512_storeu_ps(d.add(6 * NR), o[6]);
+        _mm512_storeu_ps(d.add(7 * NR), o[7]);
+        _mm512_storeu_ps(d.add(8 * NR), o[8]);
+        _mm512_storeu_ps(d.add(9 * NR), o[9]);
+        _mm512_storeu_ps(d.add(10 * NR), o[10]);
+        _mm512_storeu_ps(d.add(11 * NR), o[11]);
+        _mm512_storeu_ps(d.add(12 * NR), o[12]);
+        _mm512_storeu_ps(d.add(13 * NR), o[13]);
+        _mm512_storeu_ps(d.add(14 * NR), o[14]);
+        _mm512_storeu_ps(d.add(15 * NR), o[15]);
+        p += NR;
+    }
+    if p < len {
+        let n = len - p;
+        let mask: __mmask16 = (1u16 << n) - 1;
         // SAFETY: lanes l < n have p + l < len, inside the run; masked lanes are not read.
         let r: [__m512; NR] = std::array::from_fn(|j| _mm512_maskz_loadu_ps(mask, src.add(rows[j] + p)));
         let o = transpose16(&r);
@@ -435,13 +461,13 @@ unsafe fn transpose_panel(src: *const f32, rows: &[usize; NR], len: usize, dst: 
             // SAFETY: p + i < len, so dst[(p + i)·16..][..16] lies inside dst[..len·16].
             _mm512_storeu_ps(dst.add((p + i) * NR), *v);
         }
-        p += n;
     }
 }
 
 /// A 16×16 transpose: `o[i][j] = r[j][i]`. Within 128-bit lanes, unpacks and shuffles make
 /// 4×4 blocks (`u[g][c]`, lane `L` = rows `4g..4g+4` at column `4L + c`); two rounds of
 /// 128-bit lane shuffles then gather lane `L` of `u[0..4][c]` into output `4L + c`.
+#[inline]
 #[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vl,fma,avx2")]
 fn transpose16(r: &[__m512; NR]) -> [__m512; NR] {
     let u: [[__m512; 4]; 4] = std::array::from_fn(|g| {
