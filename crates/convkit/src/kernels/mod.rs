@@ -8,6 +8,7 @@
 //! `b` holds `kc` groups of `nr` values (columns of the patch matrix).
 
 pub mod generic;
+pub mod grouped;
 pub mod pool;
 pub mod responses;
 pub mod winograd;
@@ -16,6 +17,7 @@ pub mod x86_64;
 
 use crate::isa::{self, Isa};
 use generic::{DwCopyFn, DwPlaneFn, DwRowFn, DwRowsFn, DwSplitFn};
+use grouped::GroupedFn;
 use winograd::{WinoInFn, WinoOutFn};
 
 /// Most rows any kernel set's GEMM tile has (the size of [`TileDst`]'s row array).
@@ -69,6 +71,9 @@ pub struct KernelSet<T> {
     pub dw_copy: DwCopyFn<T>,
     /// Stride-2 phase split.
     pub dw_split2: DwSplitFn<T>,
+    /// Grouped direct band kernel (few channels per group), where a level has one that beats
+    /// its GEMM tiles.
+    pub grouped: Option<GroupedFn<T>>,
     /// FMA throughput probe: `iters` rounds of register-only FMAs and the FLOP of one round.
     pub fma_peak: Option<(FmaProbe, f64)>,
 }
