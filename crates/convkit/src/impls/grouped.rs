@@ -51,9 +51,7 @@ pub fn supports<T>(p: &ConvProblem, set: &KernelSet<T>) -> Result<(), String> {
     }
     let (cg, kg) = (p.in_channels / p.groups, p.out_channels / p.groups);
     if cg > MAX_CG || kg > MAX_KG {
-        return Err(format!(
-            "{cg} input and {kg} output channels per group, at most {MAX_CG} and {MAX_KG}"
-        ));
+        return Err(format!("{cg} input and {kg} output channels per group, at most {MAX_CG} and {MAX_KG}"));
     }
     if p.layout != Layout::Nchw {
         return Err("channels-last layout".into());
@@ -132,7 +130,9 @@ impl<T: Scalar> Grouped<T> {
         let pitch = phases * wq;
         let ew = (last.output.max(1) - 1) * last.stride + (last.kernel - 1) * last.dilation + 1;
         let src = |q: usize| {
-            (q < ew).then(|| pad_source(q as isize - last.pad_begin as isize, last.input, p.padding_mode)).flatten()
+            (q < ew)
+                .then(|| pad_source(q as isize - last.pad_begin as isize, last.input, p.padding_mode))
+                .flatten()
         };
         let mut runs = Vec::new();
         let mut written = vec![false; pitch];
@@ -144,10 +144,8 @@ impl<T: Scalar> Grouped<T> {
                 written[lo..hi].fill(true);
             }
         }
-        let borders = (0..pitch)
-            .filter(|&d| !written[d])
-            .map(|d| (d, src((d % wq) * phases + d / wq)))
-            .collect();
+        let borders =
+            (0..pitch).filter(|&d| !written[d]).map(|d| (d, src((d % wq) * phases + d / wq))).collect();
         let cols = (0..kw)
             .map(|j| {
                 let q = j * last.dilation;
