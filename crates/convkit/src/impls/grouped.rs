@@ -1,12 +1,11 @@
-//! `grouped-direct`: direct convolution for grouped problems with few channels per group
-//! (ResNeXt's 32 groups of 4), channels first, one or two spatial axes, any kernel size,
-//! stride, dilation and padding mode. Work is split over (image, group) pairs; for each, bands
-//! of output rows are computed from a copy of the input rows they read (padding applied, inner
-//! stride split into phases) staged in the workspace, by a band kernel that vectorizes across
-//! output columns: per tap, the shifted input vectors are loaded once and multiplied with a
-//! broadcast weight per output channel of the group. A GEMM formulation instead wastes most of
-//! its tile on a group's few output channels.
-
+//! `grouped-direct`: direct convolution for grouped problems (2 groups or more) with few
+//! channels per group (ResNeXt's 32 groups of 4), channels first, one or two spatial axes,
+//! any kernel size, stride, dilation and padding mode. Work is split over (image, group)
+//! pairs; for each, bands of output rows are computed from a copy of the input rows they read
+//! (padding applied, inner stride split into phases) staged in the workspace, by a band kernel
+//! that vectorizes across output columns: per tap, the shifted input vectors are loaded once
+//! and multiplied with a broadcast weight per output channel of the group. A GEMM formulation
+//! instead wastes most of its tile on a group's few output channels.
 use super::{split_join, ConvImpl};
 use crate::geometry::{pad_source, pad_value};
 use crate::isa::Isa;
@@ -46,12 +45,21 @@ fn rows_for(n: usize, outer: &Axis) -> usize {
 
 /// Whether `grouped-direct` handles `p` with kernel set `set`.
 pub fn supports<T>(p: &ConvProblem, set: &KernelSet<T>) -> Result<(), String> {
-    if set.grouped.is_none() {
+    let Some((max_product, _)) = set.grouped else {
         return Err(format!("no grouped kernel at {}", set.isa));
+    };
+    if p.groups < 2 {
+        return Err("1 group: a dense convolution".into());
     }
     let (cg, kg) = (p.in_channels / p.groups, p.out_channels / p.groups);
     if cg > MAX_CG || kg > MAX_KG {
         return Err(format!("{cg} input and {kg} output channels per group, at most {MAX_CG} and {MAX_KG}"));
+    }
+    if cg * kg > max_product {
+        return Err(format!(
+            "{cg}×{kg} channels per group, more than the {max_product} the {} kernel beats GEMM on",
+            set.isa
+        ));
     }
     if p.layout != Layout::Nchw {
         return Err("channels-last layout".into());
@@ -168,7 +176,7 @@ impl<T: Scalar> Grouped<T> {
         let band_rows = fit(BAND_TARGET).max(2 * halo).min(fit(MAX_BAND)).clamp(1, outer.output.max(1));
         Grouped {
             isa: ks.isa,
-            kernel: ks.grouped.expect("supports checked the grouped kernel"),
+            kernel: ks.grouped.expect("supports checked the grouped kernel").1,
             w: packed,
             wpg,
             groups: p.groups,
