@@ -72,7 +72,8 @@ pub struct KernelSet<T> {
     /// Stride-2 phase split.
     pub dw_split2: DwSplitFn<T>,
     /// Grouped direct band kernel (few channels per group), where a level has one that beats
-    /// its GEMM tiles, and the most input × output channels per group it beats them on.
+    /// its GEMM tiles, and the most input × output channels per group it beats them on (every
+    /// level measured ahead up to 8 × 8, the most `grouped-direct` takes; Zen 4).
     pub grouped: Option<(usize, GroupedFn<T>)>,
     /// FMA throughput probe: `iters` rounds of register-only FMAs and the FLOP of one round.
     pub fma_peak: Option<(FmaProbe, f64)>,

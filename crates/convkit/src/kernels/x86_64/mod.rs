@@ -46,7 +46,7 @@ pub fn avx2_set() -> KernelSet<f32> {
         dw_rows: Some(f32_dw3_rows_avx2_fma),
         dw_copy: f32_dw_copy_avx2,
         dw_split2: f32_dw_split2_avx2,
-        grouped: Some((32, f32_grouped_avx2_fma)),
+        grouped: Some((64, f32_grouped_avx2_fma)),
         fma_peak: Some((f32_fma_peak_avx2_fma, avx2::FMA_PEAK_FLOP_AVX2)),
     }
 }
