@@ -6,6 +6,7 @@ pub mod fft;
 pub mod gemm_tiled;
 pub mod grad_weight;
 pub(crate) mod grid;
+pub mod grouped;
 pub mod pointwise;
 pub mod pool;
 pub mod reference;
@@ -92,6 +93,12 @@ fn families<T: Scalar>() -> Vec<Family<T>> {
             name: "pointwise",
             supports: |p, set| pointwise::supports(p, set.geometry.nr),
             build: |p, w, set| Box::new(pointwise::Pointwise::new(p, w, set)),
+            exact: true,
+        },
+        Family {
+            name: "grouped-direct",
+            supports: grouped::supports,
+            build: |p, w, set| Box::new(grouped::Grouped::new(p, w, set)),
             exact: true,
         },
         Family {

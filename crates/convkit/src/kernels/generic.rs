@@ -28,6 +28,7 @@ pub fn kernel_set_with<T: Scalar, const MR: usize, const NR: usize>() -> KernelS
         dw_rows: None,
         dw_copy: dw_copy::<T>,
         dw_split2: dw_split2::<T>,
+        grouped: Some((64, super::grouped::grouped_band::<T>)),
         fma_peak: None,
     }
 }

@@ -8,6 +8,7 @@
 //! `b` holds `kc` groups of `nr` values (columns of the patch matrix).
 
 pub mod generic;
+pub mod grouped;
 pub mod pool;
 pub mod responses;
 pub mod winograd;
@@ -16,6 +17,7 @@ pub mod x86_64;
 
 use crate::isa::{self, Isa};
 use generic::{DwCopyFn, DwPlaneFn, DwRowFn, DwRowsFn, DwSplitFn};
+use grouped::GroupedFn;
 use winograd::{WinoInFn, WinoOutFn};
 
 /// Most rows any kernel set's GEMM tile has (the size of [`TileDst`]'s row array).
@@ -69,6 +71,10 @@ pub struct KernelSet<T> {
     pub dw_copy: DwCopyFn<T>,
     /// Stride-2 phase split.
     pub dw_split2: DwSplitFn<T>,
+    /// Grouped direct band kernel (few channels per group), where a level has one that beats
+    /// its GEMM tiles, and the most input × output channels per group it beats them on (every
+    /// level measured ahead up to 8 × 8, the most `grouped-direct` takes; Zen 4).
+    pub grouped: Option<(usize, GroupedFn<T>)>,
     /// FMA throughput probe: `iters` rounds of register-only FMAs and the FLOP of one round.
     pub fma_peak: Option<(FmaProbe, f64)>,
 }

@@ -4,8 +4,10 @@
 
 mod avx2;
 mod avx2_dw;
+mod avx2_grouped;
 mod avx2_wino;
 mod avx512;
+mod avx512_grouped;
 pub mod pool_simd;
 pub mod responses_simd;
 pub use avx2::{
@@ -20,6 +22,9 @@ pub use avx512::{
     f32_gemm_indirect_avx512, f32_gemm_tile_avx512, f32_gemm_tile_narrow_avx512, f32_transpose_panel_avx512,
     f32_wino_input_avx512, f32_wino_output_avx512, FMA_PEAK_FLOP_PER_ITER_AVX512,
 };
+
+pub use avx2_grouped::f32_grouped_avx2_fma;
+pub use avx512_grouped::f32_grouped_avx512;
 
 use super::{Geometry, KernelSet};
 use crate::isa::Isa;
@@ -41,6 +46,7 @@ pub fn avx2_set() -> KernelSet<f32> {
         dw_rows: Some(f32_dw3_rows_avx2_fma),
         dw_copy: f32_dw_copy_avx2,
         dw_split2: f32_dw_split2_avx2,
+        grouped: Some((64, f32_grouped_avx2_fma)),
         fma_peak: Some((f32_fma_peak_avx2_fma, avx2::FMA_PEAK_FLOP_AVX2)),
     }
 }
@@ -67,6 +73,7 @@ pub fn avx512_set() -> KernelSet<f32> {
         dw_rows: Some(f32_dw3_rows_avx2_fma),
         dw_copy: f32_dw_copy_avx512,
         dw_split2: f32_dw_split2_avx512,
+        grouped: Some((64, f32_grouped_avx512)),
         fma_peak: Some((f32_fma_peak_avx512, FMA_PEAK_FLOP_PER_ITER_AVX512)),
     }
 }
