@@ -4,6 +4,7 @@
 //! tap loads the shifted input vectors once and multiplies them with one broadcast weight per
 //! channel. The last vector of a row is stored through a mask.
 
+use super::Tile;
 use crate::kernels::grouped::{GroupBand, GROUP_KB, GROUP_SLACK};
 use std::arch::x86_64::*;
 
@@ -53,19 +54,6 @@ unsafe fn band(b: &GroupBand<'_, f32>, y: &mut [f32]) {
             }
         }
     }
-}
-
-/// Where one tile of the band lies.
-struct Tile<'a, 'b> {
-    b: &'a GroupBand<'b, f32>,
-    /// The packed weights of the tile's channel block.
-    w: *const f32,
-    /// First output channel of the block.
-    k0: usize,
-    /// Band row.
-    r: usize,
-    /// First column.
-    ox: usize,
 }
 
 /// `KB` output channels × `NV` vectors of columns from `t.ox` (the last vector masked to

@@ -3,6 +3,7 @@
 //! shifted input vectors once and multiplies them with one broadcast weight per channel. A
 //! row's last columns take a zmm, or a ymm where at most 8 are left, stored through a mask.
 
+use super::Tile;
 use crate::kernels::grouped::{GroupBand, GROUP_KB, GROUP_SLACK};
 use std::arch::x86_64::*;
 
@@ -80,19 +81,6 @@ unsafe fn band(b: &GroupBand<'_, f32>, y: &mut [f32]) {
             }
         }
     }
-}
-
-/// Where one tile of the band lies.
-struct Tile<'a, 'b> {
-    b: &'a GroupBand<'b, f32>,
-    /// The packed weights of the tile's channel block.
-    w: *const f32,
-    /// First output channel of the block.
-    k0: usize,
-    /// Band row.
-    r: usize,
-    /// First column.
-    ox: usize,
 }
 
 /// `KB` output channels × `NV` whole zmm of columns from `t.ox`, then the row's remaining

@@ -27,6 +27,20 @@ pub use avx2_grouped::f32_grouped_avx2_fma;
 pub use avx512_grouped::f32_grouped_avx512;
 
 use super::{Geometry, KernelSet};
+use crate::kernels::grouped::GroupBand;
+
+/// Where one tile of a grouped band lies (the AVX2 and AVX-512 grouped kernels).
+struct Tile<'a, 'b> {
+    b: &'a GroupBand<'b, f32>,
+    /// The packed weights of the tile's channel block.
+    w: *const f32,
+    /// First output channel of the block.
+    k0: usize,
+    /// Band row.
+    r: usize,
+    /// First column.
+    ox: usize,
+}
 use crate::isa::Isa;
 
 /// The AVX2 + FMA kernel set for `f32`: 6×16 tiles.
