@@ -317,7 +317,7 @@ type UnitFn<'f, F> = dyn Fn(usize, usize, &mut Slabs<'_, F>, &mut [F]) + Sync + 
 /// Run `f(u0, u1, slabs, ws_t)` for every worker `t < threads` on units `u0..u1` (an even
 /// share of `units`), where each of the first `used` slabs is cut at `offset(u)` (its part for
 /// units `u0..u1`, `offset(units)` = the slab's length) and `ws_t` is the `t`-th run of `per_ws`
-/// elements of `ws`. Like [`super::split_join`], recursively with `rayon::join`, allocating
+/// elements of `ws`. Like [`super::split_join`], recursively with `team::join`, allocating
 /// nothing.
 #[allow(clippy::too_many_arguments)]
 fn split_units<F: Send>(
@@ -359,7 +359,7 @@ fn split_units<F: Send>(
             b[i] = y;
         }
         let (wa, wb) = ws.split_at_mut((mid - t0) * per_ws);
-        rayon::join(
+        super::team::join(
             || go(a, used, (u0, um), (t0, mid), units, threads, offset, wa, per_ws, f),
             || go(b, used, (um, u1), (mid, t1), units, threads, offset, wb, per_ws, f),
         );

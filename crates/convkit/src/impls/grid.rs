@@ -83,7 +83,7 @@ impl<'a, T> Part<'a, T> {
 /// Run `f(t, part, ws_t)` for every worker `t < threads` with columns `cut(t)..cut(t + 1)` of
 /// every row of `y` (`rows × cols`, row-major; `cut(0) = 0`, `cut(threads) = cols`,
 /// non-decreasing) and the `t`-th run of `per_ws` elements of `ws`, recursively with
-/// `rayon::join`, allocating nothing.
+/// `team::join`, allocating nothing.
 pub(crate) fn split_cols<T: Send, F>(
     y: &mut [T],
     (rows, cols): (usize, usize),
@@ -124,7 +124,7 @@ pub(crate) fn split_cols<T: Send, F>(
         }
         let mid = (t0 + t1) / 2;
         let (wa, wb) = ws.split_at_mut((mid - t0) * per_ws);
-        rayon::join(
+        super::team::join(
             || go(shared, (rows, cols), wa, per_ws, (t0, mid), cut, f),
             || go(shared, (rows, cols), wb, per_ws, (mid, t1), cut, f),
         );

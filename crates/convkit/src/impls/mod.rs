@@ -11,6 +11,7 @@ pub mod pointwise;
 pub mod pool;
 pub mod reference;
 pub mod staging;
+mod team;
 pub mod winograd;
 
 use crate::isa::{Isa, LEVELS};
@@ -165,7 +166,7 @@ fn rank_fits(p: &ConvProblem) -> Result<(), String> {
 
 /// Run `f(t, part, ws_t)` for every worker `t < threads`, where `part` is `y[cut(t)..cut(t + 1)]`
 /// (`cut(0) = 0`, `cut(threads) = y.len()`, non-decreasing) and `ws_t` the `t`-th run of
-/// `per_ws` elements of `ws`. The parts are split recursively with `rayon::join`, allocating
+/// `per_ws` elements of `ws`. The parts are split recursively with [`team::join`], allocating
 /// nothing; one worker runs on the calling thread.
 pub(crate) fn split_join<T: Send, F>(
     y: &mut [T],
@@ -194,7 +195,7 @@ pub(crate) fn split_join<T: Send, F>(
         let at = cut(mid);
         let (ya, yb) = y.split_at_mut(at - base);
         let (wa, wb) = ws.split_at_mut((mid - t0) * per_ws);
-        rayon::join(
+        team::join(
             || go(ya, base, wa, per_ws, (t0, mid), cut, f),
             || go(yb, at, wb, per_ws, (mid, t1), cut, f),
         );

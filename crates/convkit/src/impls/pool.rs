@@ -606,7 +606,7 @@ fn strided<T: Copy, A: Copy, const S: usize>(acc: &mut [A], xs: &[T], f: impl Fn
 }
 
 /// Run `f(units, y_part, ix_part)` over `threads` contiguous ranges of `units` (each `per`
-/// outputs of `y` and of `ix`), split recursively with `rayon::join` like
+/// outputs of `y` and of `ix`), split recursively with `team::join` like
 /// [`super::split_join`], which splits one output only; nothing is allocated.
 fn split_units<T: Send, F>(
     y: &mut [T],
@@ -642,7 +642,7 @@ fn split_units<T: Send, F>(
             }
             None => (None, None),
         };
-        rayon::join(|| go(ya, ia, per, (t0, mid), cut, f), || go(yb, ib, per, (mid, t1), cut, f));
+        super::team::join(|| go(ya, ia, per, (t0, mid), cut, f), || go(yb, ib, per, (mid, t1), cut, f));
     }
     go(y, ix, per, (0, threads), &cut, f)
 }
