@@ -4,8 +4,9 @@
 //! output channels gives each worker a contiguous slice (see [`super::split_join`]), but
 //! splitting by positions gives each worker a column range of every row, which no slice
 //! expresses. [`split_cols`] hands each worker a [`Part`]: its column range of every row,
-//! handed out one row at a time. This module holds the only `unsafe` outside the kernels: the
-//! ranges are disjoint by construction, so the rows handed out never alias.
+//! handed out one row at a time. This module and `team` (the fork-join) hold the only `unsafe`
+//! outside the kernels: the ranges are disjoint by construction, so the rows handed out never
+//! alias.
 #![allow(unsafe_code)]
 
 use crate::kernels::MAX_MR;

@@ -12,7 +12,8 @@
 //! then waits for `b`. A helper spins for [`SPIN`] after each job before it parks, so the
 //! parts of one call, and calls in quick succession, find it awake. When no helper is free
 //! (concurrent callers, nested splits, more threads than cores) `join` falls back to
-//! `rayon::join`, so it never runs fewer parts at once than before. Which thread computes a
+//! `rayon::join`, so it never runs fewer parts at once than before; in a child process forked
+//! after the helpers started (which has none of them) it runs `a` then `b`. Which thread computes a
 //! part never changes its result: every implementation sums in the same order whatever the
 //! split.
 #![allow(unsafe_code)]
@@ -63,6 +64,8 @@ unsafe impl Send for Slot {}
 
 struct Team {
     slots: Vec<Slot>,
+    /// The process the helpers were started in: a child forked after that has none of them.
+    pid: u32,
 }
 
 fn team() -> &'static Team {
@@ -77,6 +80,7 @@ fn team() -> &'static Team {
                     thread: OnceLock::new(),
                 })
                 .collect(),
+            pid: std::process::id(),
         }
     })
 }
@@ -174,6 +178,10 @@ where
     RB: Send,
 {
     let team = team();
+    if team.pid != std::process::id() {
+        // A forked child: the helpers (and rayon's workers) stayed in the parent.
+        return (a(), b());
+    }
     for slot in &team.slots {
         let s = slot.state.load(Ordering::Relaxed);
         if (s != FREE && s != PARKED)

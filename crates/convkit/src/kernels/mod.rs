@@ -1,6 +1,6 @@
 //! Micro-kernels: the innermost loops, apart from the API. `generic` is portable Rust and
 //! always built; `x86_64` holds the AVX2 and AVX-512 versions, the crate's only `unsafe` code
-//! (with `impls/grid.rs`, see there). A [`KernelSet`] gathers one level's kernels and their
+//! (with `impls/grid.rs` and `impls/team.rs`, see there). A [`KernelSet`] gathers one level's kernels and their
 //! [`Geometry`]; plans pick one set ([`kernel_set`]) and read every block size from it.
 //!
 //! A GEMM micro-kernel computes one `mr × nr` tile `C = A·B` over a reduction of length `kc`
