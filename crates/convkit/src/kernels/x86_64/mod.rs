@@ -14,7 +14,9 @@ pub use avx2::{
     f32_copy_panel_avx2, f32_dw_row_avx2_fma, f32_fma_peak_avx2_fma, f32_gemm_4x16_indirect_avx2_fma,
     f32_gemm_6x16_avx2_fma, f32_gemm_6x16_indirect_avx2_fma, f32_gemm_6x8_avx2_fma, f32_transpose_panel_avx2,
 };
-pub use avx2_dw::{f32_dw3_rows_avx2_fma, f32_dw_copy_avx2, f32_dw_plane_avx2_fma, f32_dw_split2_avx2};
+pub use avx2_dw::{
+    f32_dw3_rows_avx2_fma, f32_dw3_rows_avx512, f32_dw_copy_avx2, f32_dw_plane_avx2_fma, f32_dw_split2_avx2,
+};
 pub use avx2_wino::{f32_wino_input_avx2, f32_wino_output_avx2};
 pub use avx512::{
     f32_copy_panel_avx512, f32_dw_copy_avx512, f32_dw_plane_avx512, f32_dw_row_avx512, f32_dw_split2_avx512,
@@ -69,8 +71,8 @@ pub fn avx2_set() -> KernelSet<f32> {
 ///
 /// Depthwise runs the AVX2 kernels: the portable row and band bodies compiled for AVX-512
 /// ([`f32_dw_row_avx512`], [`f32_dw_plane_avx512`]) measured 3–9× slower than the hand-written
-/// AVX2 ones on the suite's depthwise and blur cases (Zen 4), and there is no 512-bit direct 3×3
-/// kernel yet.
+/// AVX2 ones on the suite's depthwise and blur cases (Zen 4); the direct 3×3 kernel is the AVX2
+/// one compiled with AVX-512VL's 32 registers and taller row groups ([`f32_dw3_rows_avx512`]).
 pub fn avx512_set() -> KernelSet<f32> {
     KernelSet {
         isa: Isa::Avx512,
@@ -84,7 +86,7 @@ pub fn avx512_set() -> KernelSet<f32> {
         wino: (f32_wino_input_avx512, f32_wino_output_avx512),
         dw_row: f32_dw_row_avx2_fma,
         dw_plane: f32_dw_plane_avx2_fma,
-        dw_rows: Some(f32_dw3_rows_avx2_fma),
+        dw_rows: Some(f32_dw3_rows_avx512),
         dw_copy: f32_dw_copy_avx512,
         dw_split2: f32_dw_split2_avx512,
         grouped: Some((64, f32_grouped_avx512)),
