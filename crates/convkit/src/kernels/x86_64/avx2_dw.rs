@@ -30,6 +30,11 @@ pub fn f32_dw_plane_avx2_fma(p: &DwPlane<'_, f32>, y: &mut [f32]) {
     }
 }
 
+/// Output rows a column pass walks down each block column before moving right: with a
+/// 4 KiB page per input row of a wide image, the window of a band (its rows plus the kernel's)
+/// stays within the first-level data TLB for kernels up to about 40 taps.
+const COLUMN_BAND: usize = 8;
+
 /// Any kernel: rows in groups of four, then one at a time.
 ///
 /// # Safety
@@ -41,8 +46,8 @@ unsafe fn band(p: &DwPlane<'_, f32>, rows: usize, y: &mut [f32]) {
         // 64-wide blocks of one row, eight independent accumulators, so the multiply-adds of
         // long kernels do not wait on each other (sharing loads between rows saves little
         // when each input row feeds one tap per output). A column pass goes down each block
-        // column, so the input rows of the block's window stay in L1 from one output row to
-        // the next.
+        // column, [`COLUMN_BAND`] rows at a time, so the input rows of the block's window stay
+        // in L1 from one output row to the next.
         let blocks = p.wout.div_ceil(64);
         let at = |b: usize| (b * 64).min(p.wout - 64);
         if p.kh == 1 {
@@ -52,9 +57,11 @@ unsafe fn band(p: &DwPlane<'_, f32>, rows: usize, y: &mut [f32]) {
                 }
             }
         } else {
-            for b in 0..blocks {
-                for oy in 0..rows {
-                    block::<1, 8>(p, oy, at(b), y);
+            for band in (0..rows).step_by(COLUMN_BAND) {
+                for b in 0..blocks {
+                    for oy in band..rows.min(band + COLUMN_BAND) {
+                        block::<1, 8>(p, oy, at(b), y);
+                    }
                 }
             }
         }
