@@ -317,11 +317,8 @@ impl FilterPlan {
                 pad_source(j as isize - pl as isize, src_width, self.opts.border).map(|s| (j, pl + s))
             })
             .collect();
-        let tile = self
-            .opts
-            .tile_rows
-            .unwrap_or_else(|| strip_rows(c, src_width, ay.stride))
-            .clamp(1, ay.output);
+        let tile =
+            self.opts.tile_rows.unwrap_or_else(|| strip_rows(c, src_width, ay.stride)).clamp(1, ay.output);
         let weights: Vec<DepthwiseWeights<T>> =
             st.filter.kernels().iter().map(|k| DepthwiseWeights::new(k, c, st.separable)).collect();
         let pad_value = match self.opts.border {
