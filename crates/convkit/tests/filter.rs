@@ -9,7 +9,7 @@
 
 use convkit::filter::{
     bank, named, parse_matrix, Filter, FilterOptions, FilterPlan, Interleaved, Kernel, Planar, RangeMap,
-    RowSource,
+    RowSource, TileSink,
 };
 use convkit::{PadMode, Padding};
 
@@ -1012,7 +1012,7 @@ fn strips_equal_whole_image_passes_bit_for_bit() {
                 })
                 .collect();
             let samples16: Vec<u16> =
-                samples8.iter().enumerate().map(|(i, &v)| v as u16 * 257 ^ i as u16).collect();
+                samples8.iter().enumerate().map(|(i, &v)| (v as u16 * 257) ^ i as u16).collect();
             for spec in specs {
                 for border in borders {
                     for opts in [
@@ -1043,13 +1043,7 @@ fn strips_equal_whole_image_passes_bit_for_bit() {
                                     got.push(t.to_vec());
                                     Ok(())
                                 };
-                                let run = |src: &dyn RowSource<f32>,
-                                           sink: &mut dyn FnMut(
-                                    usize,
-                                    usize,
-                                    &[f32],
-                                )
-                                    -> convkit::Result<()>| {
+                                let run = |src: &dyn RowSource<f32>, sink: &mut TileSink<'_, f32>| {
                                     plan.run_into(src, sink, &mut |_, _| {}).unwrap()
                                 };
                                 if name == "u8" {
