@@ -59,7 +59,8 @@ pub struct FilterOptions {
     pub border: PadMode,
     /// True convolution: reverse every kernel (filter2D correlates, as does the default).
     pub flip: bool,
-    /// Output rows computed per tile; `None` picks a size that keeps a tile near 4 M values.
+    /// Output rows computed per tile; `None` picks a few rows, so that a tile stays in cache
+    /// (about 192 Ki input values of new rows a tile, at least 4 rows).
     pub tile_rows: Option<usize>,
 }
 
