@@ -8,7 +8,8 @@
 //! were checked with pencil and paper.
 
 use convkit::filter::{
-    bank, named, parse_matrix, Filter, FilterOptions, FilterPlan, Kernel, Planar, RangeMap,
+    bank, named, parse_matrix, Filter, FilterOptions, FilterPlan, Interleaved, Kernel, Planar, RangeMap,
+    RowSource, TileSink,
 };
 use convkit::{PadMode, Padding};
 
@@ -915,5 +916,159 @@ fn a_bank_is_one_weight_tensor_reading_the_same_pixels() {
     for (i, spec) in ["sobel-x", "gaussian:1:5", "1,2;3,4"].iter().enumerate() {
         let alone = filter(&[spec], &FilterOptions::default(), &img);
         assert_close(spec, &y.data[i * 30..][..30], &alone.data, 1e-12);
+    }
+}
+
+/// The responses of one stage computed the way the filter did before it filtered in strips:
+/// whole-image plans, the border applied by the convolution (a separable kernel as a padded
+/// column pass, then a padded row pass), the magnitude as √(x² + y²) in f64.
+fn whole_image_stage(st: &convkit::filter::Stage, opts: &FilterOptions, img: &Planar<f32>) -> Vec<f32> {
+    use convkit::{ConvDesc, ConvPlan, ConvProblem, PlanOptions};
+    let (c, h, w) = (img.channels, img.height, img.width);
+    let (ay, ax) = (&st.problem.axes[0], &st.problem.axes[1]);
+    let conv = |x: &[f32],
+                shape: [usize; 4],
+                k: (usize, usize),
+                wts: &[f64],
+                s: [usize; 2],
+                d: [usize; 2],
+                pad: Vec<usize>| {
+        let desc = ConvDesc::new()
+            .stride(s)
+            .dilation(d)
+            .padding(Padding::Explicit(pad))
+            .padding_mode(opts.border)
+            .groups(c)
+            .flip(opts.flip);
+        let p = ConvProblem::new(&desc, &shape, &[c, 1, k.0, k.1]).unwrap();
+        let wv: Vec<f32> = (0..c).flat_map(|_| wts.iter().map(|&v| v as f32)).collect();
+        let out = ConvPlan::new(&p, &wv, &PlanOptions::new()).unwrap().run(x, None).unwrap();
+        (out, p.output_shape())
+    };
+    let one = |k: &Kernel| -> Vec<f32> {
+        match k.factors().filter(|_| st.separable) {
+            Some((col, row)) => {
+                let (mid, ms) = conv(
+                    &img.data,
+                    [1, c, h, w],
+                    (k.rows(), 1),
+                    col,
+                    [ay.stride, 1],
+                    [ay.dilation, 1],
+                    vec![ay.pad_begin, 0, ay.pad_end, 0],
+                );
+                conv(
+                    &mid,
+                    [ms[0], ms[1], ms[2], ms[3]],
+                    (1, k.cols()),
+                    row,
+                    [1, ax.stride],
+                    [1, ax.dilation],
+                    vec![0, ax.pad_begin, 0, ax.pad_end],
+                )
+                .0
+            }
+            None => {
+                conv(
+                    &img.data,
+                    [1, c, h, w],
+                    (k.rows(), k.cols()),
+                    k.weights(),
+                    [ay.stride, ax.stride],
+                    [ay.dilation, ax.dilation],
+                    vec![ay.pad_begin, ax.pad_begin, ay.pad_end, ax.pad_end],
+                )
+                .0
+            }
+        }
+    };
+    match &st.filter {
+        Filter::Linear(k) => one(k),
+        Filter::Magnitude { x, y, .. } => one(x)
+            .iter()
+            .zip(&one(y))
+            .map(|(&a, &b)| ((a as f64) * (a as f64) + (b as f64) * (b as f64)).sqrt() as f32)
+            .collect(),
+    }
+}
+
+/// Strips that slide down the image (rows shared by two tiles moved, not read again), rows
+/// converted from interleaved 8- and 16-bit samples all channels at once, mirrored border
+/// columns padded into the strip: bit for bit the whole-image passes, for every border, odd
+/// and even sizes, strides, dilation, tiny images, 1, 3 and 4 channels and tile heights from
+/// one row to the whole image.
+#[test]
+fn strips_equal_whole_image_passes_bit_for_bit() {
+    let borders = ["reflect", "symmetric", "replicate", "circular", "zeros", "constant:3"];
+    let specs = ["gaussian:1.3", "box:4", "sobel", "gaussian:2:3", "1,2;3,4", "identity"];
+    let mut seed = 7u64;
+    for (h, w) in [(1, 1), (2, 3), (9, 8), (13, 70), (20, 33)] {
+        for c in [1, 3, 4] {
+            let n = c * h * w;
+            let samples8: Vec<u8> = (0..n)
+                .map(|_| {
+                    seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                    (seed >> 56) as u8
+                })
+                .collect();
+            let samples16: Vec<u16> =
+                samples8.iter().enumerate().map(|(i, &v)| (v as u16 * 257) ^ i as u16).collect();
+            for spec in specs {
+                for border in borders {
+                    for opts in [
+                        FilterOptions::default(),
+                        FilterOptions::default().stride([2]).flip(true),
+                        FilterOptions::default().dilation([2, 1]).padding(Padding::Full),
+                        FilterOptions::default().padding(Padding::Explicit(vec![0, 2, 1, 0])).stride([3, 2]),
+                    ] {
+                        let opts = opts.border(border.parse().unwrap());
+                        let f = [Filter::parse(spec).unwrap()];
+                        let Ok(plan) = FilterPlan::new(&f, &opts, c, h, w) else { continue };
+                        for (name, src) in [
+                            ("u8", Planar::<f32>::from_interleaved(&samples8, c, h, w).unwrap()),
+                            ("u16", Planar::<f32>::from_interleaved(&samples16, c, h, w).unwrap()),
+                        ] {
+                            let want = whole_image_stage(&plan.stages()[0], &opts, &src);
+                            let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+                            for tile in [None, Some(1), Some(2), Some(5)] {
+                                let o = match tile {
+                                    Some(t) => opts.clone().tile_rows(t),
+                                    None => opts.clone(),
+                                };
+                                let plan = FilterPlan::new(&f, &o, c, h, w).unwrap();
+                                let mut got = Vec::new();
+                                let mut rows = Vec::new();
+                                let mut sink = |r0: usize, r: usize, t: &[f32]| {
+                                    rows.push((r0, r));
+                                    got.push(t.to_vec());
+                                    Ok(())
+                                };
+                                let run = |src: &dyn RowSource<f32>, sink: &mut TileSink<'_, f32>| {
+                                    plan.run_into(src, sink, &mut |_, _| {}).unwrap()
+                                };
+                                if name == "u8" {
+                                    run(&Interleaved::new(&samples8, c, h, w).unwrap(), &mut sink);
+                                } else {
+                                    run(&Interleaved::new(&samples16, c, h, w).unwrap(), &mut sink);
+                                }
+                                // Reassemble the planes from the tiles.
+                                let (oc, oh, ow) = plan.output_size();
+                                let mut whole = vec![0f32; oc * oh * ow];
+                                for ((r0, r), t) in rows.iter().zip(&got) {
+                                    for (ch, part) in t.chunks_exact(r * ow).enumerate() {
+                                        whole[(ch * oh + r0) * ow..][..r * ow].copy_from_slice(part);
+                                    }
+                                }
+                                let what =
+                                    format!("{spec} {border} {opts:?} {name} {c}x{h}x{w} tile {tile:?}");
+                                assert_eq!(bits(&whole), bits(&want), "{what}");
+                                let planar = plan.run(&src, &mut |_, _| {}).unwrap();
+                                assert_eq!(bits(&planar.data), bits(&want), "{what} planar");
+                            }
+                        }
+                    }
+                }
+            }
+        }
     }
 }

@@ -565,3 +565,36 @@ fn single_row_depthwise_kernels_match_the_reference() {
         }
     }
 }
+
+/// One-column depthwise kernels (a separable filter's column pass) over rows of 64 outputs
+/// and more, where the band walks each block of columns down in bands of rows: long and short
+/// kernels, dilation, stride, unpadded and padded, more output rows than a band.
+#[test]
+fn single_column_depthwise_kernels_match_the_reference() {
+    let mut seed = 950;
+    for (w, kh, dilation, stride, padding) in [
+        (64, 31, 1, 1, Padding::Valid),
+        (100, 5, 1, 1, Padding::Valid),
+        (130, 3, 2, 1, Padding::Same),
+        (200, 7, 1, 2, Padding::Same),
+        (65, 1, 1, 1, Padding::Valid),
+    ] {
+        for h in [40, 31 + 2] {
+            seed += 1;
+            let case = Case {
+                desc: ConvDesc::new()
+                    .groups(3)
+                    .padding(padding.clone())
+                    .dilation([dilation, 1])
+                    .stride([stride, 1]),
+                x_shape: vec![1, 3, h, w],
+                w_shape: vec![3, 1, kh, 1],
+                bias: seed % 2 == 0,
+                seed,
+            };
+            let p = ConvProblem::new(&case.desc, &case.x_shape, &case.w_shape).unwrap();
+            check::<f32>(&case, &p, |v| v as f32).unwrap();
+            check::<f64>(&case, &p, |v| v).unwrap();
+        }
+    }
+}

@@ -230,4 +230,43 @@ impl<S: Copy + Into<f64>, T: Scalar> super::RowSource<T> for Interleaved<'_, S> 
         let px = &self.samples[row * n..][..n];
         dst.extend(px.chunks_exact(self.channels).map(|p| T::from_f64(p[channel].into())));
     }
+    fn write_row(&self, row: usize, dst: &mut [T], plane: usize) {
+        let n = self.width * self.channels;
+        let px = &self.samples[row * n..][..n];
+        match self.channels {
+            1 => deinterleave::<S, T, 1>(px, dst, plane, self.width),
+            3 => deinterleave::<S, T, 3>(px, dst, plane, self.width),
+            4 => deinterleave::<S, T, 4>(px, dst, plane, self.width),
+            c => {
+                for ch in 0..c {
+                    let d = &mut dst[ch * plane..][..self.width];
+                    for (d, p) in d.iter_mut().zip(px.chunks_exact(c)) {
+                        *d = T::from_f64(p[ch].into());
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// One row of `C`-channel pixels `px` to `C` planar rows of `width` values, `plane` apart in
+/// `dst`, in one pass (a fixed channel count, so the loop vectorises).
+fn deinterleave<S: Copy + Into<f64>, T: Scalar, const C: usize>(
+    px: &[S],
+    dst: &mut [T],
+    plane: usize,
+    width: usize,
+) {
+    let mut rows: [&mut [T]; C] = std::array::from_fn(|_| &mut [][..]);
+    let mut rest = dst;
+    for (ch, r) in rows.iter_mut().enumerate() {
+        let (head, tail) = std::mem::take(&mut rest).split_at_mut(if ch + 1 < C { plane } else { width });
+        *r = &mut head[..width];
+        rest = tail;
+    }
+    for (i, p) in px.chunks_exact(C).enumerate() {
+        for (r, &v) in rows.iter_mut().zip(p) {
+            r[i] = T::from_f64(v.into());
+        }
+    }
 }

@@ -30,12 +30,43 @@ pub fn f32_dw_plane_avx2_fma(p: &DwPlane<'_, f32>, y: &mut [f32]) {
     }
 }
 
+/// Output rows a column pass walks down each block column before moving right: with a
+/// 4 KiB page per input row of a wide image, the window of a band (its rows plus the kernel's)
+/// stays within the first-level data TLB for kernels up to about 40 taps.
+const COLUMN_BAND: usize = 8;
+
 /// Any kernel: rows in groups of four, then one at a time.
 ///
 /// # Safety
 /// AVX2 and FMA are available; `p.check(rows)` passed; `y` holds `rows · wout` elements.
 #[target_feature(enable = "avx2,fma")]
 unsafe fn band(p: &DwPlane<'_, f32>, rows: usize, y: &mut [f32]) {
+    if (p.kh == 1 || p.cols.len() == 1) && p.wout >= 64 {
+        // One-dimensional taps (a separable filter's column or row pass) over wide rows:
+        // 64-wide blocks of one row, eight independent accumulators, so the multiply-adds of
+        // long kernels do not wait on each other (sharing loads between rows saves little
+        // when each input row feeds one tap per output). A column pass goes down each block
+        // column, [`COLUMN_BAND`] rows at a time, so the input rows of the block's window stay
+        // in L1 from one output row to the next.
+        let blocks = p.wout.div_ceil(64);
+        let at = |b: usize| (b * 64).min(p.wout - 64);
+        if p.kh == 1 {
+            for oy in 0..rows {
+                for b in 0..blocks {
+                    block::<1, 8>(p, oy, at(b), y);
+                }
+            }
+        } else {
+            for band in (0..rows).step_by(COLUMN_BAND) {
+                for b in 0..blocks {
+                    for oy in band..rows.min(band + COLUMN_BAND) {
+                        block::<1, 8>(p, oy, at(b), y);
+                    }
+                }
+            }
+        }
+        return;
+    }
     let mut oy = 0;
     while oy + 4 <= rows {
         row_group::<4>(p, oy, y);
