@@ -319,7 +319,8 @@ pub fn encode_levels(
     }
     let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("").to_ascii_lowercase();
     let sixteen = matches!(levels, Levels::U16(_));
-    // A PNM already in the layout its extension holds: the PAM header the encoder writes, then
+    // A PNM already in the layout its extension holds: the header (binary PGM `P5` or PPM
+    // `P6`, as `.pgm`, `.ppm` and `.pnm` files are read everywhere; PAM `P7` for `.pam`), then
     // the samples as they are (16-bit ones big-endian).
     if format == ImageFormat::Pnm && !has_alpha {
         let fits = match ext.as_str() {
@@ -328,11 +329,13 @@ pub fn encode_levels(
             _ => true,
         };
         if fits {
-            let tuple = if colour == 1 { "GRAYSCALE" } else { "RGB" };
             let max = if sixteen { 65535 } else { 255 };
-            let head = format!(
-                "P7\nWIDTH {w}\nHEIGHT {h}\nDEPTH {colour}\nMAXVAL {max}\nTUPLTYPE {tuple}\nENDHDR\n"
-            );
+            let head = if ext == "pam" {
+                let tuple = if colour == 1 { "GRAYSCALE" } else { "RGB" };
+                format!("P7\nWIDTH {w}\nHEIGHT {h}\nDEPTH {colour}\nMAXVAL {max}\nTUPLTYPE {tuple}\nENDHDR\n")
+            } else {
+                format!("{}\n{w} {h}\n{max}\n", if colour == 1 { "P5" } else { "P6" })
+            };
             let body = match levels {
                 Levels::U8(v) => v,
                 Levels::U16(v) => v.iter().flat_map(|s| s.to_be_bytes()).collect(),

@@ -35,9 +35,23 @@ fn write_pnm(path: &Path, px: &[u8], c: usize, h: usize, w: usize) {
     std::fs::write(path, bytes).unwrap();
 }
 
-fn pam_body(path: &Path) -> Vec<u8> {
+/// The samples of a binary PNM: PAM (`P7`, through `ENDHDR`) for `.pam`, otherwise PGM/PPM
+/// (`P5`/`P6` by the channels: magic, width and height, maxval, each on its own line).
+fn pnm_body(path: &Path, channels: usize) -> Vec<u8> {
     let bytes = std::fs::read(path).unwrap();
-    let at = bytes.windows(7).position(|w| w == b"ENDHDR\n").expect("a PAM header") + 7;
+    if path.extension().is_some_and(|e| e == "pam") {
+        assert!(bytes.starts_with(b"P7\n"), "a PAM header");
+        let at = bytes.windows(7).position(|w| w == b"ENDHDR\n").expect("a PAM header") + 7;
+        return bytes[at..].to_vec();
+    }
+    let magic: &[u8] = if channels == 1 { b"P5\n" } else { b"P6\n" };
+    assert!(
+        bytes.starts_with(magic),
+        "{}: a binary {} header",
+        path.display(),
+        if channels == 1 { "PGM" } else { "PPM" }
+    );
+    let at = bytes.iter().enumerate().filter(|(_, &b)| b == b'\n').nth(2).expect("a three-line header").0 + 1;
     bytes[at..].to_vec()
 }
 
@@ -66,7 +80,8 @@ fn direct_outputs_match_the_whole_image_computation() {
                         .padding(Padding::Same)
                         .stride(stride.split(',').map(|s| s.parse().unwrap()).collect::<Vec<usize>>());
                     let want = expected(&px, c, h, w, kernels, &opts);
-                    for out_name in ["out.pam", "out.png"] {
+                    let pnm = if c == 1 { "out.pgm" } else { "out.ppm" };
+                    for out_name in ["out.pam", pnm, "out.png"] {
                         let out = dir.path().join(out_name);
                         let mut args = vec!["filter".to_string(), input.display().to_string()];
                         for k in *kernels {
@@ -79,7 +94,7 @@ fn direct_outputs_match_the_whole_image_computation() {
                         let got = if out_name.ends_with(".png") {
                             image::open(&out).unwrap().into_bytes()
                         } else {
-                            pam_body(&out)
+                            pnm_body(&out, c)
                         };
                         assert_eq!(got, want, "{args:?}");
                     }
