@@ -52,10 +52,11 @@ Ranges (--range) map responses to pixels; W is white (255 8-bit, 65535 16-bit, 1
 Min and max are taken over all colour channels together.
 
 Files: PNG, JPEG, BMP, TIFF, PNM in and out; grey, grey+alpha, RGB, RGBA; 8- and 16-bit (16-bit
-input stays 16-bit in PNG, TIFF and PNM). `.npy` in: (H, W) or (H, W, C), f32 or f64, values
-taken as intensities with white 1.0. `.npy` out: the raw float responses in the input's units
-(0-255 for 8-bit images, as filter2D with a float output depth), (H, W) or (H, W, C) with alpha
-last; --range given explicitly maps them to [0,1] first.
+input stays 16-bit in PNG, TIFF and PNM; .ppm/.pgm/.pnm are written as binary P6/P5, .pam as
+PAM). `.npy` in: (H, W) or (H, W, C), f32 or f64, values taken as intensities with white 1.0.
+`.npy` out: the raw float responses in the input's units (0-255 for 8-bit images, as filter2D
+with a float output depth), (H, W) or (H, W, C) with alpha last; --range given explicitly maps
+them to [0,1] first.
 
 Exit status: 0 on success, 2 on any bad input (one line on stderr, nothing written).";
     s
