@@ -138,9 +138,14 @@ fn serve(slot: &'static Slot) {
 /// One round of a spin-wait: mostly a pause, every [`YIELD_EVERY`]-th round a yield of the
 /// core, so a waiting thread that shares its core with the thread it waits for (the
 /// scheduler may put them there) hands it over within microseconds instead of a time slice.
+/// A rayon worker first runs one pending job of its pool instead: the part it waits for may
+/// itself wait for a job that fell back to that pool (a nested split with no free helper),
+/// and with every worker of the pool waiting here nothing else would run it.
 fn pause(round: u32) {
     if round % YIELD_EVERY == YIELD_EVERY - 1 {
-        std::thread::yield_now();
+        if rayon::yield_now() != Some(rayon::Yield::Executed) {
+            std::thread::yield_now();
+        }
     } else {
         std::hint::spin_loop();
     }
