@@ -1,6 +1,7 @@
-//! A plan run with more threads than cores from inside a one-worker rayon pool: the nested
-//! splits that find no free helper fall back to that pool while its only worker waits for
-//! them, which must not deadlock (the waiting worker runs the pool's pending jobs). Its own
+//! A plan run with more threads than cores from inside a one-worker rayon pool must not
+//! deadlock. Inside a pool, splits run on `rayon::join` (the waiting worker steals the other
+//! half); when they went to convkit's spinning helpers instead, a nested split that found no
+//! free helper fell back to the pool whose only worker was waiting for it, and hung. Its own
 //! test binary, since the global pool can be configured once per process.
 
 use convkit::plan::{ConvPlan, PlanOptions};

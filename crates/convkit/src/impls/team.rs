@@ -8,14 +8,15 @@
 //! inter-processor interrupt: measured on the 2-core Zen 4 VM, a `rayon::join` of two 16 µs
 //! halves took 30 µs instead of 16, where handing the second half to a thread spinning on a
 //! flag took 16.6 µs. So the engine keeps its own helpers (one per core beyond the first),
-//! started on first use: [`join`] hands `b` to a free helper, runs `a` on the calling thread,
-//! then waits for `b`. A helper spins for [`SPIN`] after each job before it parks, so the
-//! parts of one call, and calls in quick succession, find it awake. When no helper is free
-//! (concurrent callers, nested splits, more threads than cores) `join` falls back to
-//! `rayon::join`, so it never runs fewer parts at once than before; in a child process forked
-//! after the helpers started (which has none of them) it runs `a` then `b`. Which thread computes a
-//! part never changes its result: every implementation sums in the same order whatever the
-//! split.
+//! started on first use. Called from outside any rayon pool, [`join`] hands `b` to a free
+//! helper, runs `a` on the calling thread, then waits for `b`. A helper spins for [`SPIN`]
+//! after each job before it parks, so the parts of one call, and calls in quick succession,
+//! find it awake. Called from a rayon worker, `join` is `rayon::join`: the caller's pool
+//! bounds the parallelism. When no helper is free (concurrent callers, nested splits, more
+//! threads than cores) it falls back to `rayon::join`, so it never runs fewer parts at once
+//! than before; in a child process forked after the helpers started (which has none of them)
+//! it runs `a` then `b`. Which thread computes a part never changes its result: every
+//! implementation sums in the same order whatever the split.
 #![allow(unsafe_code)]
 
 use std::cell::UnsafeCell;
@@ -138,14 +139,9 @@ fn serve(slot: &'static Slot) {
 /// One round of a spin-wait: mostly a pause, every [`YIELD_EVERY`]-th round a yield of the
 /// core, so a waiting thread that shares its core with the thread it waits for (the
 /// scheduler may put them there) hands it over within microseconds instead of a time slice.
-/// A rayon worker first runs one pending job of its pool instead: the part it waits for may
-/// itself wait for a job that fell back to that pool (a nested split with no free helper),
-/// and with every worker of the pool waiting here nothing else would run it.
 fn pause(round: u32) {
     if round % YIELD_EVERY == YIELD_EVERY - 1 {
-        if rayon::yield_now() != Some(rayon::Yield::Executed) {
-            std::thread::yield_now();
-        }
+        std::thread::yield_now();
     } else {
         std::hint::spin_loop();
     }
@@ -182,6 +178,11 @@ where
     RA: Send,
     RB: Send,
 {
+    // Inside a rayon pool, the caller's pool bounds the parallelism (and its workers, busy
+    // waiting here, could not run the jobs a nested split hands back to it).
+    if rayon::current_thread_index().is_some() {
+        return rayon::join(a, b);
+    }
     let team = team();
     if team.pid != std::process::id() {
         // A forked child: the helpers (and rayon's workers) stayed in the parent.
