@@ -86,14 +86,19 @@ fn team() -> &'static Team {
     })
 }
 
-/// The helper thread of `slot` (started on first use), or `None` if it could not be started.
+/// The helper thread of `slot`; `None` when it was started just now (see below) or could not be
+/// started, and the caller runs both halves through rayon this time.
 fn helper(slot: &'static Slot) -> Option<&'static Thread> {
     if let Some(t) = slot.thread.get() {
         return Some(t);
     }
     // Only the caller holding the slot (CLAIMED) gets here, so one thread is spawned per slot.
+    // The new helper parks at once (the slot goes back to PARKED) and takes its first job from
+    // the next split: the scheduler then places it by wake-up, on an idle core, where a new
+    // thread may land on its creator's core and, spinning there beside it, never be moved.
     let handle = std::thread::Builder::new().name("convkit-helper".into()).spawn(move || serve(slot)).ok()?;
-    Some(slot.thread.get_or_init(|| handle.thread().clone()))
+    slot.thread.get_or_init(|| handle.thread().clone());
+    None
 }
 
 /// A helper's loop: wait for a job (spinning, then parked), run it, repeat.
