@@ -26,8 +26,7 @@ use std::sync::OnceLock;
 use std::thread::Thread;
 use std::time::{Duration, Instant};
 
-/// How long a helper spins for its next job before it parks, and how long a caller spins for
-/// its helper's part before it yields its core between checks.
+/// How long a helper spins for its next job before it parks.
 const SPIN: Duration = Duration::from_micros(200);
 
 /// Spin-wait rounds per yield (see [`pause`]).
@@ -116,14 +115,10 @@ fn serve(slot: &'static Slot) {
                 _ => {
                     pause(spins);
                     spins = spins.wrapping_add(1);
-                    if spins.is_multiple_of(256)
-                        && since.elapsed() > SPIN
-                        && slot
-                            .state
-                            .compare_exchange(FREE, PARKED, Ordering::AcqRel, Ordering::Relaxed)
-                            .is_ok()
-                    {
-                        continue;
+                    if spins.is_multiple_of(256) && since.elapsed() > SPIN {
+                        // Parks at the next round unless a caller claimed the slot meanwhile.
+                        let _ =
+                            slot.state.compare_exchange(FREE, PARKED, Ordering::AcqRel, Ordering::Relaxed);
                     }
                 }
             }
