@@ -298,7 +298,8 @@ pub fn run(a: BenchArgs) -> Result<(), String> {
             }
             Problem::Unknown => unreachable!("unknown passes are skipped above"),
         };
-        let x = pseudo_random(input_shape.iter().product(), 1);
+        let mut x_buf = LineBuf::from(&pseudo_random(input_shape.iter().product(), 1));
+        let x: &[f32] = x_buf.get();
         for (&t, (_, peak)) in threads.iter().zip(&peaks) {
             let peak = peak.map(|p| p.1);
             let mut opts = PlanOptions::new().threads(t).exact(a.exact);
@@ -312,31 +313,36 @@ pub fn run(a: BenchArgs) -> Result<(), String> {
             let (name, wsb, times) = match &problem {
                 Problem::Conv(p) if c.pass == "backward_weight" => {
                     let plan = GradWeightPlan::new(p, &opts).map_err(err)?;
-                    let gy = pseudo_random(p.output_shape().iter().product(), 3);
-                    let mut gw = vec![0f32; w.len()];
+                    let mut gy_buf = LineBuf::from(&pseudo_random(p.output_shape().iter().product(), 3));
+                    let gy: &[f32] = gy_buf.get();
+                    let mut gw_buf = LineBuf::zeros(w.len());
+                    let gw = gw_buf.get();
                     let mut ws = plan.workspace().map_err(err)?;
-                    let times = time_runs(&a, || plan.execute(&x, &gy, &mut gw, &mut ws)).map_err(err)?;
+                    let times = time_runs(&a, || plan.execute(x, gy, gw, &mut ws)).map_err(err)?;
                     (plan.implementation(), plan.workspace_len() * 4, times)
                 }
                 Problem::Conv(p) => {
                     let plan = ConvPlan::new(p, &w, &opts).map_err(err)?;
-                    let mut y = vec![0f32; p.output_shape().iter().product()];
+                    let mut y_buf = LineBuf::zeros(p.output_shape().iter().product());
+                    let y = y_buf.get();
                     let mut ws = plan.workspace().map_err(err)?;
-                    let times = time_runs(&a, || plan.execute(&x, None, &mut y, &mut ws)).map_err(err)?;
+                    let times = time_runs(&a, || plan.execute(x, None, y, &mut ws)).map_err(err)?;
                     (plan.implementation(), plan.workspace_len() * 4, times)
                 }
                 Problem::Transpose(p) => {
                     let plan = ConvTransposePlan::new(p, &w, &opts).map_err(err)?;
-                    let mut y = vec![0f32; p.output_shape().iter().product()];
+                    let mut y_buf = LineBuf::zeros(p.output_shape().iter().product());
+                    let y = y_buf.get();
                     let mut ws = plan.workspace().map_err(err)?;
-                    let times = time_runs(&a, || plan.execute(&x, None, &mut y, &mut ws)).map_err(err)?;
+                    let times = time_runs(&a, || plan.execute(x, None, y, &mut ws)).map_err(err)?;
                     (plan.implementation(), plan.workspace_len() * 4, times)
                 }
                 Problem::Pool(p) => {
                     let plan = PoolPlan::new(p, &opts).map_err(err)?;
-                    let mut y = vec![0f32; p.output_shape().iter().product()];
+                    let mut y_buf = LineBuf::zeros(p.output_shape().iter().product());
+                    let y = y_buf.get();
                     let mut ws = plan.workspace().map_err(err)?;
-                    let times = time_runs(&a, || plan.execute(&x, &mut y, None, &mut ws)).map_err(err)?;
+                    let times = time_runs(&a, || plan.execute(x, y, None, &mut ws)).map_err(err)?;
                     (plan.implementation(), plan.workspace_len() * 4, times)
                 }
                 Problem::Unknown => unreachable!("unknown passes are skipped above"),
@@ -377,6 +383,34 @@ pub fn run(a: BenchArgs) -> Result<(), String> {
 }
 
 /// One warm-up run, then timed runs until both `min_iters` runs and `min_time` seconds.
+/// A buffer whose data starts on a 64-byte cache line, as PyTorch's and ONNX Runtime's
+/// tensors do (a `Vec` of this size is 16-byte aligned). The peers are timed on aligned
+/// tensors, and a misaligned output makes two threads writing neighbouring columns share the
+/// cache line at every boundary between their parts.
+struct LineBuf {
+    v: Vec<f32>,
+    off: usize,
+    len: usize,
+}
+
+impl LineBuf {
+    fn zeros(len: usize) -> Self {
+        let v = vec![0f32; len + 16];
+        let off = v.as_ptr().align_offset(64).min(16);
+        LineBuf { v, off, len }
+    }
+
+    fn from(data: &[f32]) -> Self {
+        let mut b = Self::zeros(data.len());
+        b.get().copy_from_slice(data);
+        b
+    }
+
+    fn get(&mut self) -> &mut [f32] {
+        &mut self.v[self.off..][..self.len]
+    }
+}
+
 fn time_runs(a: &BenchArgs, mut run: impl FnMut() -> convkit::Result<()>) -> convkit::Result<Vec<f64>> {
     run()?;
     let mut times = Vec::new();

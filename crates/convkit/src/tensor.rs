@@ -54,6 +54,27 @@ pub(crate) fn check_bias<T>(b: Option<&[T]>, k: usize) -> Result<()> {
 }
 
 /// Check that a caller's workspace holds at least the `need` elements a plan asked for.
+/// Bytes of a cache line: implementations' scratch starts on one, so that threads writing
+/// neighbouring parts of it do not share a line at every boundary.
+const LINE: usize = 64;
+
+/// `need` workspace elements plus the slack [`line_aligned`] may skip (none when `need` is 0).
+pub(crate) fn with_line_slack<T>(need: usize) -> usize {
+    if need == 0 {
+        0
+    } else {
+        need + LINE / std::mem::size_of::<T>().max(1)
+    }
+}
+
+/// The `need` elements of `ws` (at least [`with_line_slack`]`(need)` long) from its first
+/// element on a cache line.
+pub(crate) fn line_aligned<T>(ws: &mut [T], need: usize) -> &mut [T] {
+    let slack = with_line_slack::<T>(need) - need;
+    let off = ws.as_ptr().align_offset(LINE).min(slack);
+    &mut ws[off..][..need]
+}
+
 pub(crate) fn check_workspace(len: usize, need: usize) -> Result<()> {
     if len < need {
         Err(Error::arg("workspace", len, format!("needs {need} elements (see workspace_len)")))

@@ -31,6 +31,19 @@ pub const MAX_FIRST_POSITIONS: usize = 128;
 /// Reduction block: a `KC × nr` weight panel slice (L1) and `KC × mr` input block.
 const KC: usize = 256;
 
+/// Weight panels one tile call covers (the kernel's `panels`): a position block is loaded
+/// once per chunk and the call's checks are paid once for all of them. On
+/// `resnet50_1x1_7_reduce` (Zen 4, AVX-512), one tile call per panel ran at 102 GFLOP/s
+/// (1 thread) and 160 (2 threads); chunks of 4 at 107 and 178; of 8 at 108 and 176.
+const PANEL_CHUNK: usize = 4;
+
+/// Several workers each pack the whole input when their copies together take at most this
+/// many bytes (every worker reads every position block). A shared copy packed in parts makes
+/// each worker write lines the other read on the previous call, and read the other's part
+/// from its cache: on `resnet50_1x1_7_reduce` (2 threads, Zen 4) packing took 10 % of the
+/// time shared and less than 1 % private.
+const PRIVATE_PACK_BYTES: usize = 4 << 20;
+
 /// The packed input's slice of one reduction block is swept once per weight panel while it
 /// is at most this large (half of L2).
 const A_SLICE_BYTES: usize = 256 << 10;
@@ -126,6 +139,15 @@ impl<T: Scalar> Pointwise<T> {
         }
     }
 
+    /// First position and position count of block `pb`: the positions in `pblocks` blocks as
+    /// even as possible (49 positions in 16-row tiles: 12 + 12 + 12 + 13 rather than
+    /// 16 + 16 + 16 + 1, whose last tile would cost as much as 4 rows: the kernel sets run
+    /// tiles of the live rows, and a tile's cost is about one FMA per row and step).
+    fn block(&self, pb: usize) -> (usize, usize) {
+        let q0 = pb * self.outs / self.pblocks;
+        (q0, (pb + 1) * self.outs / self.pblocks - q0)
+    }
+
     /// Packed input of one sample: `[position block][c][self.mr]`.
     fn a_len(&self) -> usize {
         self.pblocks * self.c * self.mr
@@ -145,17 +167,22 @@ impl<T: Scalar> Pointwise<T> {
         }
     }
 
-    /// Per worker: spare tile rows.
-    fn per_thread(&self) -> usize {
-        self.mr * self.nr
+    /// Whether each of `threads` workers packs the whole input into its own copy: with
+    /// several workers, when the copies together stay within [`PRIVATE_PACK_BYTES`].
+    fn private_pack(&self, threads: usize) -> bool {
+        threads > 1 && self.a_len() * threads * std::mem::size_of::<T>() <= PRIVATE_PACK_BYTES
+    }
+
+    /// Per worker: spare tile rows (a chunk of panels wide), then its packed input if packing is private.
+    fn per_thread(&self, threads: usize) -> usize {
+        self.mr * self.nr * PANEL_CHUNK + if self.private_pack(threads) { self.a_len() } else { 0 }
     }
 
     /// Pack position blocks `bs` of sample `x` into `a` (those blocks only).
     fn pack(&self, x: &[T], bs: (usize, usize), a: &mut [T]) {
         let (_, xc) = self.xs;
         for (bi, blk) in a.chunks_exact_mut(self.c * self.mr).enumerate() {
-            let q0 = (bs.0 + bi) * self.mr;
-            let live = self.mr.min(self.outs - q0);
+            let (q0, live) = self.block(bs.0 + bi);
             if self.contiguous {
                 // Channels-first at stride 1: a block's positions are one run of each channel.
                 for (ci, dst) in blk.chunks_exact_mut(self.mr).enumerate() {
@@ -186,27 +213,29 @@ impl<T: Scalar> Pointwise<T> {
         let last_block = c.div_ceil(KC) - 1;
         for (bi, r0) in (0..c).step_by(KC).enumerate() {
             let kc = KC.min(c - r0);
-            // Each panel of weights (L1) sweeps every position block while the blocks' slice
-            // of the packed input stays in L2; past that, each position block (L1) sweeps the
-            // worker's weight panels (L2) instead, so the input streams through once.
-            let b_at = |q: usize| &self.packed[(r0 * self.kpanels + q * kc) * self.nr..][..kc * self.nr];
-            let mut tile = |pb: usize, q: usize| {
-                let live = self.mr.min(self.outs - pb * self.mr);
+            // Each chunk of weight panels (L2) sweeps every position block while the blocks'
+            // slice of the packed input stays in L2; past that, each position block (L1)
+            // sweeps the worker's chunks of weight panels instead, so the input streams through
+            // once. One tile call covers a chunk of panels ([`PANEL_CHUNK`]).
+            let mut tiles = |pb: usize, q: usize| {
+                let np = PANEL_CHUNK.min(qs.1 - q);
+                let (q0, live) = self.block(pb);
                 let ab = &a[(pb * c + r0) * self.mr..][..kc * self.mr];
-                let rows = part.tile(self.mr, (pb * self.mr, live), ((q - qs.0) * self.nr, self.nr), spare);
+                let rows = part.tile(self.mr, (q0, live), ((q - qs.0) * self.nr, np * self.nr), spare);
                 let mut dst = TileDst { rows, accumulate: bi > 0, bias: None, live };
-                (self.ks.gemm)(kc, ab, b_at(q), (1, 0), &mut dst);
+                let b = &self.packed[(r0 * self.kpanels + q * kc) * self.nr..][..np * kc * self.nr];
+                (self.ks.gemm)(kc, ab, b, (np, kc * self.nr), &mut dst);
             };
             if self.pblocks * kc * self.mr * std::mem::size_of::<T>() <= A_SLICE_BYTES {
-                for q in qs.0..qs.1 {
+                for q in (qs.0..qs.1).step_by(PANEL_CHUNK) {
                     for pb in 0..self.pblocks {
-                        tile(pb, q);
+                        tiles(pb, q);
                     }
                 }
             } else {
                 for pb in 0..self.pblocks {
-                    for q in qs.0..qs.1 {
-                        tile(pb, q);
+                    for q in (qs.0..qs.1).step_by(PANEL_CHUNK) {
+                        tiles(pb, q);
                     }
                 }
             }
@@ -231,29 +260,42 @@ impl<T: Scalar> ConvImpl<T> for Pointwise<T> {
     }
 
     fn workspace(&self, threads: usize) -> usize {
-        self.a_len() + self.acc_len() + self.per_thread() * threads.max(1)
+        let threads = threads.max(1);
+        let shared = if self.private_pack(threads) { 0 } else { self.a_len() };
+        shared + self.acc_len() + self.per_thread(threads) * threads
     }
 
     fn execute(&self, x: &[T], bias: Option<&[T]>, y: &mut [T], ws: &mut [T], threads: usize) {
         let threads = threads.max(1);
-        let (a, rest) = ws.split_at_mut(self.a_len());
+        let private = self.private_pack(threads);
+        let (a, rest) = ws.split_at_mut(if private { 0 } else { self.a_len() });
         let (acc, spare) = rest.split_at_mut(self.acc_len());
         let (xn, _) = self.xs;
         let (k, outs, kp) = (self.k, self.outs, self.kpanels);
         let block = self.c * self.mr;
         for n in 0..self.p.batch {
             let xs = &x[n * xn..];
-            let cut = |t: usize| (self.pblocks * t / threads) * block;
-            split_join(a, &mut [], 0, threads, &cut, &|t, part, _| {
-                self.pack(xs, (self.pblocks * t / threads, self.pblocks * (t + 1) / threads), part)
-            });
+            if !private {
+                let cut = |t: usize| (self.pblocks * t / threads) * block;
+                split_join(a, &mut [], 0, threads, &cut, &|t, part, _| {
+                    self.pack(xs, (self.pblocks * t / threads, self.pblocks * (t + 1) / threads), part)
+                });
+            }
             let a = &*a;
             let yn = &mut y[n * k * outs..][..k * outs];
             // The output itself (`P × K`), or the buffer (`P × kpanels·self.nr`) copied out below.
             let direct = self.direct();
             let (mat, cols) = if direct { (&mut *yn, k) } else { (&mut *acc, kp * self.nr) };
             let cut = |t: usize| (kp * t / threads * self.nr).min(cols);
-            split_cols(mat, (outs, cols), spare, self.mr * self.nr, threads, &cut, &|t, mut part, spare| {
+            let per = self.per_thread(threads);
+            split_cols(mat, (outs, cols), spare, per, threads, &cut, &|t, mut part, spare| {
+                let (spare, own) = spare.split_at_mut(self.mr * self.nr * PANEL_CHUNK);
+                let a = if private {
+                    self.pack(xs, (0, self.pblocks), own);
+                    &*own
+                } else {
+                    a
+                };
                 self.compute(a, bias, (kp * t / threads, kp * (t + 1) / threads), &mut part, spare)
             });
             let acc = &*acc;

@@ -159,9 +159,10 @@ impl<T: Scalar> GradWeightPlan<T> {
         self.imp.as_ref().map_or("reference".into(), |i| i.name())
     }
 
-    /// Scratch elements [`GradWeightPlan::execute`] needs.
+    /// Scratch elements [`GradWeightPlan::execute`] needs, with room to start the
+    /// implementation's scratch on a cache line.
     pub fn workspace_len(&self) -> usize {
-        self.imp.as_ref().map_or(0, |i| i.workspace(self.threads))
+        crate::tensor::with_line_slack::<T>(self.imp.as_ref().map_or(0, |i| i.workspace(self.threads)))
     }
 
     /// A workspace of the right size.
@@ -178,7 +179,10 @@ impl<T: Scalar> GradWeightPlan<T> {
         check_len("grad_weight", gw.len(), &p.weight_shape())?;
         check_workspace(ws.len(), self.workspace_len())?;
         match &self.imp {
-            Some(imp) => imp.execute(x, gy, gw, &mut ws[..self.workspace_len()], self.threads),
+            Some(imp) => {
+                let ws = crate::tensor::line_aligned(ws, imp.workspace(self.threads));
+                imp.execute(x, gy, gw, ws, self.threads)
+            }
             None => {
                 // The reference reads the weight only for the input gradient; none is asked for.
                 let w = vec![T::ZERO; gw.len()];

@@ -20,7 +20,7 @@ use crate::impls::{candidates, ConvImpl};
 use crate::isa::{max_isa, Isa};
 use crate::scalar::Scalar;
 use crate::shape::ConvProblem;
-use crate::tensor::{alloc, check_bias, check_len, check_workspace};
+use crate::tensor::{alloc, check_bias, check_len, check_workspace, line_aligned, with_line_slack};
 
 /// Options for building a plan.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -165,9 +165,10 @@ impl<T: Scalar> ConvPlan<T> {
         s
     }
 
-    /// Scratch elements [`ConvPlan::execute`] needs (all threads together).
+    /// Scratch elements [`ConvPlan::execute`] needs (all threads together), with room to start
+    /// the implementation's scratch on a cache line.
     pub fn workspace_len(&self) -> usize {
-        self.imp.workspace(self.threads)
+        with_line_slack::<T>(self.imp.workspace(self.threads))
     }
 
     /// A workspace of the right size.
@@ -181,7 +182,8 @@ impl<T: Scalar> ConvPlan<T> {
         check_len("output", y.len(), &self.problem.output_shape())?;
         check_bias(bias, self.problem.out_channels)?;
         check_workspace(ws.len(), self.workspace_len())?;
-        self.imp.execute(x, bias, y, &mut ws[..self.workspace_len()], self.threads);
+        let ws = line_aligned(ws, self.imp.workspace(self.threads));
+        self.imp.execute(x, bias, y, ws, self.threads);
         Ok(())
     }
 

@@ -284,9 +284,15 @@ impl<T: Scalar> ConvTransposePlan<T> {
     /// Scratch elements [`ConvTransposePlan::execute`] needs: the largest phase's result plus
     /// its forward plan's workspace.
     pub fn workspace_len(&self) -> usize {
-        self.phases
-            .as_ref()
-            .map_or(0, |ps| ps.iter().map(|ph| ph.out_len + ph.plan.workspace_len()).max().unwrap_or(0))
+        crate::tensor::with_line_slack::<T>(self.phase_workspace())
+    }
+
+    /// The largest phase's result (rounded up to whole cache lines, so its forward plan's
+    /// workspace starts on one too) plus that plan's workspace.
+    fn phase_workspace(&self) -> usize {
+        self.phases.as_ref().map_or(0, |ps| {
+            ps.iter().map(|ph| line_round::<T>(ph.out_len) + ph.plan.workspace_len()).max().unwrap_or(0)
+        })
     }
 
     /// A workspace of the right size.
@@ -309,8 +315,10 @@ impl<T: Scalar> ConvTransposePlan<T> {
         if self.fill {
             self.fill_bias(bias, y);
         }
+        let ws = crate::tensor::line_aligned(ws, self.phase_workspace());
         for ph in phases {
-            let (buf, rest) = ws.split_at_mut(ph.out_len);
+            let (buf, rest) = ws.split_at_mut(line_round::<T>(ph.out_len));
+            let buf = &mut buf[..ph.out_len];
             ph.plan.execute(x, None, buf, rest)?;
             self.scatter(ph, buf, bias, y);
         }
@@ -468,4 +476,10 @@ impl<T: Scalar> ConvTransposePlan<T> {
         self.execute(x, bias, &mut y, &mut ws)?;
         Ok(y)
     }
+}
+
+/// `n` elements rounded up to whole 64-byte cache lines.
+fn line_round<T>(n: usize) -> usize {
+    let per = (64 / std::mem::size_of::<T>().max(1)).max(1);
+    n.div_ceil(per) * per
 }

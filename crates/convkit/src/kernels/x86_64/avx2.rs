@@ -65,6 +65,7 @@ fn packed_tiles(
             (true, _) => kernel_narrow(kc, a, b, panels, &rows, acc, bias),
             (false, 0..=2) => kernel::<2>(kc, a, b, panels, &rows, acc, bias),
             (false, 3..=4) => kernel::<4>(kc, a, b, panels, &rows, acc, bias),
+            (false, 5) => kernel::<5>(kc, a, b, panels, &rows, acc, bias),
             (false, _) => kernel::<MR>(kc, a, b, panels, &rows, acc, bias),
         }
     }

@@ -615,11 +615,12 @@ fn dw_split2(src: &[f32], ev: &mut [f32], od: &mut [f32]) {
 }
 
 /// Rows of this level's GEMM tile (16 zmm accumulators); blocks with fewer live rows run a
-/// 4-, 8- or 12-row kernel on the same packing.
+/// kernel of exactly that many rows, at least 4, on the same packing (a tile's cost is one
+/// FMA per row and step; below 4 rows the FMA latency bounds it instead).
 pub(super) const MR: usize = 16;
 
-/// Call tile kernel `$k` on a [`TileDst`] `$c` with the live rows rounded up to 4, 8, 12
-/// or 16 (`$args` go before the destination rows).
+/// Call tile kernel `$k` on a [`TileDst`] `$c` with as many rows as it has live, at least 4
+/// (`$args` go before the destination rows).
 macro_rules! by_live_rows {
     ($k:ident, $c:expr, $($args:expr),*) => {{
         let c: &mut TileDst<'_, f32> = $c;
@@ -627,15 +628,24 @@ macro_rules! by_live_rows {
         let (bias, rows) = (bias.as_ref().map(|b| &b[..]), &mut c.rows[..]);
         match c.live {
             0..=4 => $k::<4>($($args,)* rows, acc, bias, MR),
-            5..=8 => $k::<8>($($args,)* rows, acc, bias, MR),
-            9..=12 => $k::<12>($($args,)* rows, acc, bias, MR),
+            5 => $k::<5>($($args,)* rows, acc, bias, MR),
+            6 => $k::<6>($($args,)* rows, acc, bias, MR),
+            7 => $k::<7>($($args,)* rows, acc, bias, MR),
+            8 => $k::<8>($($args,)* rows, acc, bias, MR),
+            9 => $k::<9>($($args,)* rows, acc, bias, MR),
+            10 => $k::<10>($($args,)* rows, acc, bias, MR),
+            11 => $k::<11>($($args,)* rows, acc, bias, MR),
+            12 => $k::<12>($($args,)* rows, acc, bias, MR),
+            13 => $k::<13>($($args,)* rows, acc, bias, MR),
+            14 => $k::<14>($($args,)* rows, acc, bias, MR),
+            15 => $k::<15>($($args,)* rows, acc, bias, MR),
             _ => $k::<16>($($args,)* rows, acc, bias, MR),
         }
     }};
 }
 
 /// `f32_gemm_16x16_avx512`: [`f32_gemm_tile_avx512`] on a [`TileDst`], computing the live
-/// rows rounded up to 4, 8, 12 or 16.
+/// rows (at least 4).
 pub fn f32_gemm_16x16_avx512(
     kc: usize,
     a: &[f32],
