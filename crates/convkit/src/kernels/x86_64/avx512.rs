@@ -902,11 +902,56 @@ mod tests {
         tiles_1: 1,
         tiles_2: 2,
         tiles_4: 4,
+        tiles_5: 5,
         tiles_6: 6,
+        tiles_7: 7,
         tiles_8: 8,
+        tiles_9: 9,
+        tiles_11: 11,
         tiles_12: 12,
+        tiles_13: 13,
         tiles_14: 14,
+        tiles_15: 15,
         tiles_16: 16,
+    }
+
+    /// The `TileDst` entry points run a kernel of the live rows (at least 4): for every live
+    /// count, the live rows equal the 16-row kernel's bit for bit, and rows from
+    /// max(live, 4) on are left as they were.
+    #[test]
+    fn live_rows_pick_a_kernel_of_that_many_rows() {
+        if !detected() {
+            return;
+        }
+        let mut rng = Rng(0x51ce_0f1e_5eed_0001);
+        let (kc, panels) = (37, 2);
+        let a = rng.vec(kc * MR, false);
+        let b = rng.vec(panels * kc * NR, false);
+        let width = panels * NR;
+        let mut full = vec![vec![0f32; width]; MR];
+        {
+            let mut rs: Vec<&mut [f32]> = full.iter_mut().map(|r| r.as_mut_slice()).collect();
+            f32_gemm_tile_avx512::<16>(kc, &a, &b, (panels, kc * NR), &mut rs, false, None, MR);
+        }
+        for live in 1..=MR {
+            let mut got = vec![vec![-1f32; width]; MR];
+            {
+                let mut it = got.iter_mut().map(|r| r.as_mut_slice());
+                let rows =
+                    std::array::from_fn(
+                        |i| if i < MR { it.next().expect("row") } else { Default::default() },
+                    );
+                let mut c = TileDst { rows, accumulate: false, bias: None, live };
+                f32_gemm_16x16_avx512(kc, &a, &b, (panels, kc * NR), &mut c);
+            }
+            for (i, row) in got.iter().enumerate() {
+                if i < live {
+                    assert_eq!(bits(row), bits(&full[i]), "live {live}: row {i}");
+                } else if i >= live.max(4) {
+                    assert!(row.iter().all(|&v| v == -1.0), "live {live}: row {i} was written");
+                }
+            }
+        }
     }
 
     #[test]
