@@ -6,15 +6,18 @@
 //! handles poorly: channels-last data, where `Yᵀ` *is* the output and `Xᵀ` the input, so
 //! tiles go straight into it; and channels-first layers with few positions (the 7×7 maps at
 //! the end of ResNet-50), where a last partial panel of positions would waste most of a tile
-//! (with 6×16 tiles, 49 positions are 3 panels of 16 and 1 column; as rows, 8 blocks of 6 and 1).
+//! (49 positions are 3 panels of 16 columns and one of 1; as rows of 16-row tiles, 4 blocks of
+//! 12 or 13, each run by a kernel of exactly its rows).
 //!
-//! Per sample: the input is packed once into `mr`-position blocks (`[block][c][mr]`, shared
-//! by the workers), then for each reduction block of 256 channels, each worker sweeps its
-//! panels of `nr` output channels (packed at plan time, L1-resident per reduction block) over
-//! every position block. Channels-last output with a whole number of `nr`-channel panels takes
-//! the tiles directly, and the bias after the last block; otherwise tiles accumulate in a
-//! `P × K` buffer copied (channels-first: transposed) into place at the end, with the bias. Workers split the output channels by panels; every output is summed in
-//! the same order whatever the split.
+//! Per sample: the input is packed into blocks of at most `mr` positions, as even as possible
+//! (`[block][c][mr]`): once, shared by the workers, or by each worker into its own copy when
+//! the copies are small (`PRIVATE_PACK_BYTES`). Then, for each reduction block of 256
+//! channels, each worker sweeps its panels of `nr` output channels (packed at plan time), in
+//! chunks of `PANEL_CHUNK` per tile call, over every position block. Channels-last output
+//! with a whole number of `nr`-channel panels takes the tiles directly, and the bias after the
+//! last block; otherwise tiles accumulate in a `P × K` buffer copied (channels-first:
+//! transposed) into place at the end, with the bias. Workers split the output channels by
+//! panels; every output is summed in the same order whatever the split.
 
 use super::grid::{split_cols, Part};
 use super::{split_join, ConvImpl};
