@@ -382,7 +382,6 @@ pub fn run(a: BenchArgs) -> Result<(), String> {
     Ok(())
 }
 
-/// One warm-up run, then timed runs until both `min_iters` runs and `min_time` seconds.
 /// A buffer whose data starts on a 64-byte cache line, as PyTorch's and ONNX Runtime's
 /// tensors do (a `Vec` of this size is 16-byte aligned). The peers are timed on aligned
 /// tensors, and a misaligned output makes two threads writing neighbouring columns share the
@@ -411,6 +410,7 @@ impl LineBuf {
     }
 }
 
+/// One warm-up run, then timed runs until both `min_iters` runs and `min_time` seconds.
 fn time_runs(a: &BenchArgs, mut run: impl FnMut() -> convkit::Result<()>) -> convkit::Result<Vec<f64>> {
     run()?;
     let mut times = Vec::new();

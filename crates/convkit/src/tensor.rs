@@ -67,6 +67,12 @@ pub(crate) fn with_line_slack<T>(need: usize) -> usize {
     }
 }
 
+/// `n` elements rounded up to whole cache lines.
+pub(crate) fn line_round<T>(n: usize) -> usize {
+    let per = (LINE / std::mem::size_of::<T>().max(1)).max(1);
+    n.div_ceil(per) * per
+}
+
 /// The `need` elements of `ws` (at least [`with_line_slack`]`(need)` long) from its first
 /// element on a cache line.
 pub(crate) fn line_aligned<T>(ws: &mut [T], need: usize) -> &mut [T] {

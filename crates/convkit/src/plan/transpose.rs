@@ -291,7 +291,10 @@ impl<T: Scalar> ConvTransposePlan<T> {
     /// workspace starts on one too) plus that plan's workspace.
     fn phase_workspace(&self) -> usize {
         self.phases.as_ref().map_or(0, |ps| {
-            ps.iter().map(|ph| line_round::<T>(ph.out_len) + ph.plan.workspace_len()).max().unwrap_or(0)
+            ps.iter()
+                .map(|ph| crate::tensor::line_round::<T>(ph.out_len) + ph.plan.workspace_len())
+                .max()
+                .unwrap_or(0)
         })
     }
 
@@ -317,7 +320,7 @@ impl<T: Scalar> ConvTransposePlan<T> {
         }
         let ws = crate::tensor::line_aligned(ws, self.phase_workspace());
         for ph in phases {
-            let (buf, rest) = ws.split_at_mut(line_round::<T>(ph.out_len));
+            let (buf, rest) = ws.split_at_mut(crate::tensor::line_round::<T>(ph.out_len));
             let buf = &mut buf[..ph.out_len];
             ph.plan.execute(x, None, buf, rest)?;
             self.scatter(ph, buf, bias, y);
@@ -476,10 +479,4 @@ impl<T: Scalar> ConvTransposePlan<T> {
         self.execute(x, bias, &mut y, &mut ws)?;
         Ok(y)
     }
-}
-
-/// `n` elements rounded up to whole 64-byte cache lines.
-fn line_round<T>(n: usize) -> usize {
-    let per = (64 / std::mem::size_of::<T>().max(1)).max(1);
-    n.div_ceil(per) * per
 }
