@@ -93,8 +93,10 @@ fn helper(slot: &'static Slot) -> Option<&'static Thread> {
     }
     // Only the caller holding the slot (CLAIMED) gets here, so one thread is spawned per slot.
     // The new helper parks at once (the slot goes back to PARKED) and takes its first job from
-    // the next split: the scheduler then places it by wake-up, on an idle core, where a new
-    // thread may land on its creator's core and, spinning there beside it, never be moved.
+    // the next split, so the scheduler places it by wake-up rather than beside its creator. A
+    // precaution only: the two-thread slowdowns it was meant to cure (small layers at one-thread
+    // speed for minutes) came back with it, and instrumented runs showed both halves of every
+    // split running in parallel, each slower: contention outside convkit.
     let handle = std::thread::Builder::new().name("convkit-helper".into()).spawn(move || serve(slot)).ok()?;
     slot.thread.get_or_init(|| handle.thread().clone());
     None
