@@ -139,6 +139,28 @@ fn pointwise_problems_match_the_reference() {
     }
 }
 
+/// Batches that `gemm-tiled` splits across workers by whole samples (each worker staging its
+/// own): 9 samples on 2 workers (5 + 4), 3 on 3, staged (padded, strided) and read in place,
+/// with a partial last panel; at 3 workers 9 samples are split evenly too.
+#[test]
+fn batches_split_by_samples_match_the_reference() {
+    let cases = [
+        (ConvDesc::new().padding(Padding::uniform(1)), vec![9, 12, 9, 10], vec![20, 12, 3, 3]),
+        (
+            ConvDesc::new().stride([2, 2]).padding(Padding::asymmetric(&[1, 0], &[0, 1])),
+            vec![3, 5, 11, 7],
+            vec![7, 5, 2, 2],
+        ),
+        (ConvDesc::new(), vec![9, 4, 40], vec![33, 4, 5]),
+    ];
+    for (i, (desc, x_shape, w_shape)) in cases.into_iter().enumerate() {
+        let case = Case { desc, x_shape, w_shape, bias: i != 1, seed: 900 + i as u64 };
+        let p = ConvProblem::new(&case.desc, &case.x_shape, &case.w_shape).unwrap();
+        check::<f32>(&case, &p, |v| v as f32).unwrap();
+        check::<f64>(&case, &p, |v| v).unwrap();
+    }
+}
+
 /// Weight gradients with several position blocks per sample (KC = 256), several panels and a
 /// partial one, grouped and channels-last problems, samples accumulated.
 #[test]

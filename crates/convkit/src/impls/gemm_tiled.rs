@@ -55,6 +55,9 @@ const MAX_CHUNK: usize = 32;
 /// Most spatial axes this implementation handles (the planner declines more).
 pub const MAX_RANK: usize = 8;
 
+/// Largest total of the workers' private staged samples when a batch is split by samples.
+const SAMPLE_SPLIT_STAGE_BYTES: usize = 4 << 20;
+
 /// Largest staged input copy (one sample, padded and phase-split), in bytes.
 pub const MAX_STAGE_BYTES: usize = 14 << 20;
 
@@ -663,6 +666,48 @@ impl<T: Scalar> GemmTiled<T> {
         }
     }
 
+    /// Whether a batch is better split across `threads` by whole samples: each worker stages
+    /// and computes its own samples, so no worker reads what another wrote (within a sample,
+    /// the staged input or the packed panels would be shared between cores) and there is one
+    /// join per call instead of two per sample. Taken when every worker gets at most 1/8 more
+    /// samples than an even share and the private staged copies stay small.
+    fn split_by_samples(&self, threads: usize) -> bool {
+        let batch = self.p.batch;
+        threads > 1
+            && batch >= threads
+            && 8 * batch.div_ceil(threads) * threads <= 9 * batch
+            && self.p.layout == Layout::Nchw
+            && self.stage_len() * threads * std::mem::size_of::<T>() <= SAMPLE_SPLIT_STAGE_BYTES
+    }
+
+    /// Workspace of one worker of a split by samples: its staged sample, then its scratch,
+    /// starting on a cache line.
+    fn per_sample_worker(&self) -> usize {
+        crate::tensor::line_round::<T>(self.stage_len() + self.per_thread())
+    }
+
+    /// Samples `batch·t/threads ..` to worker `t`, each computed as with one thread.
+    fn execute_by_samples(&self, x: &[T], bias: Option<&[T]>, y: &mut [T], ws: &mut [T], threads: usize) {
+        let per_sample = self.p.out_channels * self.outs;
+        let batch = self.p.batch;
+        let first = |t: usize| batch * t / threads;
+        let cut = |t: usize| first(t) * per_sample;
+        let (units, ppanels) = (self.p.groups * self.kpanels, self.outs.div_ceil(self.nr));
+        split_join(y, ws, self.per_sample_worker(), threads, &cut, &|t, part, w| {
+            let (staged, w) = w.split_at_mut(self.stage_len());
+            for (i, yn) in part.chunks_exact_mut(per_sample).enumerate() {
+                let n = first(t) + i;
+                if let Source::Staged(st) = &self.source {
+                    if !self.stages_groups() {
+                        self.stage_channels(st, x, n, 0, staged);
+                    }
+                }
+                let mut yn = Part::whole(yn, (self.p.out_channels, self.outs));
+                self.run_blocks(x, staged, bias, n, (0, units), (0, ppanels), &mut yn, w);
+            }
+        });
+    }
+
     /// First output channel of channel block `u`.
     fn block_channel(&self, u: usize) -> usize {
         (u / self.kpanels) * self.kg + (u % self.kpanels) * self.mr
@@ -675,17 +720,24 @@ impl<T: Scalar> ConvImpl<T> for GemmTiled<T> {
     }
 
     fn workspace(&self, threads: usize) -> usize {
-        self.stage_len() + self.per_thread() * threads
+        if self.split_by_samples(threads) {
+            self.per_sample_worker() * threads
+        } else {
+            self.stage_len() + self.per_thread() * threads
+        }
     }
 
     fn execute(&self, x: &[T], bias: Option<&[T]>, y: &mut [T], ws: &mut [T], threads: usize) {
         let threads = threads.max(1);
-        let per = self.per_thread();
-        let (staged, ws) = ws.split_at_mut(self.stage_len());
         let per_sample = self.p.out_channels * self.outs;
         if per_sample == 0 {
             return;
         }
+        if self.split_by_samples(threads) {
+            return self.execute_by_samples(x, bias, y, ws, threads);
+        }
+        let per = self.per_thread();
+        let (staged, ws) = ws.split_at_mut(self.stage_len());
         for (n, yn) in y.chunks_exact_mut(per_sample).enumerate() {
             if let Source::Staged(st) = &self.source {
                 if !self.stages_groups() {

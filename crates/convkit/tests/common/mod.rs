@@ -29,7 +29,7 @@ pub fn case() -> impl Strategy<Value = Case> {
     let layout = prop_oneof![Just(Layout::Nchw), Just(Layout::Nhwc)];
     (
         proptest::collection::vec(axis, 1..=3),
-        (1usize..=2, 1usize..=3, 1usize..=3, 1usize..=20),
+        (1usize..=3, 1usize..=3, 1usize..=3, 1usize..=20),
         mode,
         layout,
         (any::<bool>(), any::<bool>(), 0usize..6, any::<u64>()),
