@@ -139,6 +139,100 @@ struct Phase<T: Scalar> {
     out_len: usize,
 }
 
+/// One member of a phase group, as [`ConvTransposePlan::scatter`] reads it: its group's
+/// forward result and that result's strides.
+struct Member<'a, T> {
+    buf: &'a [T],
+    axes: &'a [AxisPhase],
+    /// Members in its group, and its index there.
+    nm: usize,
+    mi: usize,
+    /// Strides of the group's result: sample, channel, spatial.
+    bn: usize,
+    bc: usize,
+    bsp: Vec<usize>,
+}
+
+impl<T> Member<'_, T> {
+    /// The result channel holding output channel `k` (groups' blocks of `nm·kg` channels).
+    fn channel(&self, k: usize, kg: usize) -> usize {
+        (k / kg * self.nm + self.mi) * kg + k % kg
+    }
+}
+
+/// The scatter's jobs: each member once, a phase-0 member along the last axis paired with its
+/// phase-1 twin (same outer phases and counts) where `pairs` allows.
+fn twin_jobs<T>(members: &[Member<'_, T>], pairs: bool) -> Vec<(usize, Option<usize>)> {
+    let mut used = vec![false; members.len()];
+    let mut jobs = Vec::with_capacity(members.len());
+    // Phase-0 members first, so each finds its twin wherever it is listed.
+    let last = members.first().map_or(0, |m| m.axes.len() - 1);
+    let (first, rest): (Vec<usize>, Vec<usize>) =
+        (0..members.len()).partition(|&i| members[i].axes[last].r == 0);
+    for i in first.into_iter().chain(rest) {
+        if used[i] {
+            continue;
+        }
+        used[i] = true;
+        let a = members[i].axes;
+        let last = a.len() - 1;
+        let twin = (pairs && a[last].r == 0)
+            .then(|| {
+                (0..members.len()).find(|&j| {
+                    let b = members[j].axes;
+                    !used[j]
+                        && b[last].r == 1
+                        && a[..last].iter().zip(&b[..last]).all(|(x, y)| (x.r, x.count) == (y.r, y.count))
+                })
+            })
+            .flatten();
+        if let Some(j) = twin {
+            used[j] = true;
+        }
+        jobs.push((i, twin));
+    }
+    jobs
+}
+
+/// Largest total of the groups' results [`ConvTransposePlan`] holds at once.
+const HOLD_BYTES: usize = 8 << 20;
+
+/// Whether twins fall in different groups (channels-first, stride 2 on the last axis: the
+/// 3×3 stride-2 kernel's phases have 1 and 2 taps there) and all the groups' results fit in
+/// [`HOLD_BYTES`]: then every group runs before one scatter pairs them, instead of each
+/// writing every other output of its rows.
+fn holds_all<T: Scalar>(p: &ConvTransposeProblem, phases: &[Phase<T>]) -> bool {
+    let last = p.axes.len() - 1;
+    if p.layout != crate::Layout::Nchw || p.axes[last].stride != 2 || phases.len() < 2 {
+        return false;
+    }
+    let mut owner = Vec::new();
+    let members: Vec<Member<'_, T>> = phases
+        .iter()
+        .enumerate()
+        .flat_map(|(g, ph)| {
+            owner.extend(std::iter::repeat_n(g, ph.members.len()));
+            ph.members.iter().enumerate().map(move |(mi, axes)| Member {
+                buf: &[],
+                axes,
+                nm: ph.members.len(),
+                mi,
+                bn: 0,
+                bc: 0,
+                bsp: vec![],
+            })
+        })
+        .collect();
+    let across = twin_jobs(&members, true).iter().any(|&(a, b)| b.is_some_and(|b| owner[a] != owner[b]));
+    across && held_workspace(phases) * std::mem::size_of::<T>() <= HOLD_BYTES
+}
+
+/// Every group's result (each on whole cache lines) plus the largest forward workspace.
+fn held_workspace<T: Scalar>(phases: &[Phase<T>]) -> usize {
+    phases.iter().map(|ph| crate::tensor::line_round::<T>(ph.out_len)).sum::<usize>()
+        + phases.iter().map(|ph| ph.plan.workspace_len()).max().unwrap_or(0)
+}
+
 /// A transposed convolution ready to run: each output phase planned as a forward convolution
 /// on the fast engine, weights reordered once.
 ///
@@ -157,6 +251,8 @@ pub struct ConvTransposePlan<T: Scalar> {
     phases: Option<Vec<Phase<T>>>,
     /// Some outputs belong to no phase (stride beyond the dilated kernel): they hold the bias.
     fill: bool,
+    /// Run every group before scattering (twins in different groups, results small enough).
+    hold_all: bool,
     weight: Vec<T>,
     threads: usize,
 }
@@ -174,6 +270,7 @@ impl<T: Scalar> ConvTransposePlan<T> {
                 problem: problem.clone(),
                 phases: None,
                 fill: false,
+                hold_all: false,
                 weight: weight.to_vec(),
                 threads,
             });
@@ -212,6 +309,7 @@ impl<T: Scalar> ConvTransposePlan<T> {
         }
         Ok(ConvTransposePlan {
             problem: problem.clone(),
+            hold_all: holds_all(p, &phases),
             phases: Some(phases),
             fill,
             weight: vec![],
@@ -305,6 +403,9 @@ impl<T: Scalar> ConvTransposePlan<T> {
     /// The largest phase's result (rounded up to whole cache lines, so its forward plan's
     /// workspace starts on one too) plus that plan's workspace.
     fn phase_workspace(&self) -> usize {
+        if self.hold_all {
+            return self.phases.as_ref().map_or(0, |ps| held_workspace(ps));
+        }
         self.phases.as_ref().map_or(0, |ps| {
             ps.iter()
                 .map(|ph| crate::tensor::line_round::<T>(ph.out_len) + ph.plan.workspace_len())
@@ -334,11 +435,30 @@ impl<T: Scalar> ConvTransposePlan<T> {
             self.fill_bias(bias, y);
         }
         let ws = crate::tensor::line_aligned(ws, self.phase_workspace());
+        if self.hold_all {
+            // Every group's result at once, so twins from different groups pair up.
+            let mut bufs: Vec<&[T]> = Vec::with_capacity(phases.len());
+            let mut rest = ws;
+            let inner = phases.iter().map(|ph| ph.plan.workspace_len()).max().unwrap_or(0);
+            let held: usize = phases.iter().map(|ph| crate::tensor::line_round::<T>(ph.out_len)).sum();
+            let (all, scratch) = rest.split_at_mut(held);
+            rest = all;
+            for ph in phases {
+                let (buf, more) = rest.split_at_mut(crate::tensor::line_round::<T>(ph.out_len));
+                let buf = &mut buf[..ph.out_len];
+                ph.plan.execute(x, None, buf, &mut scratch[..inner])?;
+                bufs.push(buf);
+                rest = more;
+            }
+            let srcs: Vec<(&Phase<T>, &[T])> = phases.iter().zip(bufs).collect();
+            self.scatter(&srcs, bias, y);
+            return Ok(());
+        }
         for ph in phases {
             let (buf, rest) = ws.split_at_mut(crate::tensor::line_round::<T>(ph.out_len));
             let buf = &mut buf[..ph.out_len];
             ph.plan.execute(x, None, buf, rest)?;
-            self.scatter(ph, buf, bias, y);
+            self.scatter(&[(ph, buf)], bias, y);
         }
         Ok(())
     }
@@ -363,20 +483,39 @@ impl<T: Scalar> ConvTransposePlan<T> {
         }
     }
 
-    /// Write the outputs of group `ph` into `y` from its forward result `buf`, adding the
-    /// bias. Split by sample and channel planes (channels-first) or samples (channels-last)
+    /// Write the outputs of the phase groups `srcs` (each with its forward result) into `y`,
+    /// adding the bias. Channels-first, along a last axis of stride 2, a member of phase 0
+    /// there and its phase-1 twin (same outer phases), from one group or two, fill their
+    /// output rows together, interleaved in one pass; other members write every `stride`-th
+    /// output. Split by sample and channel planes (channels-first) or samples (channels-last)
     /// over the plan's threads.
-    fn scatter(&self, ph: &Phase<T>, buf: &[T], bias: Option<&[T]>, y: &mut [T]) {
+    fn scatter(&self, srcs: &[(&Phase<T>, &[T])], bias: Option<&[T]>, y: &mut [T]) {
         let p = &self.problem;
-        let (k, nm) = (p.out_channels, ph.members.len());
+        let k = p.out_channels;
         let kg = k / p.groups;
         let nchw = p.layout == crate::Layout::Nchw;
         let out_sp: Vec<usize> = p.axes.iter().map(|a| a.output).collect();
-        let full: Vec<usize> = ph.members[0].iter().map(|a| a.full).collect();
         let (_, _, ysp) = data_strides(p.layout, k, &out_sp);
-        let (bn, bc, bsp) = data_strides(p.layout, nm * k, &full);
         let rank = out_sp.len();
         let last = rank - 1;
+        let members: Vec<Member<'_, T>> = srcs
+            .iter()
+            .flat_map(|&(ph, buf)| {
+                let nm = ph.members.len();
+                let full: Vec<usize> = ph.members[0].iter().map(|a| a.full).collect();
+                let (bn, bc, bsp) = data_strides(p.layout, nm * k, &full);
+                ph.members.iter().enumerate().map(move |(mi, axes)| Member {
+                    buf,
+                    axes,
+                    nm,
+                    mi,
+                    bn,
+                    bc,
+                    bsp: bsp.clone(),
+                })
+            })
+            .collect();
+        let jobs = twin_jobs(&members, nchw && p.axes[last].stride == 2);
         let units = p.batch * if nchw { k } else { 1 };
         let unit_len = y.len() / units;
         let threads = self.threads.min(units).max(1);
@@ -388,55 +527,39 @@ impl<T: Scalar> ConvTransposePlan<T> {
                 let u = u0 + ui;
                 // Channels-first: one (n, k) plane; channels-last: one sample, all channels.
                 let (n, kc) = if nchw { (u / k, u % k) } else { (u, 0) };
-                // Buffer channel of output channel k in member mi: groups' blocks of nm·K/g.
-                let bch_of = |k: usize, mi: usize| (k / kg * nm + mi) * kg + k % kg;
-                // Where output row `row` of a member starts in `plane` and its result in `buf`
-                // (before the last axis's phase and skip).
-                let row_start = |row: usize, axes: &[AxisPhase], o: &mut [usize]| {
+                // Where output row `row` of member `m` starts in `plane` and its result in its
+                // buffer (the last axis's phase and skip included).
+                let row_start = |row: usize, m: &Member<'_, T>, o: &mut [usize]| {
                     let mut rest = row;
                     for a in (0..last).rev() {
-                        (o[a], rest) = (rest % axes[a].count, rest / axes[a].count);
+                        (o[a], rest) = (rest % m.axes[a].count, rest / m.axes[a].count);
                     }
-                    let (mut yo, mut bo) = (0, n * bn);
+                    let (mut yo, mut bo) =
+                        (m.axes[last].r * ysp[last], n * m.bn + m.axes[last].skip * m.bsp[last]);
                     for a in 0..last {
-                        yo += (o[a] * p.axes[a].stride + axes[a].r) * ysp[a];
-                        bo += (o[a] + axes[a].skip) * bsp[a];
+                        yo += (o[a] * p.axes[a].stride + m.axes[a].r) * ysp[a];
+                        bo += (o[a] + m.axes[a].skip) * m.bsp[a];
                     }
                     (yo, bo)
                 };
-                let mut paired = false;
-                for (mi, axes) in ph.members.iter().enumerate() {
-                    if std::mem::take(&mut paired) {
-                        continue;
-                    }
-                    // Channels-first, stride 2 along the last axis: a member of phase 0 there
-                    // followed by its phase-1 twin (same outer phases) fill one output row
-                    // together, interleaved in one pass.
-                    let twin = ph.members.get(mi + 1).filter(|b| {
-                        nchw && p.axes[last].stride == 2
-                            && axes[last].r == 0
-                            && b[last].r == 1
-                            && axes[..last]
-                                .iter()
-                                .zip(&b[..last])
-                                .all(|(a, b)| (a.r, a.skip, a.count) == (b.r, b.skip, b.count))
-                    });
-                    if let Some(b_axes) = twin {
-                        paired = true;
-                        let rows: usize = axes[..last].iter().map(|a| a.count).product();
+                for &(ai, bi) in &jobs {
+                    let a = &members[ai];
+                    let rows: usize = a.axes[..last].iter().map(|x| x.count).product();
+                    if let Some(bi) = bi {
+                        let b = &members[bi];
                         let bv = bias.map_or(T::ZERO, |b| b[kc]);
-                        let (ca, cb) = (bch_of(kc, mi), bch_of(kc, mi + 1));
-                        let (na, nb) = (axes[last].count, b_axes[last].count);
+                        let (na, nb) = (a.axes[last].count, b.axes[last].count);
                         for row in 0..rows {
-                            let (yo, bo) = row_start(row, axes, &mut o);
-                            let sa = &buf[bo + axes[last].skip * bsp[last] + ca * bc..][..na];
-                            let sb = &buf[bo + b_axes[last].skip * bsp[last] + cb * bc..][..nb];
+                            let (yo, boa) = row_start(row, a, &mut o);
+                            let (_, bob) = row_start(row, b, &mut o);
+                            let sa = &a.buf[boa + a.channel(kc, kg) * a.bc..][..na];
+                            let sb = &b.buf[bob + b.channel(kc, kg) * b.bc..][..nb];
                             let both = na.min(nb);
                             let len = if nb >= na { 2 * nb } else { 2 * na - 1 };
                             let dst = &mut plane[yo..][..len];
                             let (pairs, _) = dst.as_chunks_mut::<2>();
-                            for ((d, &a), &b) in pairs.iter_mut().zip(&sa[..both]).zip(&sb[..both]) {
-                                *d = [a + bv, b + bv];
+                            for ((d, &x), &z) in pairs.iter_mut().zip(&sa[..both]).zip(&sb[..both]) {
+                                *d = [x + bv, z + bv];
                             }
                             for j in both..na {
                                 dst[2 * j] = sa[j] + bv;
@@ -447,29 +570,25 @@ impl<T: Scalar> ConvTransposePlan<T> {
                         }
                         continue;
                     }
-                    let bch = |k: usize| bch_of(k, mi);
-                    let rows: usize = axes[..last].iter().map(|a| a.count).product();
                     for row in 0..rows {
-                        let (mut yo, mut bo) = row_start(row, axes, &mut o);
-                        let ax = &axes[last];
-                        let (ystep, bstep) = (ysp[last] * p.axes[last].stride, bsp[last]);
-                        yo += ax.r * ysp[last];
-                        bo += ax.skip * bsp[last];
-                        let cnt = ax.count;
+                        let (yo, bo) = row_start(row, a, &mut o);
+                        let (ystep, bstep) = (ysp[last] * p.axes[last].stride, a.bsp[last]);
+                        let cnt = a.axes[last].count;
                         if nchw {
                             // Every `stride`-th element of the output row.
                             let bv = bias.map_or(T::ZERO, |b| b[kc]);
-                            let src = &buf[bo + bch(kc) * bc..][..cnt];
+                            let src = &a.buf[bo + a.channel(kc, kg) * a.bc..][..cnt];
                             let dst = &mut plane[yo..][..(cnt - 1) * ystep + 1];
                             for (d, s) in dst.iter_mut().step_by(ystep).zip(src) {
                                 *d = *s + bv;
                             }
                         } else {
-                            let src = &buf[bo..][..(cnt - 1) * bstep + nm * k];
+                            let src = &a.buf[bo..][..(cnt - 1) * bstep + a.nm * k];
                             let dst = &mut plane[yo..][..(cnt - 1) * ystep + k];
                             for (d, s) in dst.chunks_mut(ystep).zip(src.chunks(bstep)) {
                                 for gi in 0..p.groups {
-                                    let (dg, sg) = (&mut d[gi * kg..][..kg], &s[bch(gi * kg)..][..kg]);
+                                    let (dg, sg) =
+                                        (&mut d[gi * kg..][..kg], &s[a.channel(gi * kg, kg)..][..kg]);
                                     match bias {
                                         Some(b) => {
                                             for ((dv, &sv), &b) in dg.iter_mut().zip(sg).zip(&b[gi * kg..]) {
@@ -486,7 +605,6 @@ impl<T: Scalar> ConvTransposePlan<T> {
             }
         });
     }
-
     /// Allocate the output and workspace and run once.
     pub fn run(&self, x: &[T], bias: Option<&[T]>) -> Result<Vec<T>> {
         let mut y = alloc("output", &self.problem.output_shape())?;
@@ -525,5 +643,26 @@ mod tests {
         // 2×2 stride 2: every phase a 1×1 convolution over the same inputs, no waste.
         let d = ConvTransposeDesc::new().stride([2, 2]);
         assert_eq!(groups(&d, &[1, 2, 9, 9], &[2, 2, 2, 2]), [vec![(2, 9)], vec![(2, 9)]]);
+    }
+
+    #[test]
+    fn groups_are_held_together_only_for_twins_in_different_groups() {
+        let holds = |desc: ConvTransposeDesc, x: &[usize], w: &[usize]| {
+            let p = ConvTransposeProblem::new(&desc, x, w).unwrap();
+            let wv = vec![1.0f32; w.iter().product()];
+            ConvTransposePlan::new(&p, &wv, &PlanOptions::new().threads(1)).unwrap().hold_all
+        };
+        let pad = |b: &[usize]| Padding::asymmetric(b, b);
+        // 3×3 stride 2: the last axis's phase 0 has one tap, phase 1 two.
+        let d = ConvTransposeDesc::new().stride([2, 2]).padding(pad(&[1, 1])).output_padding([1, 1]);
+        assert!(holds(d.clone(), &[1, 4, 9, 9], &[4, 4, 3, 3]));
+        assert!(!holds(d.layout(crate::Layout::Nhwc), &[1, 9, 9, 4], &[4, 4, 3, 3]));
+        // DCGAN and U-Net: twins share their group.
+        assert!(!holds(
+            ConvTransposeDesc::new().stride([2, 2]).padding(pad(&[1, 1])),
+            &[1, 4, 9, 9],
+            &[4, 4, 4, 4]
+        ));
+        assert!(!holds(ConvTransposeDesc::new().stride([2, 2]), &[1, 4, 9, 9], &[4, 4, 2, 2]));
     }
 }
