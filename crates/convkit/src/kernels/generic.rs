@@ -30,6 +30,7 @@ pub fn kernel_set_with<T: Scalar, const MR: usize, const NR: usize>() -> KernelS
         dw_split2: dw_split2::<T>,
         grouped: Some((64, super::grouped::grouped_band::<T>)),
         fma_peak: None,
+        interleave: interleave::<T>,
     }
 }
 
@@ -505,4 +506,74 @@ pub fn transpose_panel<T: Scalar>(src: &[T], rows: &[usize], len: usize, dst: &m
             dst[p * nr + j] = v;
         }
     }
+}
+
+/// `f32`/`f64` interleave ([`super::InterleaveFn`]): rows of 2, 4 or 8 phases through
+/// fixed-width bodies the compiler vectorizes (as shuffles), any other count element by
+/// element.
+#[inline(always)]
+pub fn interleave<T: Scalar>(srcs: &[&[T]], bias: T, dst: &mut [T]) {
+    match srcs.len() {
+        2 => interleave_fixed::<T, 2>(srcs, bias, dst),
+        4 => interleave_fixed::<T, 4>(srcs, bias, dst),
+        8 => interleave_fixed::<T, 8>(srcs, bias, dst),
+        s => {
+            let n = interleave_len(srcs, dst);
+            if n == 0 {
+                return;
+            }
+            for (r, src) in srcs.iter().enumerate() {
+                for (d, &v) in dst[r..].iter_mut().step_by(s).zip(&src[..n]) {
+                    *d = v + bias;
+                }
+            }
+        }
+    }
+}
+
+/// Values per row of an interleave, checked.
+#[inline(always)]
+fn interleave_len<T>(srcs: &[&[T]], dst: &[T]) -> usize {
+    let s = srcs.len();
+    assert!(s > 0 && dst.len().is_multiple_of(s), "interleave: {} values for {s} rows", dst.len());
+    let n = dst.len() / s;
+    assert!(srcs.iter().all(|r| r.len() >= n), "interleave: a row shorter than {n}");
+    n
+}
+
+/// [`interleave`] of exactly `S` rows (panics otherwise).
+#[inline(always)]
+pub fn interleave_fixed<T: Scalar, const S: usize>(srcs: &[&[T]], bias: T, dst: &mut [T]) {
+    assert_eq!(srcs.len(), S, "interleave: rows");
+    let n = interleave_len(srcs, dst);
+    let rows: [&[T]; S] = std::array::from_fn(|r| &srcs[r][..n]);
+    // Blocks of 16, then of 4, then single positions: fixed-size bodies that unroll whole.
+    let mut j = 0;
+    j = interleave_blocks::<T, S, 16>(&rows, bias, dst, j);
+    j = interleave_blocks::<T, S, 4>(&rows, bias, dst, j);
+    interleave_blocks::<T, S, 1>(&rows, bias, dst, j);
+}
+
+/// Positions `j ..` of `rows` interleaved into `dst` in blocks of `B`; returns the first
+/// position of the incomplete last block.
+#[inline(always)]
+fn interleave_blocks<T: Scalar, const S: usize, const B: usize>(
+    rows: &[&[T]; S],
+    bias: T,
+    dst: &mut [T],
+    mut j: usize,
+) -> usize {
+    let n = rows[0].len();
+    while j + B <= n {
+        let blk: [[T; B]; S] = std::array::from_fn(|r| rows[r][j..j + B].try_into().expect("B values"));
+        let (d, _) = dst[j * S..(j + B) * S].as_chunks_mut::<S>();
+        let d: &mut [[T; S]; B] = d.try_into().expect("B groups");
+        for (jj, out) in d.iter_mut().enumerate() {
+            for r in 0..S {
+                out[r] = blk[r][jj] + bias;
+            }
+        }
+        j += B;
+    }
+    j
 }

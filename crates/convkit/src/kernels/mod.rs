@@ -77,6 +77,8 @@ pub struct KernelSet<T> {
     pub grouped: Option<(usize, GroupedFn<T>)>,
     /// FMA throughput probe: `iters` rounds of register-only FMAs and the FLOP of one round.
     pub fma_peak: Option<(FmaProbe, f64)>,
+    /// Interleave of `s` rows into one, a bias added (transposed convolution's phases).
+    pub interleave: InterleaveFn<T>,
 }
 
 impl<T> KernelSet<T> {
@@ -199,6 +201,12 @@ pub type PanelCopy<T> = fn(src: &[T], rows: &[usize], runs: &[(usize, usize)], d
 /// (`offs.len() ≥ kc`). Kernels panic if a row lies outside `src`.
 pub type GemmIndirect<T> =
     fn(kc: usize, a: &[T], src: &[T], base_panels: (usize, usize), offs: &[usize], c: &mut TileDst<'_, T>);
+
+/// An interleave kernel: `dst[s·j + r] = srcs[r][j] + bias` for `r < s = srcs.len()` and
+/// `j < dst.len() / s`; the rows of `s` output phases become one output row. Requires
+/// `dst.len()` a multiple of `s` and every `srcs[r].len() ≥ dst.len() / s`; kernels panic
+/// otherwise.
+pub type InterleaveFn<T> = fn(srcs: &[&[T]], bias: T, dst: &mut [T]);
 
 /// A panel transpose kernel: `dst[p·nr + j] = src[rows[j] + p]` for `j < nr`, `p < len`:
 /// `nr` runs of consecutive source elements become the rows of a packed panel

@@ -160,13 +160,15 @@ impl<T> Member<'_, T> {
     }
 }
 
-/// The scatter's jobs: each member once, a phase-0 member along the last axis paired with its
-/// phase-1 twin (same outer phases and counts) where `pairs` allows.
-fn twin_jobs<T>(members: &[Member<'_, T>], pairs: bool) -> Vec<(usize, Option<usize>)> {
+/// The scatter's jobs: lists of members written together. With `stride = Some(s)` (channels-
+/// first), a member of phase 0 along the last axis and its twins of phases 1 .. s − 1 there
+/// (same outer phases and counts) form one job, in phase order, if all are present; every
+/// other member is a job of its own.
+fn phase_sets<T>(members: &[Member<'_, T>], stride: Option<usize>) -> Vec<Vec<usize>> {
     let mut used = vec![false; members.len()];
     let mut jobs = Vec::with_capacity(members.len());
-    // Phase-0 members first, so each finds its twin wherever it is listed.
-    let last = members.first().map_or(0, |m| m.axes.len() - 1);
+    let Some(last) = members.first().map(|m| m.axes.len() - 1) else { return jobs };
+    // Phase-0 members first, so each finds its twins wherever they are listed.
     let (first, rest): (Vec<usize>, Vec<usize>) =
         (0..members.len()).partition(|&i| members[i].axes[last].r == 0);
     for i in first.into_iter().chain(rest) {
@@ -175,24 +177,36 @@ fn twin_jobs<T>(members: &[Member<'_, T>], pairs: bool) -> Vec<(usize, Option<us
         }
         used[i] = true;
         let a = members[i].axes;
-        let last = a.len() - 1;
-        let twin = (pairs && a[last].r == 0)
-            .then(|| {
-                (0..members.len()).find(|&j| {
+        let mut set = vec![i];
+        if let (Some(s), 0) = (stride, a[last].r) {
+            for r in 1..s {
+                let twin = (0..members.len()).find(|&j| {
                     let b = members[j].axes;
                     !used[j]
-                        && b[last].r == 1
+                        && !set.contains(&j)
+                        && b[last].r == r
                         && a[..last].iter().zip(&b[..last]).all(|(x, y)| (x.r, x.count) == (y.r, y.count))
-                })
-            })
-            .flatten();
-        if let Some(j) = twin {
-            used[j] = true;
+                });
+                match twin {
+                    Some(j) => set.push(j),
+                    None => {
+                        set.truncate(1);
+                        break;
+                    }
+                }
+            }
+            for &j in &set {
+                used[j] = true;
+            }
         }
-        jobs.push((i, twin));
+        jobs.push(set);
     }
     jobs
 }
+
+/// Most phases along the last axis interleaved together (larger strides write each phase
+/// apart).
+const MAX_SET: usize = 16;
 
 /// Largest total of the groups' results [`ConvTransposePlan`] holds at once.
 const HOLD_BYTES: usize = 8 << 20;
@@ -203,7 +217,7 @@ const HOLD_BYTES: usize = 8 << 20;
 /// writing every other output of its rows.
 fn holds_all<T: Scalar>(p: &ConvTransposeProblem, phases: &[Phase<T>]) -> bool {
     let last = p.axes.len() - 1;
-    if p.layout != crate::Layout::Nchw || p.axes[last].stride != 2 || phases.len() < 2 {
+    if p.layout != crate::Layout::Nchw || !(2..=MAX_SET).contains(&p.axes[last].stride) || phases.len() < 2 {
         return false;
     }
     let mut owner = Vec::new();
@@ -223,7 +237,9 @@ fn holds_all<T: Scalar>(p: &ConvTransposeProblem, phases: &[Phase<T>]) -> bool {
             })
         })
         .collect();
-    let across = twin_jobs(&members, true).iter().any(|&(a, b)| b.is_some_and(|b| owner[a] != owner[b]));
+    let across = phase_sets(&members, Some(p.axes[last].stride))
+        .iter()
+        .any(|set| set.iter().any(|&m| owner[m] != owner[set[0]]));
     across && held_workspace(phases) * std::mem::size_of::<T>() <= HOLD_BYTES
 }
 
@@ -253,6 +269,8 @@ pub struct ConvTransposePlan<T: Scalar> {
     fill: bool,
     /// Run every group before scattering (twins in different groups, results small enough).
     hold_all: bool,
+    /// The interleave kernel of the plan's ISA level.
+    interleave: crate::kernels::InterleaveFn<T>,
     weight: Vec<T>,
     threads: usize,
 }
@@ -264,13 +282,15 @@ impl<T: Scalar> ConvTransposePlan<T> {
     /// threads apply to every phase.
     pub fn new(problem: &ConvTransposeProblem, weight: &[T], opts: &PlanOptions) -> Result<Self> {
         check_len("weight", weight.len(), &problem.weight_shape())?;
-        let (_, threads) = opts.resolve()?;
+        let (isa, threads) = opts.resolve()?;
+        let interleave = crate::kernels::best_kernel_set::<T>(isa).interleave;
         if opts.implementation.as_deref() == Some("reference") {
             return Ok(ConvTransposePlan {
                 problem: problem.clone(),
                 phases: None,
                 fill: false,
                 hold_all: false,
+                interleave,
                 weight: weight.to_vec(),
                 threads,
             });
@@ -310,6 +330,7 @@ impl<T: Scalar> ConvTransposePlan<T> {
         Ok(ConvTransposePlan {
             problem: problem.clone(),
             hold_all: holds_all(p, &phases),
+            interleave,
             phases: Some(phases),
             fill,
             weight: vec![],
@@ -515,7 +536,9 @@ impl<T: Scalar> ConvTransposePlan<T> {
                 })
             })
             .collect();
-        let jobs = twin_jobs(&members, nchw && p.axes[last].stride == 2);
+        let sets = nchw && (2..=MAX_SET).contains(&p.axes[last].stride);
+        let jobs = phase_sets(&members, sets.then_some(p.axes[last].stride));
+        let s = p.axes[last].stride;
         let units = p.batch * if nchw { k } else { 1 };
         let unit_len = y.len() / units;
         let threads = self.threads.min(units).max(1);
@@ -542,30 +565,45 @@ impl<T: Scalar> ConvTransposePlan<T> {
                     }
                     (yo, bo)
                 };
-                for &(ai, bi) in &jobs {
-                    let a = &members[ai];
+                for set in &jobs {
+                    let a = &members[set[0]];
                     let rows: usize = a.axes[..last].iter().map(|x| x.count).product();
-                    if let Some(bi) = bi {
-                        let b = &members[bi];
+                    if set.len() > 1 {
+                        // Phases 0 .. s − 1 of the last axis: one output row from all of them.
                         let bv = bias.map_or(T::ZERO, |b| b[kc]);
-                        let (na, nb) = (a.axes[last].count, b.axes[last].count);
+                        let (mut counts, mut starts) = ([0; MAX_SET], [(0, 0); MAX_SET]);
+                        for (i, &m) in set.iter().enumerate() {
+                            counts[i] = members[m].axes[last].count;
+                            // Where each member's rows start; 2-D and 1-D rows advance linearly.
+                            starts[i] = row_start(0, &members[m], &mut o);
+                        }
+                        let counts = &counts[..set.len()];
+                        let n = counts.iter().copied().min().unwrap_or(0);
+                        let len =
+                            counts.iter().enumerate().map(|(r, &c)| s * (c - 1) + r + 1).max().unwrap_or(0);
+                        let linear = last <= 1;
+                        let ystep = if last == 1 { p.axes[0].stride * ysp[0] } else { 0 };
+                        let empty: &[T] = &[];
+                        let mut srcs = [empty; MAX_SET];
                         for row in 0..rows {
-                            let (yo, boa) = row_start(row, a, &mut o);
-                            let (_, bob) = row_start(row, b, &mut o);
-                            let sa = &a.buf[boa + a.channel(kc, kg) * a.bc..][..na];
-                            let sb = &b.buf[bob + b.channel(kc, kg) * b.bc..][..nb];
-                            let both = na.min(nb);
-                            let len = if nb >= na { 2 * nb } else { 2 * na - 1 };
+                            let yo =
+                                if linear { starts[0].0 + row * ystep } else { row_start(row, a, &mut o).0 };
+                            for (i, (&m, &c)) in set.iter().zip(counts).enumerate() {
+                                let b = &members[m];
+                                let bo = if linear {
+                                    starts[i].1 + if last == 1 { row * b.bsp[0] } else { 0 }
+                                } else {
+                                    row_start(row, b, &mut o).1
+                                };
+                                srcs[i] = &b.buf[bo + b.channel(kc, kg) * b.bc..][..c];
+                            }
+                            let srcs = &srcs[..set.len()];
                             let dst = &mut plane[yo..][..len];
-                            let (pairs, _) = dst.as_chunks_mut::<2>();
-                            for ((d, &x), &z) in pairs.iter_mut().zip(&sa[..both]).zip(&sb[..both]) {
-                                *d = [x + bv, z + bv];
-                            }
-                            for j in both..na {
-                                dst[2 * j] = sa[j] + bv;
-                            }
-                            for j in both..nb {
-                                dst[2 * j + 1] = sb[j] + bv;
+                            (self.interleave)(srcs, bv, &mut dst[..s * n]);
+                            for (r, src) in srcs.iter().enumerate() {
+                                for j in n..src.len() {
+                                    dst[s * j + r] = src[j] + bv;
+                                }
                             }
                         }
                         continue;

@@ -22,14 +22,26 @@ pub const FMA_PEAK_FLOP_PER_ITER_AVX512: f64 = 512.0;
 const PEAK_CHAINS: usize = 16;
 const _: () = assert!(PEAK_CHAINS * NR * 2 == FMA_PEAK_FLOP_PER_ITER_AVX512 as usize);
 
-/// True when the CPU has every feature the kernels of this file are compiled with.
-fn detected() -> bool {
-    is_x86_feature_detected!("avx512f")
-        && is_x86_feature_detected!("avx512bw")
-        && is_x86_feature_detected!("avx512dq")
-        && is_x86_feature_detected!("avx512vl")
-        && is_x86_feature_detected!("fma")
-        && is_x86_feature_detected!("avx2")
+/// True when the CPU has every feature the kernels of this file are compiled with. Asked once
+/// and remembered: every safe entry point checks it, some once per output row.
+pub(super) fn detected() -> bool {
+    use std::sync::atomic::{AtomicU8, Ordering};
+    // 0: not asked yet, 1: yes, 2: no.
+    static DETECTED: AtomicU8 = AtomicU8::new(0);
+    match DETECTED.load(Ordering::Relaxed) {
+        1 => true,
+        2 => false,
+        _ => {
+            let yes = is_x86_feature_detected!("avx512f")
+                && is_x86_feature_detected!("avx512bw")
+                && is_x86_feature_detected!("avx512dq")
+                && is_x86_feature_detected!("avx512vl")
+                && is_x86_feature_detected!("fma")
+                && is_x86_feature_detected!("avx2");
+            DETECTED.store(if yes { 1 } else { 2 }, Ordering::Relaxed);
+            yes
+        }
+    }
 }
 
 /// `f32_gemm_tile_avx512`: `ROWS`×16 tiles (`ROWS ≤ 16`), `ROWS` zmm accumulators, one

@@ -8,6 +8,7 @@ mod avx2_grouped;
 mod avx2_wino;
 mod avx512;
 mod avx512_grouped;
+mod interleave;
 pub mod pool_simd;
 pub mod responses_simd;
 pub use avx2::{
@@ -64,6 +65,7 @@ pub fn avx2_set() -> KernelSet<f32> {
         dw_split2: f32_dw_split2_avx2,
         grouped: Some((64, f32_grouped_avx2_fma)),
         fma_peak: Some((f32_fma_peak_avx2_fma, avx2::FMA_PEAK_FLOP_AVX2)),
+        interleave: interleave::f32_interleave_avx2,
     }
 }
 
@@ -91,5 +93,6 @@ pub fn avx512_set() -> KernelSet<f32> {
         dw_split2: f32_dw_split2_avx512,
         grouped: Some((64, f32_grouped_avx512)),
         fma_peak: Some((f32_fma_peak_avx512, FMA_PEAK_FLOP_PER_ITER_AVX512)),
+        interleave: interleave::f32_interleave_avx512,
     }
 }
