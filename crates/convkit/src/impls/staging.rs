@@ -139,6 +139,23 @@ impl Stage {
                     let src = &x[base + q0 - self.pad..][..2 * pairs];
                     split2(src, &mut ev[q0 / 2..][..pairs], &mut od[q0 / 2..][..pairs]);
                 }
+            } else if xs == 1 {
+                // Channels-first, more phases: the borders mapped one by one, the interior
+                // copied phase by phase (a strided read into consecutive places).
+                let (lo, hi) = self.interior;
+                let n = self.row_pos.len();
+                for q in (0..lo.min(n)).chain(hi.max(lo)..n) {
+                    row[self.row_pos[q]] = at(q);
+                }
+                let ph = self.phases;
+                for q0 in lo..(lo + ph).min(hi) {
+                    let count = (hi - q0).div_ceil(ph);
+                    let dst = &mut row[self.row_pos[q0]..][..count];
+                    let src = &x[base + q0 - self.pad..];
+                    for (d, &v) in dst.iter_mut().zip(src.iter().step_by(ph)) {
+                        *d = v;
+                    }
+                }
             } else {
                 for (q, &pos) in self.row_pos.iter().enumerate() {
                     row[pos] = at(q);
