@@ -416,17 +416,11 @@ fn filter_levels(
     let n = c * h * w;
     let passes = if range.is_global() { 2 } else { 1 };
     let (lo, scale) = if range.is_global() {
-        let (mut lo, mut hi) = (f32::INFINITY, f32::NEG_INFINITY);
-        plan.run_into(
-            src,
-            &mut |_, _, tile| {
-                let (l, h) = range.extremes(tile);
-                (lo, hi) = (lo.min(l), hi.max(h));
-                Ok(())
-            },
-            &mut |done, total| bar.set_position(done * 1000 / (passes * total).max(1)),
-        )
-        .map_err(e)?;
+        let (lo, hi) = plan
+            .extremes(src, range.takes_abs(), &mut |done, total| {
+                bar.set_position(done * 1000 / (passes * total).max(1))
+            })
+            .map_err(e)?;
         range.bounds_from(lo, hi, full_scale)
     } else {
         range.bounds_from(0.0, 0.0, full_scale)

@@ -1062,6 +1062,25 @@ fn strips_equal_whole_image_passes_bit_for_bit() {
                                 let what =
                                     format!("{spec} {border} {opts:?} {name} {c}x{h}x{w} tile {tile:?}");
                                 assert_eq!(bits(&whole), bits(&want), "{what}");
+                                // The extremes a min-max range asks for first (a magnitude's
+                                // from its two responses, without the roots).
+                                for abs in [false, true] {
+                                    let ext = |src: &dyn RowSource<f32>| {
+                                        plan.extremes(src, abs, &mut |_, _| {}).unwrap()
+                                    };
+                                    let got = if name == "u8" {
+                                        ext(&Interleaved::new(&samples8, c, h, w).unwrap())
+                                    } else {
+                                        ext(&Interleaved::new(&samples16, c, h, w).unwrap())
+                                    };
+                                    let vals = whole.iter().map(|&v| if abs { v.abs() } else { v });
+                                    let want = vals
+                                        .filter(|v| v.is_finite())
+                                        .fold((f32::INFINITY, f32::NEG_INFINITY), |(l, h), v| {
+                                            (l.min(v), h.max(v))
+                                        });
+                                    assert_eq!(got, want, "{what} extremes, abs {abs}");
+                                }
                                 let planar = plan.run(&src, &mut |_, _| {}).unwrap();
                                 assert_eq!(bits(&planar.data), bits(&want), "{what} planar");
                             }

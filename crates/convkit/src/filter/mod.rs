@@ -249,6 +249,52 @@ impl FilterPlan {
         sink: &mut TileSink<'_, T>,
         progress: &mut dyn FnMut(u64, u64),
     ) -> Result<()> {
+        self.run_tiles(source, sink, None, progress)
+    }
+
+    /// The smallest and largest finite values (of `|v|` when `abs`) among the responses
+    /// [`FilterPlan::run_into`] would hand out, or `(∞, −∞)` when there are none: what a
+    /// min–max range needs before it can map the first tile. A gradient magnitude's extremes
+    /// come from its two responses directly ([`magnitude_bounds`]), without the square roots
+    /// or the magnitudes' tiles.
+    ///
+    /// [`magnitude_bounds`]: crate::kernels::responses::magnitude_bounds
+    pub fn extremes(
+        &self,
+        source: &dyn RowSource<f32>,
+        abs: bool,
+        progress: &mut dyn FnMut(u64, u64),
+    ) -> Result<(f32, f32)> {
+        let k = best_response_kernels::<f32>(isa::max_isa());
+        let (mut lo, mut hi) = (f32::INFINITY, f32::NEG_INFINITY);
+        let mut fold = |(l, h): (f32, f32)| {
+            lo = if l < lo { l } else { lo };
+            hi = if h > hi { h } else { hi };
+        };
+        let mut tiles = Vec::new();
+        let mut pairs = Vec::new();
+        self.run_tiles(
+            source,
+            &mut |_, _, tile: &[f32]| {
+                tiles.push((k.bounds[usize::from(abs)])(tile));
+                Ok(())
+            },
+            Some(&mut |gx: &[f32], gy: &[f32]| pairs.push((k.magnitude_bounds)(gx, gy))),
+            progress,
+        )?;
+        tiles.into_iter().chain(pairs).for_each(&mut fold);
+        Ok((lo, hi))
+    }
+
+    /// [`FilterPlan::run_into`]; a last stage that is a gradient magnitude hands its two
+    /// responses to `fused` instead, when given, and nothing to `sink`.
+    fn run_tiles<T: Scalar>(
+        &self,
+        source: &dyn RowSource<T>,
+        sink: &mut TileSink<'_, T>,
+        mut fused: Option<&mut dyn FnMut(&[T], &[T])>,
+        progress: &mut dyn FnMut(u64, u64),
+    ) -> Result<()> {
         let first = &self.stages[0].problem.axes;
         let (sc, sh, sw) = source.size();
         if (sc, sh, sw) != (self.channels, first[0].input, first[1].input) {
@@ -272,7 +318,7 @@ impl FilterPlan {
                 progress(done, total);
             };
             if i == last {
-                self.run_stage(st, src, sink, &mut tick)?;
+                self.run_stage(st, src, sink, fused.take(), &mut tick)?;
             } else {
                 let (ay, ax) = (&st.problem.axes[0], &st.problem.axes[1]);
                 let mut next = Planar::zeros(self.channels, ay.output, ax.output)?;
@@ -283,6 +329,7 @@ impl FilterPlan {
                         copy_tile(&mut next, r0, rows, tile);
                         Ok(())
                     },
+                    None,
                     &mut tick,
                 )?;
                 cur = Some(next);
@@ -296,6 +343,7 @@ impl FilterPlan {
         st: &Stage,
         src: &dyn RowSource<T>,
         sink: &mut TileSink<'_, T>,
+        mut fused: Option<&mut dyn FnMut(&[T], &[T])>,
         tick: &mut dyn FnMut(usize),
     ) -> Result<()> {
         let (ay, ax) = (&st.problem.axes[0], &st.problem.axes[1]);
@@ -399,6 +447,14 @@ impl FilterPlan {
             let rows = r1 - r0;
             let n = c * rows * ax.output;
             let out: &[T] = match (&st.filter, tp.convs.as_slice()) {
+                (Filter::Magnitude { .. }, [gx, gy]) if fused.is_some() => {
+                    if let Some(f) = fused.as_mut() {
+                        f(&gx.out[..n], &gy.out[..n]);
+                    }
+                    tick(rows);
+                    r0 = r1;
+                    continue;
+                }
                 (Filter::Magnitude { .. }, [gx, gy]) => {
                     mags.resize(n, T::ZERO);
                     (magnitude)(&gx.out[..n], &gy.out[..n], &mut mags);

@@ -165,7 +165,7 @@ impl RangeMap {
     }
 
     /// Whether values are taken as `|v|` first.
-    fn takes_abs(&self) -> bool {
+    pub fn takes_abs(&self) -> bool {
         matches!(self, RangeMap::Abs | RangeMap::AbsMinMax)
     }
 

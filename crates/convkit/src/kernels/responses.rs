@@ -115,12 +115,85 @@ pub fn magnitude<T: Scalar>(x: &[T], y: &[T], out: &mut [T]) {
     }
 }
 
+/// The smallest and largest finite values of [`magnitude`]`(x, y)` (what [`bounds`] of the
+/// magnitudes gives, with or without absolute values: magnitudes are never negative), or
+/// `(∞, −∞)` when there are none, without the magnitudes: for `f32` the extremes of
+/// `x² + y²` in `f64` (exact squares, one rounding: the sum `magnitude` takes the root of),
+/// whose roots rounded to `f32` are the extreme magnitudes, as the root and the rounding never
+/// reverse an order; sums whose magnitude would round to infinity are left out, as `bounds`
+/// leaves out infinite magnitudes. For `f64`, the magnitudes one by one.
+#[inline(always)]
+pub fn magnitude_bounds<T: Scalar>(x: &[T], y: &[T]) -> (T, T) {
+    assert!(x.len() == y.len(), "magnitude_bounds: lengths differ");
+    const L: usize = 8;
+    let (mut lo, mut hi) = ([f64::INFINITY; L], [f64::NEG_INFINITY; L]);
+    if T::NAME == "f32" {
+        let limit = f32_root_overflow();
+        let step = |lo: &mut f64, hi: &mut f64, a: T, b: T| {
+            let (a, b) = (a.to_f64(), b.to_f64());
+            let s = a * a + b * b;
+            // NaN sums and those whose root rounds to an infinite `f32` become NaN, which
+            // `min` and `max` pass over.
+            let s = if s < limit { s } else { f64::NAN };
+            *lo = lo.min(s);
+            *hi = hi.max(s);
+        };
+        let (xc, yc) = (x.chunks_exact(L), y.chunks_exact(L));
+        let (xr, yr) = (xc.remainder(), yc.remainder());
+        for (a, b) in xc.zip(yc) {
+            for i in 0..L {
+                step(&mut lo[i], &mut hi[i], a[i], b[i]);
+            }
+        }
+        for (i, (&a, &b)) in xr.iter().zip(yr).enumerate() {
+            step(&mut lo[i], &mut hi[i], a, b);
+        }
+        let lo = lo.iter().fold(f64::INFINITY, |a, &b| if b < a { b } else { a });
+        let hi = hi.iter().fold(f64::NEG_INFINITY, |a, &b| if b > a { b } else { a });
+        if lo > hi {
+            return (T::from_f64(f64::INFINITY), T::from_f64(f64::NEG_INFINITY));
+        }
+        (T::from_f64(lo.sqrt()), T::from_f64(hi.sqrt()))
+    } else {
+        let (mut lo, mut hi) = (f64::INFINITY, f64::NEG_INFINITY);
+        for (&a, &b) in x.iter().zip(y) {
+            let m = a.to_f64().hypot(b.to_f64());
+            if m.is_finite() {
+                lo = lo.min(m);
+                hi = hi.max(m);
+            }
+        }
+        (T::from_f64(lo), T::from_f64(hi))
+    }
+}
+
+/// The smallest `f64` `s` whose root rounds to an infinite `f32` (about 1.16e77), found once
+/// by bisecting the ordered bit patterns of the positive `f64`s.
+fn f32_root_overflow() -> f64 {
+    static LIMIT: std::sync::OnceLock<f64> = std::sync::OnceLock::new();
+    *LIMIT.get_or_init(|| {
+        let inf = |bits: u64| (f64::from_bits(bits).sqrt() as f32).is_infinite();
+        let (mut ok, mut over) = (0u64, f64::INFINITY.to_bits());
+        while over - ok > 1 {
+            let mid = ok + (over - ok) / 2;
+            if inf(mid) {
+                over = mid;
+            } else {
+                ok = mid;
+            }
+        }
+        f64::from_bits(over)
+    })
+}
+
 /// A conversion to levels: `(src, dst, lo, scale)`.
 pub type LevelsFn<S> = fn(&[f32], &mut [S], f64, f64);
 /// Finite extremes of a slice.
 pub type BoundsFn = fn(&[f32]) -> (f32, f32);
 /// Gradient magnitudes: `(x, y, out)`.
 pub type MagnitudeFn<T> = fn(&[T], &[T], &mut [T]);
+/// Finite extremes of gradient magnitudes: `(x, y) → (lo, hi)`.
+pub type MagnitudeBoundsFn<T> = fn(&[T], &[T]) -> (T, T);
 
 /// One SIMD level's response maps; index 1 of each pair takes absolute values first.
 #[derive(Clone, Copy)]
@@ -135,6 +208,8 @@ pub struct ResponseKernels<T> {
     pub bounds: [BoundsFn; 2],
     /// [`magnitude`].
     pub magnitude: MagnitudeFn<T>,
+    /// [`magnitude_bounds`].
+    pub magnitude_bounds: MagnitudeBoundsFn<T>,
 }
 
 /// The portable maps (what `generic` runs).
@@ -145,6 +220,7 @@ pub fn generic_kernels<T: Scalar>() -> ResponseKernels<T> {
         levels_u16: [levels::<u16, false>, levels::<u16, true>],
         bounds: [bounds::<false>, bounds::<true>],
         magnitude: magnitude::<T>,
+        magnitude_bounds: magnitude_bounds::<T>,
     }
 }
 
@@ -221,6 +297,47 @@ mod tests {
                 let hi = v.iter().copied().fold(f32::NEG_INFINITY, f32::max);
                 assert_eq!((k.bounds[0])(&v), (lo, hi), "{isa:?} n={n}");
             }
+        }
+    }
+
+    /// The extremes of the magnitudes without computing them equal `bounds` of `magnitude`,
+    /// bit for bit, at every level: NaN and infinite inputs, sums whose root overflows `f32`
+    /// (3e38 with 3e38) beside the largest that does not, tiny and zero values, lengths
+    /// around the 8-lane blocks, and nothing finite at all.
+    #[test]
+    fn magnitude_bounds_equal_bounds_of_the_magnitudes() {
+        let limit = f32_root_overflow();
+        let below = f64::from_bits(limit.to_bits() - 1);
+        assert!((limit.sqrt() as f32).is_infinite() && (below.sqrt() as f32).is_finite());
+        let big = (below / 2.0).sqrt() as f32;
+        let xs = samples();
+        let x32: Vec<f32> = xs.iter().map(|&v| v as f32).chain([big, 3e38, f32::MAX]).collect();
+        let y32: Vec<f32> = xs.iter().rev().map(|&v| v as f32).chain([big, 3e38, 0.0]).collect();
+        for isa in isa::available() {
+            let k = response_kernels::<f32>(isa).unwrap();
+            let check = |x: &[f32], y: &[f32]| {
+                let mut m = vec![0f32; x.len()];
+                (k.magnitude)(x, y, &mut m);
+                let want = (k.bounds[0])(&m);
+                assert_eq!(want, (k.bounds[1])(&m));
+                let got = (k.magnitude_bounds)(x, y);
+                assert_eq!(
+                    (got.0.to_bits(), got.1.to_bits()),
+                    (want.0.to_bits(), want.1.to_bits()),
+                    "{isa:?} {}",
+                    x.len()
+                );
+            };
+            for n in [0, 1, 7, 8, 9, 17, x32.len()] {
+                check(&x32[x32.len() - n..], &y32[y32.len() - n..]);
+                check(&x32[..n], &y32[..n]);
+            }
+            check(&[f32::NAN, 3e38, f32::INFINITY], &[1.0, 3e38, 0.0]);
+            let k64 = response_kernels::<f64>(isa).unwrap();
+            assert_eq!(
+                (k64.magnitude_bounds)(&[3.0, f64::NAN, 1e300], &[4.0, 1.0, 1e300]),
+                (5.0, 1e300f64.hypot(1e300))
+            );
         }
     }
 }

@@ -55,6 +55,19 @@ macro_rules! level {
                 unsafe { magnitude_tf::<T>(x, y, out) }
             }
 
+            #[target_feature(enable = $feat)]
+            fn magnitude_bounds_tf<T: Scalar>(x: &[T], y: &[T]) -> (T, T) {
+                responses::magnitude_bounds::<T>(x, y)
+            }
+
+            /// [`responses::magnitude_bounds`] at this level; panics if the CPU lacks the
+            /// features.
+            fn magnitude_bounds<T: Scalar>(x: &[T], y: &[T]) -> (T, T) {
+                assert!(has(), "CPU lacks {}", $feat);
+                // SAFETY: as in `levels`.
+                unsafe { magnitude_bounds_tf::<T>(x, y) }
+            }
+
             /// This level's table.
             pub fn kernels<T: Scalar>() -> ResponseKernels<T> {
                 ResponseKernels {
@@ -63,6 +76,7 @@ macro_rules! level {
                     levels_u16: [levels::<u16, false>, levels::<u16, true>],
                     bounds: [bounds::<false>, bounds::<true>],
                     magnitude: magnitude::<T>,
+                    magnitude_bounds: magnitude_bounds::<T>,
                 }
             }
         }
