@@ -292,7 +292,7 @@ impl FilterPlan {
         &self,
         source: &dyn RowSource<T>,
         sink: &mut TileSink<'_, T>,
-        mut fused: Option<&mut dyn FnMut(&[T], &[T])>,
+        mut fused: Option<&mut PairSink<'_, T>>,
         progress: &mut dyn FnMut(u64, u64),
     ) -> Result<()> {
         let first = &self.stages[0].problem.axes;
@@ -343,7 +343,7 @@ impl FilterPlan {
         st: &Stage,
         src: &dyn RowSource<T>,
         sink: &mut TileSink<'_, T>,
-        mut fused: Option<&mut dyn FnMut(&[T], &[T])>,
+        mut fused: Option<&mut PairSink<'_, T>>,
         tick: &mut dyn FnMut(usize),
     ) -> Result<()> {
         let (ay, ax) = (&st.problem.axes[0], &st.problem.axes[1]);
@@ -472,6 +472,9 @@ impl FilterPlan {
         Ok(())
     }
 }
+
+/// Where a gradient magnitude's two responses go instead of its tiles: `(x, y)`.
+type PairSink<'a, T> = dyn FnMut(&[T], &[T]) + 'a;
 
 /// Where [`FilterPlan::run_into`] hands each tile: `(first_row, rows, values)`.
 pub type TileSink<'a, T> = dyn FnMut(usize, usize, &[T]) -> Result<()> + 'a;
