@@ -85,7 +85,7 @@ fn axis_phase(ax: &crate::shape::Axis, r: usize) -> AxisPhase {
 /// The phases of one axis, grouped by kernel length: a group's phases read the input through
 /// windows of the same shape, so they share one forward convolution (their kernels stacked as
 /// output channels) once given common padding; each phase then skips its own leading results.
-fn axis_groups(ax: &crate::shape::Axis, innermost: bool) -> Vec<Vec<AxisPhase>> {
+fn axis_groups(ax: &crate::shape::Axis, share_anyway: bool) -> Vec<Vec<AxisPhase>> {
     let mut rs: Vec<usize> = (0..ax.kernel)
         .map(|t| {
             (t as i128 * ax.dilation as i128 - ax.pad_begin as i128).rem_euclid(ax.stride as i128) as usize
@@ -98,11 +98,12 @@ fn axis_groups(ax: &crate::shape::Axis, innermost: bool) -> Vec<Vec<AxisPhase>> 
     for ph in rs.into_iter().map(|r| axis_phase(ax, r)) {
         // Join a group only if the shared convolution stays (nearly) as short as the longest
         // member's own: phases offset by one input (DCGAN's 4×4 stride 2: 17 results for 16
-        // outputs per axis, 13 % more multiply-adds in 2-D) run apart instead.
+        // outputs per axis, 13 % more multiply-adds in 2-D) run apart instead, unless
+        // `share_anyway`.
         let fits = |g: &Vec<AxisPhase>| {
             let own = g.iter().chain([&ph]).map(|p| shared(ax, std::slice::from_ref(p)).2).max().unwrap_or(0);
             let joint = shared(ax, &[g.as_slice(), std::slice::from_ref(&ph)].concat()).2;
-            g[0].taps.len() == ph.taps.len() && (innermost || joint <= own + own / 32)
+            g[0].taps.len() == ph.taps.len() && (share_anyway || joint <= own + own / 32)
         };
         match groups.iter_mut().find(|g| fits(g)) {
             Some(g) => g.push(ph),
@@ -212,8 +213,8 @@ const MAX_SET: usize = 16;
 const HOLD_BYTES: usize = 8 << 20;
 
 /// Whether twins fall in different groups (channels-first, stride 2 on the last axis: the
-/// 3×3 stride-2 kernel's phases have 1 and 2 taps there) and all the groups' results fit in
-/// [`HOLD_BYTES`]: then every group runs before one scatter pairs them, instead of each
+/// 3×3 stride-2 kernel's phases have 1 and 2 taps there; DCGAN's run apart) and all the
+/// groups' results fit in [`HOLD_BYTES`]: then every group runs before one scatter pairs them, instead of each
 /// writing every other output of its rows.
 fn holds_all<T: Scalar>(p: &ConvTransposeProblem, phases: &[Phase<T>]) -> bool {
     let last = p.axes.len() - 1;
@@ -240,7 +241,18 @@ fn holds_all<T: Scalar>(p: &ConvTransposeProblem, phases: &[Phase<T>]) -> bool {
     let across = phase_sets(&members, Some(p.axes[last].stride))
         .iter()
         .any(|set| set.iter().any(|&m| owner[m] != owner[set[0]]));
-    across && held_workspace(phases) * std::mem::size_of::<T>() <= HOLD_BYTES
+    let held: usize = phases.iter().map(|ph| ph.out_len).sum();
+    across && held * std::mem::size_of::<T>() <= HOLD_BYTES
+}
+
+/// Elements of all the groups' results for the per-axis grouping `per_axis`.
+fn held_len(p: &ConvTransposeProblem, per_axis: &[Vec<Vec<AxisPhase>>]) -> usize {
+    // Each combination of one group per axis is one forward convolution whose output has
+    // `batch · members · K` channels of `∏ full` positions; summed over the combinations,
+    // that is `batch · K · ∏_axes Σ_groups (members · full)`.
+    per_axis.iter().fold(p.batch * p.out_channels, |acc, gs| {
+        acc.saturating_mul(gs.iter().map(|g| g.len() * g[0].full).sum::<usize>())
+    })
 }
 
 /// Every group's result (each on whole cache lines) plus the largest forward workspace.
@@ -303,8 +315,16 @@ impl<T: Scalar> ConvTransposePlan<T> {
         let rank = p.axes.len();
         // Only phases some tap reaches (at most `kernel` per axis, whatever the stride); the
         // outputs of the others hold the bias alone, filled before the phases run.
-        let per_axis: Vec<Vec<Vec<AxisPhase>>> =
-            p.axes.iter().enumerate().map(|(a, ax)| axis_groups(ax, a + 1 == rank)).collect();
+        // Phases run apart where sharing would add results. Along the last axis that leaves
+        // each to write every `s`-th output, unless all the results can be held and
+        // interleaved at once (`holds_all`): where they cannot, its phases share anyway.
+        let grouping = |share_last: bool| -> Vec<Vec<Vec<AxisPhase>>> {
+            p.axes.iter().enumerate().map(|(a, ax)| axis_groups(ax, share_last && a + 1 == rank)).collect()
+        };
+        let mut per_axis = grouping(false);
+        if held_len(p, &per_axis) * std::mem::size_of::<T>() > HOLD_BYTES {
+            per_axis = grouping(true);
+        }
         let fill = p
             .axes
             .iter()
@@ -657,30 +677,42 @@ mod tests {
     use super::*;
     use crate::desc::ConvTransposeDesc;
 
-    /// Group sizes (phases per shared convolution) of each axis, and each group's length.
-    fn groups(desc: &ConvTransposeDesc, x: &[usize], w: &[usize]) -> Vec<Vec<(usize, usize)>> {
+    /// Group sizes (phases per shared convolution) of each axis, and each group's length;
+    /// the last axis's phases sharing anyway when `share_last`.
+    fn groups(
+        desc: &ConvTransposeDesc,
+        x: &[usize],
+        w: &[usize],
+        share_last: bool,
+    ) -> Vec<Vec<(usize, usize)>> {
         let p = ConvTransposeProblem::new(desc, x, w).unwrap();
         let rank = p.axes.len();
         p.axes
             .iter()
             .enumerate()
-            .map(|(a, ax)| axis_groups(ax, a + 1 == rank).iter().map(|g| (g.len(), g[0].full)).collect())
+            .map(|(a, ax)| {
+                axis_groups(ax, share_last && a + 1 == rank).iter().map(|g| (g.len(), g[0].full)).collect()
+            })
             .collect()
     }
 
     #[test]
     fn phases_share_a_convolution_only_when_it_wastes_little() {
         // DCGAN, 4×4 stride 2 padding 1 on 16×16: the two phases of an axis read windows one
-        // input apart, so sharing costs 17 results for 16. Rows run apart; the innermost axis
-        // stays shared (its pairs are interleaved into the output in one pass).
+        // input apart, so sharing costs 17 results for 16: they run apart (the last axis's
+        // are interleaved from the held results), unless told to share.
         let d = ConvTransposeDesc::new().stride([2, 2]).padding(Padding::asymmetric(&[1, 1], &[1, 1]));
-        assert_eq!(groups(&d, &[1, 3, 16, 16], &[3, 2, 4, 4]), [vec![(1, 16), (1, 16)], vec![(2, 17)]]);
+        assert_eq!(
+            groups(&d, &[1, 3, 16, 16], &[3, 2, 4, 4], false),
+            [[(1, 16), (1, 16)], [(1, 16), (1, 16)]]
+        );
+        assert_eq!(groups(&d, &[1, 3, 16, 16], &[3, 2, 4, 4], true), [vec![(1, 16), (1, 16)], vec![(2, 17)]]);
         // A kernel of 16 at stride 8 on 2000 inputs: eight phases, 2001 results for 2000.
         let d = ConvTransposeDesc::new().stride([8]).padding(Padding::asymmetric(&[4], &[4]));
-        assert_eq!(groups(&d, &[1, 2, 2000], &[2, 2, 16]), [vec![(8, 2001)]]);
+        assert_eq!(groups(&d, &[1, 2, 2000], &[2, 2, 16], false), [vec![(8, 2001)]]);
         // 2×2 stride 2: every phase a 1×1 convolution over the same inputs, no waste.
         let d = ConvTransposeDesc::new().stride([2, 2]);
-        assert_eq!(groups(&d, &[1, 2, 9, 9], &[2, 2, 2, 2]), [vec![(2, 9)], vec![(2, 9)]]);
+        assert_eq!(groups(&d, &[1, 2, 9, 9], &[2, 2, 2, 2], false), [vec![(2, 9)], vec![(2, 9)]]);
     }
 
     #[test]
@@ -695,12 +727,16 @@ mod tests {
         let d = ConvTransposeDesc::new().stride([2, 2]).padding(pad(&[1, 1])).output_padding([1, 1]);
         assert!(holds(d.clone(), &[1, 4, 9, 9], &[4, 4, 3, 3]));
         assert!(!holds(d.layout(crate::Layout::Nhwc), &[1, 9, 9, 4], &[4, 4, 3, 3]));
-        // DCGAN and U-Net: twins share their group.
-        assert!(!holds(
-            ConvTransposeDesc::new().stride([2, 2]).padding(pad(&[1, 1])),
-            &[1, 4, 9, 9],
-            &[4, 4, 4, 4]
-        ));
+        // DCGAN: every phase apart, held; U-Net: twins share their group.
+        let dcgan = || ConvTransposeDesc::new().stride([2, 2]).padding(pad(&[1, 1]));
+        assert!(holds(dcgan(), &[1, 4, 9, 9], &[4, 4, 4, 4]));
+        // A DCGAN layer whose four results exceed HOLD_BYTES (4 × 8 MiB): the last axis's
+        // phases share one convolution (two groups, not four), interleaved in one pass.
+        let p = ConvTransposeProblem::new(&dcgan(), &[32, 8, 16, 16], &[8, 256, 4, 4]).unwrap();
+        let plan =
+            ConvTransposePlan::new(&p, &vec![1.0f32; 8 * 256 * 16], &PlanOptions::new().threads(1)).unwrap();
+        assert!(!plan.hold_all);
+        assert_eq!(plan.phases.as_ref().map(Vec::len), Some(2));
         assert!(!holds(ConvTransposeDesc::new().stride([2, 2]), &[1, 4, 9, 9], &[4, 4, 2, 2]));
     }
 }
