@@ -212,10 +212,10 @@ const MAX_SET: usize = 16;
 /// Largest total of the groups' results [`ConvTransposePlan`] holds at once.
 const HOLD_BYTES: usize = 8 << 20;
 
-/// Whether twins fall in different groups (channels-first, stride 2 on the last axis: the
-/// 3×3 stride-2 kernel's phases have 1 and 2 taps there; DCGAN's run apart) and all the
-/// groups' results fit in [`HOLD_BYTES`]: then every group runs before one scatter pairs them, instead of each
-/// writing every other output of its rows.
+/// Whether the phases of one output row fall in different groups (channels-first: the 3×3
+/// stride-2 kernel's have 1 and 2 taps along the last axis; DCGAN's run apart) and all the
+/// groups' results fit in [`HOLD_BYTES`]: then every group runs before one scatter
+/// interleaves them, instead of each writing every `s`-th output of its rows.
 fn holds_all<T: Scalar>(p: &ConvTransposeProblem, phases: &[Phase<T>]) -> bool {
     let last = p.axes.len() - 1;
     if p.layout != crate::Layout::Nchw || !(2..=MAX_SET).contains(&p.axes[last].stride) || phases.len() < 2 {
@@ -479,11 +479,9 @@ impl<T: Scalar> ConvTransposePlan<T> {
         if self.hold_all {
             // Every group's result at once, so twins from different groups pair up.
             let mut bufs: Vec<&[T]> = Vec::with_capacity(phases.len());
-            let mut rest = ws;
             let inner = phases.iter().map(|ph| ph.plan.workspace_len()).max().unwrap_or(0);
             let held: usize = phases.iter().map(|ph| crate::tensor::line_round::<T>(ph.out_len)).sum();
-            let (all, scratch) = rest.split_at_mut(held);
-            rest = all;
+            let (mut rest, scratch) = ws.split_at_mut(held);
             for ph in phases {
                 let (buf, more) = rest.split_at_mut(crate::tensor::line_round::<T>(ph.out_len));
                 let buf = &mut buf[..ph.out_len];
@@ -525,11 +523,11 @@ impl<T: Scalar> ConvTransposePlan<T> {
     }
 
     /// Write the outputs of the phase groups `srcs` (each with its forward result) into `y`,
-    /// adding the bias. Channels-first, along a last axis of stride 2, a member of phase 0
-    /// there and its phase-1 twin (same outer phases), from one group or two, fill their
-    /// output rows together, interleaved in one pass; other members write every `stride`-th
-    /// output. Split by sample and channel planes (channels-first) or samples (channels-last)
-    /// over the plan's threads.
+    /// adding the bias. Channels-first, along a last axis of stride `s ≤ MAX_SET`, the members
+    /// of phases 0 .. s − 1 there with the same outer phases ([`phase_sets`]), from one group
+    /// or several, fill their output rows together through the interleave kernel; other
+    /// members write every `s`-th output. Split by sample and channel planes (channels-first)
+    /// or samples (channels-last) over the plan's threads.
     fn scatter(&self, srcs: &[(&Phase<T>, &[T])], bias: Option<&[T]>, y: &mut [T]) {
         let p = &self.problem;
         let k = p.out_channels;
