@@ -266,24 +266,22 @@ impl FilterPlan {
         progress: &mut dyn FnMut(u64, u64),
     ) -> Result<(f32, f32)> {
         let k = best_response_kernels::<f32>(isa::max_isa());
-        let (mut lo, mut hi) = (f32::INFINITY, f32::NEG_INFINITY);
-        let mut fold = |(l, h): (f32, f32)| {
-            lo = if l < lo { l } else { lo };
-            hi = if h > hi { h } else { hi };
+        // Both callbacks fold into the same pair.
+        let ext = std::cell::Cell::new((f32::INFINITY, f32::NEG_INFINITY));
+        let fold = |(l, h): (f32, f32)| {
+            let (lo, hi) = ext.get();
+            ext.set((if l < lo { l } else { lo }, if h > hi { h } else { hi }));
         };
-        let mut tiles = Vec::new();
-        let mut pairs = Vec::new();
         self.run_tiles(
             source,
             &mut |_, _, tile: &[f32]| {
-                tiles.push((k.bounds[usize::from(abs)])(tile));
+                fold((k.bounds[usize::from(abs)])(tile));
                 Ok(())
             },
-            Some(&mut |gx: &[f32], gy: &[f32]| pairs.push((k.magnitude_bounds)(gx, gy))),
+            Some(&mut |gx: &[f32], gy: &[f32]| fold((k.magnitude_bounds)(gx, gy))),
             progress,
         )?;
-        tiles.into_iter().chain(pairs).for_each(&mut fold);
-        Ok((lo, hi))
+        Ok(ext.get())
     }
 
     /// [`FilterPlan::run_into`]; a last stage that is a gradient magnitude hands its two
