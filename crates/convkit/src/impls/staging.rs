@@ -18,16 +18,31 @@ pub struct Stage {
     pub row_len: usize,
     /// Phases of the innermost axis (its stride, or 1).
     pub phases: usize,
-    /// Per axis: padded position → input index (`None`: the padding constant).
-    maps: Vec<Vec<Option<usize>>>,
-    /// Innermost axis: padded position → offset in the staged row.
-    row_pos: Vec<usize>,
-    /// Innermost padded positions `lo..hi` copy input `lo − pad..hi − pad` unchanged.
-    interior: (usize, usize),
-    /// Innermost begin padding.
-    pad: usize,
-    /// Input strides of the spatial axes.
-    xsp: Vec<usize>,
+    /// Per staged row (outer padded positions, row-major): the offset of its input row from
+    /// the channel's first element, or `None` for a row of padding. Precomputed so that
+    /// staging a row costs no index arithmetic (rows of ResNet's 56-wide maps are short).
+    row_src: Vec<Option<usize>>,
+    /// The innermost positions not covered by the interior copy: `(offset in the staged row,
+    /// input offset from the row's first element or None for the padding constant)`.
+    borders: Vec<(usize, Option<usize>)>,
+    /// How the interior of a row is copied.
+    interior: Interior,
+}
+
+/// The interior of a staged row: innermost padded positions `q0..q0 + len` reading input
+/// `q0 − pad..` (channels-first, unit stride), copied without index tables.
+enum Interior {
+    /// No interior copy: every position is in `borders`.
+    None,
+    /// One phase: `row[q0..q0 + len] = input[src..src + len]`.
+    Copy { q0: usize, src: usize, len: usize },
+    /// Two phases: `len` pairs from `input[src..]` split into `row[q0 / 2..]` and
+    /// `row[wq + q0 / 2..]`.
+    Split2 { q0: usize, src: usize, len: usize },
+    /// More phases: for each of the first `phases` interior positions `q`, every `phases`-th
+    /// input from `src + (q − q0)` into `count` consecutive places at `row_pos[q]`, as
+    /// `(dst, src, count)`.
+    Strided(Vec<(usize, usize, usize)>),
 }
 
 impl Stage {
@@ -50,7 +65,7 @@ impl Stage {
         if channel > max_channel {
             return None;
         }
-        let maps = p
+        let maps: Vec<Vec<Option<usize>>> = p
             .axes
             .iter()
             .zip(&extent)
@@ -60,20 +75,43 @@ impl Stage {
                     .collect()
             })
             .collect();
-        let row_pos = (0..extent[rank - 1]).map(|q| (q % phases) * wq + q / phases).collect();
-        let lo = last.pad_begin.min(extent[rank - 1]);
-        let hi = (last.pad_begin + last.input).clamp(lo, extent[rank - 1]);
-        Some(Stage {
-            channel,
-            outer_len,
-            row_len,
-            phases,
-            maps,
-            row_pos,
-            interior: (lo, hi),
-            pad: last.pad_begin,
-            xsp: data_strides(p.layout, p.in_channels, &p.input_spatial()).2,
-        })
+        let xsp = data_strides(p.layout, p.in_channels, &p.input_spatial()).2;
+        let rows: usize = outer_len.iter().product();
+        let mut coords = [0usize; MAX_RANK];
+        let row_src = (0..rows)
+            .map(|ri| {
+                unravel(ri, &outer_len, &mut coords[..rank - 1]);
+                maps.iter()
+                    .zip(&coords[..rank - 1])
+                    .zip(&xsp)
+                    .try_fold(0, |b, ((map, &c), &st)| map[c].map(|i| b + i * st))
+            })
+            .collect();
+        let n = extent[rank - 1];
+        let row_pos: Vec<usize> = (0..n).map(|q| (q % phases) * wq + q / phases).collect();
+        let (xs, pad) = (xsp[rank - 1], last.pad_begin);
+        let lo = pad.min(n);
+        let hi = (pad + last.input).clamp(lo, n);
+        // The interior copied in bulk (unit stride only); every other position is a border.
+        let (interior, covered) = if xs != 1 || hi == lo {
+            (Interior::None, lo..lo)
+        } else if phases == 1 {
+            (Interior::Copy { q0: lo, src: lo - pad, len: hi - lo }, lo..hi)
+        } else if phases == 2 {
+            let q0 = lo.next_multiple_of(2).min(hi);
+            let pairs = (hi - q0) / 2;
+            (Interior::Split2 { q0, src: q0 - pad, len: pairs }, q0..q0 + 2 * pairs)
+        } else {
+            let runs = (lo..(lo + phases).min(hi))
+                .map(|q| (row_pos[q], q - pad, (hi - q).div_ceil(phases)))
+                .collect();
+            (Interior::Strided(runs), lo..hi)
+        };
+        let borders = (0..n)
+            .filter(|q| !covered.contains(q))
+            .map(|q| (row_pos[q], maps[rank - 1][q].map(|i| i * xs)))
+            .collect();
+        Some(Stage { channel, outer_len, row_len, phases, row_src, borders, interior })
     }
 
     /// Distance in a staged channel between neighbouring positions of each axis (the
@@ -97,68 +135,31 @@ impl Stage {
     /// Stage the channel whose first input element is `x[cbase]` into `dst` (`channel`
     /// elements), padding with `padv`; `split2` splits runs into two phases.
     pub fn fill<T: Scalar>(&self, x: &[T], cbase: usize, padv: T, dst: &mut [T], split2: DwSplitFn<T>) {
-        let rank = self.outer_len.len() + 1;
-        let inner = &self.maps[rank - 1];
-        let xs = self.xsp[rank - 1];
-        let mut coords = [0usize; MAX_RANK];
-        for (ri, row) in dst[..self.channel].chunks_exact_mut(self.row_len).enumerate() {
-            unravel(ri, &self.outer_len, &mut coords[..rank - 1]);
-            let mut base = Some(cbase);
-            for ((map, &c), &stride) in self.maps.iter().zip(&coords[..rank - 1]).zip(&self.xsp) {
-                base = base.and_then(|b| map[c].map(|i| b + i * stride));
-            }
-            let Some(base) = base else {
+        let wq = self.row_len / self.phases;
+        for (row, &src) in dst[..self.channel].chunks_exact_mut(self.row_len).zip(&self.row_src) {
+            let Some(off) = src else {
                 row.fill(padv);
                 continue;
             };
-            let at = |q: usize| inner[q].map_or(padv, |i| x[base + i * xs]);
-            if self.phases == 1 && xs == 1 {
-                // Channels-first, no phases: copy the interior, map the borders.
-                let (lo, hi) = self.interior;
-                for (q, d) in row[..lo].iter_mut().enumerate() {
-                    *d = at(q);
-                }
-                if hi > lo {
-                    row[lo..hi].copy_from_slice(&x[base + lo - self.pad..][..hi - lo]);
-                }
-                for (q, d) in row.iter_mut().enumerate().skip(hi) {
-                    *d = at(q);
-                }
-            } else if self.phases == 2 && xs == 1 {
-                // Channels-first, two phases: the interior's pairs split in one pass, the
-                // rest mapped one by one.
-                let (lo, hi) = self.interior;
-                let q0 = lo.next_multiple_of(2).min(hi);
-                let pairs = (hi - q0) / 2;
-                let wq = self.row_len / 2;
-                for q in (0..q0).chain(q0 + 2 * pairs..self.row_pos.len()) {
-                    row[self.row_pos[q]] = at(q);
-                }
-                if pairs > 0 {
-                    let (ev, od) = row.split_at_mut(wq);
-                    let src = &x[base + q0 - self.pad..][..2 * pairs];
-                    split2(src, &mut ev[q0 / 2..][..pairs], &mut od[q0 / 2..][..pairs]);
-                }
-            } else if xs == 1 {
-                // Channels-first, more phases: the borders mapped one by one, the interior
-                // copied phase by phase (a strided read into consecutive places).
-                let (lo, hi) = self.interior;
-                let n = self.row_pos.len();
-                for q in (0..lo.min(n)).chain(hi.max(lo)..n) {
-                    row[self.row_pos[q]] = at(q);
-                }
-                let ph = self.phases;
-                for q0 in lo..(lo + ph).min(hi) {
-                    let count = (hi - q0).div_ceil(ph);
-                    let dst = &mut row[self.row_pos[q0]..][..count];
-                    let src = &x[base + q0 - self.pad..];
-                    for (d, &v) in dst.iter_mut().zip(src.iter().step_by(ph)) {
-                        *d = v;
+            let xr = &x[cbase + off..];
+            for &(d, s) in &self.borders {
+                row[d] = s.map_or(padv, |s| xr[s]);
+            }
+            match &self.interior {
+                Interior::None => {}
+                Interior::Copy { q0, src, len } => row[*q0..][..*len].copy_from_slice(&xr[*src..][..*len]),
+                Interior::Split2 { q0, src, len } => {
+                    if *len > 0 {
+                        let (ev, od) = row.split_at_mut(wq);
+                        split2(&xr[*src..][..2 * len], &mut ev[q0 / 2..][..*len], &mut od[q0 / 2..][..*len]);
                     }
                 }
-            } else {
-                for (q, &pos) in self.row_pos.iter().enumerate() {
-                    row[pos] = at(q);
+                Interior::Strided(runs) => {
+                    for &(d, s, count) in runs {
+                        for (o, &v) in row[d..][..count].iter_mut().zip(xr[s..].iter().step_by(self.phases)) {
+                            *o = v;
+                        }
+                    }
                 }
             }
         }
