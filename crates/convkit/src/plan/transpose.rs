@@ -27,7 +27,7 @@ use crate::desc::{ConvDesc, Padding};
 use crate::error::Result;
 use crate::scalar::Scalar;
 use crate::shape::{data_strides, ConvProblem, ConvTransposeProblem};
-use crate::tensor::{alloc, check_bias, check_len, check_workspace};
+use crate::tensor::{alloc, check_bias, check_len, check_workspace, line_round};
 
 /// One axis of one phase: which outputs it produces and how its forward convolution reads.
 #[derive(Debug, Clone)]
@@ -257,7 +257,7 @@ fn held_len(p: &ConvTransposeProblem, per_axis: &[Vec<Vec<AxisPhase>>]) -> usize
 
 /// Every group's result (each on whole cache lines) plus the largest forward workspace.
 fn held_workspace<T: Scalar>(phases: &[Phase<T>]) -> usize {
-    phases.iter().map(|ph| crate::tensor::line_round::<T>(ph.out_len)).sum::<usize>()
+    phases.iter().map(|ph| line_round::<T>(ph.out_len)).sum::<usize>()
         + phases.iter().map(|ph| ph.plan.workspace_len()).max().unwrap_or(0)
 }
 
@@ -448,10 +448,7 @@ impl<T: Scalar> ConvTransposePlan<T> {
             return self.phases.as_ref().map_or(0, |ps| held_workspace(ps));
         }
         self.phases.as_ref().map_or(0, |ps| {
-            ps.iter()
-                .map(|ph| crate::tensor::line_round::<T>(ph.out_len) + ph.plan.workspace_len())
-                .max()
-                .unwrap_or(0)
+            ps.iter().map(|ph| line_round::<T>(ph.out_len) + ph.plan.workspace_len()).max().unwrap_or(0)
         })
     }
 
@@ -480,10 +477,10 @@ impl<T: Scalar> ConvTransposePlan<T> {
             // Every group's result at once, so twins from different groups pair up.
             let mut bufs: Vec<&[T]> = Vec::with_capacity(phases.len());
             let inner = phases.iter().map(|ph| ph.plan.workspace_len()).max().unwrap_or(0);
-            let held: usize = phases.iter().map(|ph| crate::tensor::line_round::<T>(ph.out_len)).sum();
+            let held: usize = phases.iter().map(|ph| line_round::<T>(ph.out_len)).sum();
             let (mut rest, scratch) = ws.split_at_mut(held);
             for ph in phases {
-                let (buf, more) = rest.split_at_mut(crate::tensor::line_round::<T>(ph.out_len));
+                let (buf, more) = rest.split_at_mut(line_round::<T>(ph.out_len));
                 let buf = &mut buf[..ph.out_len];
                 ph.plan.execute(x, None, buf, &mut scratch[..inner])?;
                 bufs.push(buf);
@@ -494,7 +491,7 @@ impl<T: Scalar> ConvTransposePlan<T> {
             return Ok(());
         }
         for ph in phases {
-            let (buf, rest) = ws.split_at_mut(crate::tensor::line_round::<T>(ph.out_len));
+            let (buf, rest) = ws.split_at_mut(line_round::<T>(ph.out_len));
             let buf = &mut buf[..ph.out_len];
             ph.plan.execute(x, None, buf, rest)?;
             self.scatter(&[(ph, buf)], bias, y);
