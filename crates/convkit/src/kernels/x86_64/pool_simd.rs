@@ -131,7 +131,12 @@ pub fn avx512_kernels<T: Scalar>() -> PoolKernels<T> {
 /// number and `±0` equal, so it is associative: the taps are combined as a tree in their
 /// order (each row's `K` taps, rows in pairs, pairs of pairs, then into the accumulator),
 /// which gives the same bits as the left-to-right scan with dependency chains a fraction as
-/// long. Panics if the CPU lacks AVX-512 or a row is shorter than its windows.
+/// long. Without NaNs `step(a, b)` is `vmaxps(b, a)` (`b > a ? b : a`: the earlier operand
+/// stays when they are equal, `±0` included), one instruction instead of two compares and a
+/// blend on the dependency chain; each block of 16 outputs is folded that way while one
+/// unordered compare per pair of loads notes any NaN, and a block that met one is folded
+/// again with the full `step`.
+/// Panics if the CPU lacks AVX-512 or a row is shorter than its windows.
 pub fn max_rows_f32<const S: usize, const K: usize>(acc: &mut [f32], x: &[f32], offs: &[usize]) {
     assert!(crate::isa::supported(Isa::Avx512), "CPU lacks AVX-512");
     let n = acc.len();
@@ -158,6 +163,12 @@ unsafe fn max_rows_f32_tf<const S: usize, const K: usize>(acc: &mut [f32], x: &[
         let take = _mm512_mask_cmp_ps_mask::<_CMP_NLE_UQ>(ord, b, a);
         _mm512_mask_mov_ps(a, take, b)
     }
+    /// The same fold where neither operand is NaN.
+    #[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vl")]
+    #[inline]
+    fn step_ordered(a: __m512, b: __m512) -> __m512 {
+        _mm512_max_ps(b, a)
+    }
     let n = acc.len();
     let even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
     let odd = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
@@ -175,43 +186,64 @@ unsafe fn max_rows_f32_tf<const S: usize, const K: usize>(acc: &mut [f32], x: &[
         let m = lanes(cnt);
         // Elements of a row this block reads from its first: (cnt − 1)·S + K.
         let span = (cnt - 1) * S + K;
+        // One row's taps folded with `f`; `nan` gathers the lanes where a load held a NaN.
         // SAFETY (all loads below): the caller checked `o + (n − 1)·S + K ≤ x.len()`, and a
-        // load at `base + e` is unmasked only for `e < span` (with the `base` shift of tap 2).
-        let row = |o: usize| -> __m512 {
+        // load at `base + e` is unmasked only for `e < span` (with the `base` shift of tap 2);
+        // masked-off lanes load as 0.
+        let row = |o: usize, f: fn(__m512, __m512) -> __m512, nan: &mut __mmask16| -> __m512 {
             let base = xp.add(o + j * S);
             if S == 1 {
                 let mut r = _mm512_maskz_loadu_ps(m, base);
+                *nan |= _mm512_cmp_ps_mask::<_CMP_UNORD_Q>(r, r);
                 for k in 1..K {
-                    r = step(r, _mm512_maskz_loadu_ps(m, base.add(k)));
+                    let t = _mm512_maskz_loadu_ps(m, base.add(k));
+                    *nan |= _mm512_cmp_ps_mask::<_CMP_UNORD_Q>(t, t);
+                    r = f(r, t);
                 }
                 r
             } else {
                 let (m0, m1) = (lanes(span), lanes(span.saturating_sub(16)));
                 let lo = _mm512_maskz_loadu_ps(m0, base);
                 let hi = _mm512_maskz_loadu_ps(m1, base.add(16));
-                let mut r = step(_mm512_permutex2var_ps(lo, even, hi), _mm512_permutex2var_ps(lo, odd, hi));
+                *nan |= _mm512_cmp_ps_mask::<_CMP_UNORD_Q>(lo, hi);
+                let mut r = f(_mm512_permutex2var_ps(lo, even, hi), _mm512_permutex2var_ps(lo, odd, hi));
                 if K == 3 {
                     // Tap 2 of window i is element 2i + 2: the even lanes from base + 2.
                     let (m2, m3) = (lanes(span - 2), lanes((span - 2).saturating_sub(16)));
                     let lo2 = _mm512_maskz_loadu_ps(m2, base.add(2));
                     let hi2 = _mm512_maskz_loadu_ps(m3, base.add(18));
-                    r = step(r, _mm512_permutex2var_ps(lo2, even, hi2));
+                    *nan |= _mm512_cmp_ps_mask::<_CMP_UNORD_Q>(lo2, hi2);
+                    r = f(r, _mm512_permutex2var_ps(lo2, even, hi2));
                 }
                 r
             }
         };
+        // The block's rows folded as a tree in their order, then into the accumulator.
+        let fold = |v: __m512, f: fn(__m512, __m512) -> __m512, nan: &mut __mmask16| -> __m512 {
+            let mut v = v;
+            let mut quads = offs.chunks_exact(4);
+            for q in &mut quads {
+                let (a, b) = (row(q[0], f, nan), row(q[1], f, nan));
+                let (c, d) = (row(q[2], f, nan), row(q[3], f, nan));
+                v = f(v, f(f(a, b), f(c, d)));
+            }
+            let mut pairs = quads.remainder().chunks_exact(2);
+            for p in &mut pairs {
+                let (a, b) = (row(p[0], f, nan), row(p[1], f, nan));
+                v = f(v, f(a, b));
+            }
+            if let [o] = pairs.remainder() {
+                v = f(v, row(*o, f, nan));
+            }
+            v
+        };
         let ap = acc.as_mut_ptr().add(j);
-        let mut v = _mm512_maskz_loadu_ps(m, ap);
-        let mut quads = offs.chunks_exact(4);
-        for q in &mut quads {
-            v = step(v, step(step(row(q[0]), row(q[1])), step(row(q[2]), row(q[3]))));
-        }
-        let mut pairs = quads.remainder().chunks_exact(2);
-        for p in &mut pairs {
-            v = step(v, step(row(p[0]), row(p[1])));
-        }
-        if let [o] = pairs.remainder() {
-            v = step(v, row(*o));
+        let v0 = _mm512_maskz_loadu_ps(m, ap);
+        let mut nan = _mm512_cmp_ps_mask::<_CMP_UNORD_Q>(v0, v0);
+        let mut v = fold(v0, step_ordered, &mut nan);
+        if nan != 0 {
+            let mut again = 0;
+            v = fold(v0, step, &mut again);
         }
         _mm512_mask_storeu_ps(ap, m, v);
         j += 16;
