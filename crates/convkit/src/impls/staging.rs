@@ -39,9 +39,9 @@ enum Interior {
     /// Two phases: `len` pairs from `input[src..]` split into `row[q0 / 2..]` and
     /// `row[wq + q0 / 2..]`.
     Split2 { q0: usize, src: usize, len: usize },
-    /// More phases: for each of the first `phases` interior positions `q`, every `phases`-th
-    /// input from `src + (q − q0)` into `count` consecutive places at `row_pos[q]`, as
-    /// `(dst, src, count)`.
+    /// More phases: for each of the first `phases` interior positions `q`, `(dst, src,
+    /// count)`: every `phases`-th input from `src = q − pad` into `count` consecutive places
+    /// from `dst`, the offset of `q`'s phase in the staged row.
     Strided(Vec<(usize, usize, usize)>),
 }
 
