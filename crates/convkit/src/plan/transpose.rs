@@ -255,10 +255,19 @@ fn held_len(p: &ConvTransposeProblem, per_axis: &[Vec<Vec<AxisPhase>>]) -> usize
     })
 }
 
+/// Every group's result, each on whole cache lines.
+fn held_results<T: Scalar>(phases: &[Phase<T>]) -> usize {
+    phases.iter().map(|ph| line_round::<T>(ph.out_len)).sum()
+}
+
+/// The largest forward workspace of the groups.
+fn inner_workspace<T: Scalar>(phases: &[Phase<T>]) -> usize {
+    phases.iter().map(|ph| ph.plan.workspace_len()).max().unwrap_or(0)
+}
+
 /// Every group's result (each on whole cache lines) plus the largest forward workspace.
 fn held_workspace<T: Scalar>(phases: &[Phase<T>]) -> usize {
-    phases.iter().map(|ph| line_round::<T>(ph.out_len)).sum::<usize>()
-        + phases.iter().map(|ph| ph.plan.workspace_len()).max().unwrap_or(0)
+    held_results(phases) + inner_workspace(phases)
 }
 
 /// A transposed convolution ready to run: each output phase planned as a forward convolution
@@ -476,9 +485,8 @@ impl<T: Scalar> ConvTransposePlan<T> {
         if self.hold_all {
             // Every group's result at once, so twins from different groups pair up.
             let mut bufs: Vec<&[T]> = Vec::with_capacity(phases.len());
-            let inner = phases.iter().map(|ph| ph.plan.workspace_len()).max().unwrap_or(0);
-            let held: usize = phases.iter().map(|ph| line_round::<T>(ph.out_len)).sum();
-            let (mut rest, scratch) = ws.split_at_mut(held);
+            let inner = inner_workspace(phases);
+            let (mut rest, scratch) = ws.split_at_mut(held_results(phases));
             for ph in phases {
                 let (buf, more) = rest.split_at_mut(line_round::<T>(ph.out_len));
                 let buf = &mut buf[..ph.out_len];
