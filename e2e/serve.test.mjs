@@ -178,6 +178,38 @@ test('1-D example: output cells show 0, 3, 4, -4', async () => {
   }
 });
 
+test('an answer for older values that lands after a newer edit is not shown', async () => {
+  // Hold the page's next /api/explain request; edit again; release the held one so that its
+  // answer lands while the newer edit is still waiting out the page's debounce. The page must
+  // go on waiting (pending stays 1) and show the newer values' result.
+  let release;
+  const held = new Promise((resolve) => {
+    release = resolve;
+  });
+  let first = true;
+  await page.route('**/api/explain', async (route) => {
+    if (first) {
+      first = false;
+      await held;
+    }
+    await route.continue();
+  });
+  try {
+    await setCell('input-val-0-0', 5); // 5·2 + 2·(−1) + 0·1 = 8: the answer held back
+    while (first) await new Promise((r) => setTimeout(r, 10)); // the held request is out
+    await setCell('input-val-0-0', 7); // 7·2 + 2·(−1) + 0·1 = 12: the answer that must show
+    release();
+    await idle();
+    await page.click('#step-last');
+    assert.equal((await page.textContent('[data-testid="out-cell-0-0"]')).trim(), '12');
+  } finally {
+    release();
+    await page.unroute('**/api/explain');
+  }
+  await setCell('input-val-0-0', 1);
+  await idle();
+});
+
 let explained; // the core's answer for the 2-D problem on the page
 
 test('2-D, stride 2: output size, values and shape formula equal the core', async () => {

@@ -203,6 +203,7 @@ function request() {
 }
 
 function schedule() {
+  W.seq++; // a response still in flight is for older values: it must not land
   document.body.dataset.pending = '1';
   clearTimeout(W.debounce);
   W.debounce = setTimeout(compute, 120);

@@ -148,6 +148,7 @@ function volRequest() {
 }
 
 function volSchedule() {
+  V.seq++; // a response still in flight is for older values: it must not land
   document.body.dataset.volPending = '1';
   clearTimeout(V.debounce);
   V.debounce = setTimeout(volCompute, 120);
