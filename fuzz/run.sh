@@ -15,6 +15,10 @@ export RUSTFLAGS="-Cpasses=sancov-module -Cllvm-args=-sanitizer-coverage-level=4
 ${FUZZ_EXTRA_RUSTFLAGS:-}"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$PWD/target}"
 # An explicit --target keeps the instrumentation out of build scripts and proc macros.
+# Scratch files of the targets that write (filter_image), removed however the script ends.
+shm=/dev/shm; [ -d "$shm" ] && [ -w "$shm" ] || shm="${TMPDIR:-/tmp}"
+export CONVKIT_FUZZ_SCRATCH; CONVKIT_FUZZ_SCRATCH=$(mktemp -d "$shm/convkit-fuzz.XXXXXX")
+trap 'rm -rf "$CONVKIT_FUZZ_SCRATCH"' EXIT
 triple=$(rustc -vV | sed -n 's/^host: //p')
 bin="$CARGO_TARGET_DIR/$triple/release"
 build() { cargo build --release --target "$triple" "${@:---bins}"; }

@@ -1,6 +1,7 @@
 //! Image decoding through `convkit filter`: the bytes as an image file (any supported
 //! format, recognised by content), filtered to a PNG under a 64 MiB memory budget, exactly as
-//! the binary runs it. Files live in a per-process directory on tmpfs where there is one.
+//! the binary runs it. Files live in a per-process directory under `CONVKIT_FUZZ_SCRATCH`
+//! (which `fuzz/run.sh` makes, and removes when it ends), else on tmpfs where there is one.
 #![no_main]
 use std::path::PathBuf;
 use std::sync::OnceLock;
@@ -8,7 +9,11 @@ use std::sync::OnceLock;
 fn dir() -> &'static PathBuf {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
     DIR.get_or_init(|| {
-        let base = if std::path::Path::new("/dev/shm").is_dir() { "/dev/shm".into() } else { std::env::temp_dir() };
+        let base = match std::env::var_os("CONVKIT_FUZZ_SCRATCH") {
+            Some(d) => PathBuf::from(d),
+            None if std::path::Path::new("/dev/shm").is_dir() => "/dev/shm".into(),
+            None => std::env::temp_dir(),
+        };
         let d = base.join(format!("convkit-fuzz-{}", std::process::id()));
         std::fs::create_dir_all(&d).unwrap();
         d

@@ -1000,7 +1000,7 @@ fn whole_image_stage(st: &convkit::filter::Stage, opts: &FilterOptions, img: &Pl
 #[test]
 fn strips_equal_whole_image_passes_bit_for_bit() {
     let borders = ["reflect", "symmetric", "replicate", "circular", "zeros", "constant:3"];
-    let specs = ["gaussian:1.3", "box:4", "sobel", "gaussian:2:3", "1,2;3,4", "identity"];
+    let specs = ["gaussian:1.3", "box:4", "sobel", "gaussian:2:3", "1,2;3,4", "identity", "scharr"];
     let mut seed = 7u64;
     for (h, w) in [(1, 1), (2, 3), (9, 8), (13, 70), (20, 33)] {
         for c in [1, 3, 4] {
@@ -1020,6 +1020,8 @@ fn strips_equal_whole_image_passes_bit_for_bit() {
                         FilterOptions::default().stride([2]).flip(true),
                         FilterOptions::default().dilation([2, 1]).padding(Padding::Full),
                         FilterOptions::default().padding(Padding::Explicit(vec![0, 2, 1, 0])).stride([3, 2]),
+                        // Stride 1, uneven padding, flipped: a 3×3 magnitude straight from the strip.
+                        FilterOptions::default().padding(Padding::Explicit(vec![2, 0, 0, 1])).flip(true),
                     ] {
                         let opts = opts.border(border.parse().unwrap());
                         let f = [Filter::parse(spec).unwrap()];
@@ -1086,6 +1088,34 @@ fn strips_equal_whole_image_passes_bit_for_bit() {
                             }
                         }
                     }
+                }
+            }
+        }
+    }
+}
+
+/// A gradient magnitude of a user's 3×3 pair that no flip maps onto itself, at stride 1 (the
+/// pair is computed straight from the strip): bit for bit the whole-image convolutions, for
+/// every border, both flips, uneven padding and tile heights.
+#[test]
+fn a_custom_3x3_pair_from_the_strip_equals_its_convolutions() {
+    let k = |m: &str| parse_matrix(m).unwrap();
+    let f =
+        [Filter::Magnitude { name: "pair".into(), x: k("1,2,0;3,4,5;0,1,7"), y: k("-2,0,1;5,-3,0;0,6,1") }];
+    let (c, h, w) = (2, 9, 37);
+    let data: Vec<f32> = (0..c * h * w).map(|i| ((i * 37) % 23) as f32).collect();
+    let src = Planar::new(c, h, w, data).unwrap();
+    for border in ["reflect", "symmetric", "replicate", "circular", "zeros", "constant:3"] {
+        for flip in [false, true] {
+            for pad in [Padding::Same, Padding::Explicit(vec![2, 0, 0, 1]), Padding::Valid] {
+                let opts = FilterOptions::default().padding(pad).flip(flip).border(border.parse().unwrap());
+                let plan = FilterPlan::new(&f, &opts, c, h, w).unwrap();
+                let want = whole_image_stage(&plan.stages()[0], &opts, &src);
+                for t in [None, Some(1), Some(4)] {
+                    let o = if let Some(t) = t { opts.clone().tile_rows(t) } else { opts.clone() };
+                    let got = FilterPlan::new(&f, &o, c, h, w).unwrap().run(&src, &mut |_, _| {}).unwrap();
+                    let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+                    assert_eq!(bits(&got.data), bits(&want), "{border} flip {flip} {o:?}");
                 }
             }
         }

@@ -30,7 +30,7 @@ use crate::desc::{ConvDesc, PadMode, Padding};
 use crate::error::{Error, Result};
 use crate::geometry::pad_source;
 use crate::isa;
-use crate::kernels::responses::best_response_kernels;
+use crate::kernels::responses::{best_response_kernels, Pair3};
 use crate::plan::{ConvPlan, PlanOptions};
 use crate::scalar::Scalar;
 use crate::shape::{per_axis, ConvProblem};
@@ -278,14 +278,15 @@ impl FilterPlan {
                 fold((k.bounds[usize::from(abs)])(tile));
                 Ok(())
             },
-            Some(&mut |gx: &[f32], gy: &[f32]| fold((k.magnitude_bounds)(gx, gy))),
+            Some(&mut |b: (f32, f32)| fold(b)),
             progress,
         )?;
         Ok(ext.get())
     }
 
-    /// [`FilterPlan::run_into`]; a last stage that is a gradient magnitude hands its two
-    /// responses to `fused` instead, when given, and nothing to `sink`.
+    /// [`FilterPlan::run_into`]; a last stage that is a gradient magnitude hands the
+    /// extremes of its magnitudes (a tile's or a row's at a time) to `fused` instead, when
+    /// given, and nothing to `sink`.
     fn run_tiles<T: Scalar>(
         &self,
         source: &dyn RowSource<T>,
@@ -347,22 +348,46 @@ impl FilterPlan {
         let (ay, ax) = (&st.problem.axes[0], &st.problem.axes[1]);
         let c = self.channels;
         let (_, src_height, src_width) = src.size();
+        // A gradient magnitude of 3×3 kernels at stride and dilation 1 (Sobel, Scharr,
+        // Prewitt as they are used) is computed row by row straight from the strip, both
+        // responses and the magnitude (or its extremes) in one pass, without the two
+        // responses' tiles ([`gradient3_magnitude`]); values as the convolutions give them
+        // wherever their sums are exact (integer samples and weights).
+        //
+        // [`gradient3_magnitude`]: crate::kernels::responses::gradient3_magnitude
+        let grad3: Option<Pair3<T>> = match &st.filter {
+            Filter::Magnitude { x, y, .. }
+                if st.filter.size() == (3, 3)
+                    && [ay.stride, ax.stride, ay.dilation, ax.dilation] == [1; 4] =>
+            {
+                let taps = |k: &Kernel| {
+                    let mut w = [T::ZERO; 9];
+                    for (i, &v) in k.weights().iter().enumerate() {
+                        // True convolution reverses both axes: tap i becomes tap 8 − i.
+                        w[if self.opts.flip { 8 - i } else { i }] = T::from_f64(v);
+                    }
+                    w
+                };
+                Some([taps(x), taps(y)])
+            }
+            _ => None,
+        };
         // Border columns go into the strip as it is filled when the border mirrors or repeats
         // the image (every pass of the tile then reads its input in place, with nothing staged,
         // and a separable column pass carries them to the row pass unchanged); a constant
         // border is left to the convolution, whose padded column pass would not give the
-        // constant back.
-        let (pl, pr) = if matches!(self.opts.border, PadMode::Zeros | PadMode::Constant(_)) {
+        // constant back, except for a gradient pair computed from the strip.
+        let (pl, pr) = if grad3.is_none() && matches!(self.opts.border, PadMode::Zeros | PadMode::Constant(_))
+        {
             (0, 0)
         } else {
             (ax.pad_begin, ax.pad_end)
         };
         let row_len = pl + src_width + pr;
-        let border_cols: Vec<(usize, usize)> = (0..row_len)
+        // Each border column and the column it copies (`None`: the constant).
+        let border_cols: Vec<(usize, Option<usize>)> = (0..row_len)
             .filter(|&j| j < pl || j >= pl + src_width)
-            .filter_map(|j| {
-                pad_source(j as isize - pl as isize, src_width, self.opts.border).map(|s| (j, pl + s))
-            })
+            .map(|j| (j, pad_source(j as isize - pl as isize, src_width, self.opts.border).map(|s| pl + s)))
             .collect();
         let tile =
             self.opts.tile_rows.unwrap_or_else(|| strip_rows(c, src_width, ay.stride)).clamp(1, ay.output);
@@ -377,7 +402,8 @@ impl FilterPlan {
         let mut plans: Option<TilePlans<T>> = None;
         let mut strip: Vec<T> = Vec::new();
         let mut mags: Vec<T> = Vec::new();
-        let magnitude = best_response_kernels::<T>(isa::max_isa()).magnitude;
+        let rk = best_response_kernels::<T>(isa::max_isa());
+        let (magnitude, magnitude_bounds) = (rk.magnitude, rk.magnitude_bounds);
         // The padded rows `held.0 .. held.0 + held.1` the strip holds from the previous tile:
         // the rows two tiles share are moved down, not read and converted again.
         let mut held: (isize, usize) = (0, 0);
@@ -424,7 +450,7 @@ impl FilterPlan {
                         for ch in 0..c {
                             let row = &mut strip[ch * plane + at..][..row_len];
                             for &(j, from) in &border_cols {
-                                row[j] = row[from];
+                                row[j] = from.map_or(pad_value, |f| row[f]);
                             }
                         }
                     }
@@ -437,17 +463,45 @@ impl FilterPlan {
             }
             held = (p0, n_in);
             let strip = &strip[..len];
+            let rows = r1 - r0;
+            let n = c * rows * ax.output;
+            if let Some(w) = &grad3 {
+                // Output row `r` of a channel reads the strip's rows `r .. r + 3`.
+                let ow = ax.output;
+                let window = |ch: usize, r: usize| {
+                    let at = ch * plane + r * row_len;
+                    let row = |q: usize| &strip[at + q * row_len..][..row_len];
+                    [row(0), row(1), row(2)]
+                };
+                match fused.as_mut() {
+                    Some(f) => {
+                        for ch in 0..c {
+                            for r in 0..rows {
+                                f((rk.gradient3_bounds)(window(ch, r), w, ow));
+                            }
+                        }
+                    }
+                    None => {
+                        mags.resize(n, T::ZERO);
+                        for (i, out) in mags.chunks_exact_mut(ow).enumerate() {
+                            (rk.gradient3)(window(i / rows, i % rows), w, out);
+                        }
+                        sink(r0, rows, &mags)?;
+                    }
+                }
+                tick(rows);
+                r0 = r1;
+                continue;
+            }
             if plans.as_ref().is_none_or(|tp| tp.n_in != n_in) {
                 plans = Some(TilePlans::new(self, st, &weights, n_in, row_len, pl > 0 || pr > 0)?);
             }
             let tp = plans.as_mut().ok_or_else(|| Error::arg("kernel", "''", "internal: no tile plan"))?;
             tp.run(strip)?;
-            let rows = r1 - r0;
-            let n = c * rows * ax.output;
             let out: &[T] = match (&st.filter, tp.convs.as_slice()) {
                 (Filter::Magnitude { .. }, [gx, gy]) if fused.is_some() => {
                     if let Some(f) = fused.as_mut() {
-                        f(&gx.out[..n], &gy.out[..n]);
+                        f((magnitude_bounds)(&gx.out[..n], &gy.out[..n]));
                     }
                     tick(rows);
                     r0 = r1;
@@ -471,8 +525,11 @@ impl FilterPlan {
     }
 }
 
-/// Where a gradient magnitude's two responses go instead of its tiles: `(x, y)`.
-type PairSink<'a, T> = dyn FnMut(&[T], &[T]) + 'a;
+/// Where the extremes of a gradient magnitude's values go instead of its tiles: `(lo, hi)` of
+/// some of them at a time (as [`magnitude_bounds`] gives them).
+///
+/// [`magnitude_bounds`]: crate::kernels::responses::magnitude_bounds
+type PairSink<'a, T> = dyn FnMut((T, T)) + 'a;
 
 /// Where [`FilterPlan::run_into`] hands each tile: `(first_row, rows, values)`.
 pub type TileSink<'a, T> = dyn FnMut(usize, usize, &[T]) -> Result<()> + 'a;

@@ -125,27 +125,60 @@ pub fn magnitude<T: Scalar>(x: &[T], y: &[T], out: &mut [T]) {
 #[inline(always)]
 pub fn magnitude_bounds<T: Scalar>(x: &[T], y: &[T]) -> (T, T) {
     assert!(x.len() == y.len(), "magnitude_bounds: lengths differ");
-    const L: usize = 8;
-    let (mut lo, mut hi) = ([f64::INFINITY; L], [f64::NEG_INFINITY; L]);
+    fold_pairs(x.len(), &(x, y))
+}
+
+/// Pairs of responses, a block of [`G`] or one at a time (methods, not closures, so that
+/// they inline into the `#[target_feature]` callers).
+trait Pairs<T> {
+    /// Pairs `j .. j + G`.
+    fn block(&self, j: usize) -> ([T; G], [T; G]);
+    /// Pair `j`.
+    fn one(&self, j: usize) -> (T, T);
+}
+
+impl<T: Scalar> Pairs<T> for (&[T], &[T]) {
+    #[inline(always)]
+    fn block(&self, j: usize) -> ([T; G], [T; G]) {
+        let (mut a, mut b) = ([T::ZERO; G], [T::ZERO; G]);
+        a.copy_from_slice(&self.0[j..j + G]);
+        b.copy_from_slice(&self.1[j..j + G]);
+        (a, b)
+    }
+    #[inline(always)]
+    fn one(&self, j: usize) -> (T, T) {
+        (self.0[j], self.1[j])
+    }
+}
+
+/// Outputs a block of the pair kernels holds.
+const G: usize = 16;
+
+/// [`magnitude_bounds`] of `n` pairs, taken a block at a time but the last `n % G`; the `f64`
+/// extremes are kept in `G` lanes so that the loop vectorizes.
+#[inline(always)]
+fn fold_pairs<T: Scalar>(n: usize, pairs: &impl Pairs<T>) -> (T, T) {
     if T::NAME == "f32" {
+        let (mut lo, mut hi) = ([f64::INFINITY; G], [f64::NEG_INFINITY; G]);
         let limit = f32_root_overflow();
         let step = |lo: &mut f64, hi: &mut f64, a: T, b: T| {
             let (a, b) = (a.to_f64(), b.to_f64());
             let s = a * a + b * b;
-            // NaN sums and those whose root rounds to an infinite `f32` become NaN, which
-            // `min` and `max` pass over.
-            let s = if s < limit { s } else { f64::NAN };
-            *lo = lo.min(s);
-            *hi = hi.max(s);
+            // A NaN sum compares false and is passed over. One whose root rounds to an
+            // infinite `f32` never becomes `hi`; it may become `lo` only if no sum below the
+            // limit comes (`lo` is at most every sum), and then `hi` stays −∞: nothing finite.
+            *lo = if s < *lo { s } else { *lo };
+            *hi = if s > *hi && s < limit { s } else { *hi };
         };
-        let (xc, yc) = (x.chunks_exact(L), y.chunks_exact(L));
-        let (xr, yr) = (xc.remainder(), yc.remainder());
-        for (a, b) in xc.zip(yc) {
-            for i in 0..L {
-                step(&mut lo[i], &mut hi[i], a[i], b[i]);
+        let blocks = n / G;
+        for k in 0..blocks {
+            let (x, y) = pairs.block(k * G);
+            for i in 0..G {
+                step(&mut lo[i], &mut hi[i], x[i], y[i]);
             }
         }
-        for (i, (&a, &b)) in xr.iter().zip(yr).enumerate() {
+        for (i, j) in (blocks * G..n).enumerate() {
+            let (a, b) = pairs.one(j);
             step(&mut lo[i], &mut hi[i], a, b);
         }
         let lo = lo.iter().fold(f64::INFINITY, |a, &b| if b < a { b } else { a });
@@ -156,7 +189,8 @@ pub fn magnitude_bounds<T: Scalar>(x: &[T], y: &[T]) -> (T, T) {
         (T::from_f64(lo.sqrt()), T::from_f64(hi.sqrt()))
     } else {
         let (mut lo, mut hi) = (f64::INFINITY, f64::NEG_INFINITY);
-        for (&a, &b) in x.iter().zip(y) {
+        for j in 0..n {
+            let (a, b) = pairs.one(j);
             let m = a.to_f64().hypot(b.to_f64());
             if m.is_finite() {
                 lo = lo.min(m);
@@ -165,6 +199,111 @@ pub fn magnitude_bounds<T: Scalar>(x: &[T], y: &[T]) -> (T, T) {
         }
         (T::from_f64(lo), T::from_f64(hi))
     }
+}
+
+/// The weights of a 3×3 gradient pair, `[x, y]`, each row-major.
+pub type Pair3<T> = [[T; 9]; 2];
+
+/// The nine windows of `n` values a 3×3 kernel reads from three rows at stride 1: tap
+/// `3r + c` reads `rows[r][c..c + n]`.
+#[inline(always)]
+fn taps3<T>(rows: [&[T]; 3], n: usize) -> [&[T]; 9] {
+    let [a, b, c] = rows;
+    [
+        &a[..n],
+        &a[1..][..n],
+        &a[2..][..n],
+        &b[..n],
+        &b[1..][..n],
+        &b[2..][..n],
+        &c[..n],
+        &c[1..][..n],
+        &c[2..][..n],
+    ]
+}
+
+/// A 3×3 pair's responses along a row: its nine windows and its weights.
+struct Window3<'a, T> {
+    taps: [&'a [T]; 9],
+    w: &'a Pair3<T>,
+}
+
+impl<T: Scalar> Pairs<T> for Window3<'_, T> {
+    #[inline(always)]
+    fn block(&self, j: usize) -> ([T; G], [T; G]) {
+        pair3_block(&self.taps, self.w, j)
+    }
+    #[inline(always)]
+    fn one(&self, j: usize) -> (T, T) {
+        pair3(&self.taps, self.w, j)
+    }
+}
+
+/// Both responses of a 3×3 pair at output `j`: each the sum over the taps in row-major order
+/// of weight times value, added one product at a time from zero.
+#[inline(always)]
+fn pair3<T: Scalar>(t: &[&[T]; 9], w: &Pair3<T>, j: usize) -> (T, T) {
+    let (mut x, mut y) = (T::ZERO, T::ZERO);
+    for k in 0..9 {
+        let v = t[k][j];
+        x = x + w[0][k] * v;
+        y = y + w[1][k] * v;
+    }
+    (x, y)
+}
+
+/// [`pair3`] at outputs `j .. j + G`, the same operations lane by lane.
+#[inline(always)]
+fn pair3_block<T: Scalar>(t: &[&[T]; 9], w: &Pair3<T>, j: usize) -> ([T; G], [T; G]) {
+    let (mut x, mut y) = ([T::ZERO; G], [T::ZERO; G]);
+    for k in 0..9 {
+        let v = &t[k][j..j + G];
+        let (a, b) = (w[0][k], w[1][k]);
+        for i in 0..G {
+            x[i] = x[i] + a * v[i];
+            y[i] = y[i] + b * v[i];
+        }
+    }
+    (x, y)
+}
+
+/// One [`magnitude`].
+#[inline(always)]
+fn magnitude1<T: Scalar>(a: T, b: T) -> T {
+    if T::NAME == "f32" {
+        let (a, b) = (a.to_f64(), b.to_f64());
+        T::from_f64((a * a + b * b).sqrt())
+    } else {
+        T::from_f64(a.to_f64().hypot(b.to_f64()))
+    }
+}
+
+/// One output row of the gradient magnitude of a 3×3 pair at stride 1, computed straight from
+/// its three input rows (`out.len() + 2` values each, padding included) without writing the
+/// two responses: `out[j]` = [`magnitude`] of the responses [`pair3`] gives.
+#[inline(always)]
+pub fn gradient3_magnitude<T: Scalar>(rows: [&[T]; 3], w: &Pair3<T>, out: &mut [T]) {
+    let n = out.len();
+    let t = taps3(rows, n);
+    let mut blocks = out.chunks_exact_mut(G);
+    for (k, o) in (&mut blocks).enumerate() {
+        let (x, y) = pair3_block(&t, w, k * G);
+        for i in 0..G {
+            o[i] = magnitude1(x[i], y[i]);
+        }
+    }
+    let done = n - blocks.into_remainder().len();
+    for (j, o) in out.iter_mut().enumerate().skip(done) {
+        let (a, b) = pair3(&t, w, j);
+        *o = magnitude1(a, b);
+    }
+}
+
+/// [`magnitude_bounds`] of the `n` responses of one output row of a 3×3 pair at stride 1
+/// (rows of `n + 2` values), without writing them.
+#[inline(always)]
+pub fn gradient3_bounds<T: Scalar>(rows: [&[T]; 3], w: &Pair3<T>, n: usize) -> (T, T) {
+    fold_pairs(n, &Window3 { taps: taps3(rows, n), w })
 }
 
 /// The smallest `f64` `s` whose root rounds to an infinite `f32` (about 1.16e77), found once
@@ -194,6 +333,10 @@ pub type BoundsFn = fn(&[f32]) -> (f32, f32);
 pub type MagnitudeFn<T> = fn(&[T], &[T], &mut [T]);
 /// Finite extremes of gradient magnitudes: `(x, y) → (lo, hi)`.
 pub type MagnitudeBoundsFn<T> = fn(&[T], &[T]) -> (T, T);
+/// One row of a 3×3 pair's gradient magnitudes: `(rows, weights, out)`.
+pub type Gradient3Fn<T> = fn([&[T]; 3], &Pair3<T>, &mut [T]);
+/// The extremes of one row of a 3×3 pair's gradient magnitudes: `(rows, weights, n)`.
+pub type Gradient3BoundsFn<T> = fn([&[T]; 3], &Pair3<T>, usize) -> (T, T);
 
 /// One SIMD level's response maps; index 1 of each pair takes absolute values first.
 #[derive(Clone, Copy)]
@@ -210,6 +353,10 @@ pub struct ResponseKernels<T> {
     pub magnitude: MagnitudeFn<T>,
     /// [`magnitude_bounds`].
     pub magnitude_bounds: MagnitudeBoundsFn<T>,
+    /// [`gradient3_magnitude`].
+    pub gradient3: Gradient3Fn<T>,
+    /// [`gradient3_bounds`].
+    pub gradient3_bounds: Gradient3BoundsFn<T>,
 }
 
 /// The portable maps (what `generic` runs).
@@ -221,6 +368,8 @@ pub fn generic_kernels<T: Scalar>() -> ResponseKernels<T> {
         bounds: [bounds::<false>, bounds::<true>],
         magnitude: magnitude::<T>,
         magnitude_bounds: magnitude_bounds::<T>,
+        gradient3: gradient3_magnitude::<T>,
+        gradient3_bounds: gradient3_bounds::<T>,
     }
 }
 
@@ -296,6 +445,71 @@ mod tests {
                 let lo = v.iter().copied().fold(f32::INFINITY, f32::min);
                 let hi = v.iter().copied().fold(f32::NEG_INFINITY, f32::max);
                 assert_eq!((k.bounds[0])(&v), (lo, hi), "{isa:?} n={n}");
+            }
+        }
+    }
+
+    /// A 3×3 pair's magnitudes and their extremes computed straight from three rows equal, at
+    /// every level and bit for bit, `magnitude` and `magnitude_bounds` of the two responses
+    /// summed tap by tap in row-major order: NaN, infinite, huge and tiny samples, integer
+    /// rows, row lengths around the 16-output blocks, `f32` and `f64`.
+    #[test]
+    fn gradient_rows_equal_the_magnitudes_of_their_responses() {
+        fn check<T: Scalar>(isa: Isa, rows: [&[T]; 3], w: &Pair3<T>) {
+            let k = response_kernels::<T>(isa).unwrap();
+            let n = rows[0].len() - 2;
+            let resp = |w: &[T; 9]| -> Vec<T> {
+                (0..n).map(|j| (0..9).fold(T::ZERO, |acc, t| acc + w[t] * rows[t / 3][j + t % 3])).collect()
+            };
+            let (x, y) = (resp(&w[0]), resp(&w[1]));
+            let mut want = vec![T::ZERO; n];
+            (k.magnitude)(&x, &y, &mut want);
+            let mut got = vec![T::ZERO; n];
+            (k.gradient3)(rows, w, &mut got);
+            // Any NaN stands for every NaN (which sign and payload comes out is unspecified).
+            let bits = |v: &[T]| {
+                v.iter().map(|a| if a.is_nan() { u64::MAX } else { a.to_f64().to_bits() }).collect::<Vec<_>>()
+            };
+            assert_eq!(bits(&got), bits(&want), "{isa:?} {} n={n}", T::NAME);
+            let (lo, hi) = (k.gradient3_bounds)(rows, w, n);
+            let (wlo, whi) = (k.magnitude_bounds)(&x, &y);
+            assert_eq!(
+                (lo.to_f64().to_bits(), hi.to_f64().to_bits()),
+                (wlo.to_f64().to_bits(), whi.to_f64().to_bits()),
+                "{isa:?} {} n={n} bounds",
+                T::NAME
+            );
+        }
+        let sobel = [
+            [-1.0, 0.0, 1.0, -2.0, 0.0, 2.0, -1.0, 0.0, 1.0],
+            [-1.0, -2.0, -1.0, 0.0, 0.0, 0.0, 1.0, 2.0, 1.0],
+        ];
+        let odd = [
+            [0.3, -1.7, 2.5, 1e-3, 4.0, -0.5, 7.0, 0.25, -3.0],
+            [1.5, 0.0, -2.25, 9.0, -1e4, 0.1, 3.0, 2.0, -1.0],
+        ];
+        let xs = samples();
+        for isa in isa::available() {
+            for n in [0, 1, 15, 16, 17, 33, 200, xs.len() / 3 - 2] {
+                for (r, w) in [(0usize, &sobel), (1, &odd), (2, &odd)] {
+                    // r = 0: integer rows; 1: the samples (NaN, ±∞, ±1e300, tiny); 2: them in f32.
+                    let row = |q: usize| -> Vec<f64> {
+                        (0..n + 2)
+                            .map(|j| match r {
+                                0 => ((j * 7 + q * 13) % 256) as f64,
+                                _ => xs[(q * (n + 2) + j) % xs.len()],
+                            })
+                            .collect()
+                    };
+                    let (a, b, c) = (row(0), row(1), row(2));
+                    if r != 1 {
+                        let f = |v: &[f64]| v.iter().map(|&x| x as f32).collect::<Vec<f32>>();
+                        let (a, b, c) = (f(&a), f(&b), f(&c));
+                        let w32 = w.map(|k| k.map(|v| v as f32));
+                        check::<f32>(isa, [&a, &b, &c], &w32);
+                    }
+                    check::<f64>(isa, [&a, &b, &c], w);
+                }
             }
         }
     }

@@ -5,7 +5,7 @@
 //! calls its `#[target_feature]` twin (the only `unsafe`); the bodies only index slices.
 
 use crate::isa::Isa;
-use crate::kernels::responses::{self, Level, ResponseKernels};
+use crate::kernels::responses::{self, Level, Pair3, ResponseKernels};
 use crate::scalar::Scalar;
 
 macro_rules! level {
@@ -68,6 +68,32 @@ macro_rules! level {
                 unsafe { magnitude_bounds_tf::<T>(x, y) }
             }
 
+            #[target_feature(enable = $feat)]
+            fn gradient3_tf<T: Scalar>(rows: [&[T]; 3], w: &Pair3<T>, out: &mut [T]) {
+                responses::gradient3_magnitude::<T>(rows, w, out)
+            }
+
+            /// [`responses::gradient3_magnitude`] at this level; panics if the CPU lacks the
+            /// features.
+            fn gradient3<T: Scalar>(rows: [&[T]; 3], w: &Pair3<T>, out: &mut [T]) {
+                assert!(has(), "CPU lacks {}", $feat);
+                // SAFETY: as in `levels`.
+                unsafe { gradient3_tf::<T>(rows, w, out) }
+            }
+
+            #[target_feature(enable = $feat)]
+            fn gradient3_bounds_tf<T: Scalar>(rows: [&[T]; 3], w: &Pair3<T>, n: usize) -> (T, T) {
+                responses::gradient3_bounds::<T>(rows, w, n)
+            }
+
+            /// [`responses::gradient3_bounds`] at this level; panics if the CPU lacks the
+            /// features.
+            fn gradient3_bounds<T: Scalar>(rows: [&[T]; 3], w: &Pair3<T>, n: usize) -> (T, T) {
+                assert!(has(), "CPU lacks {}", $feat);
+                // SAFETY: as in `levels`.
+                unsafe { gradient3_bounds_tf::<T>(rows, w, n) }
+            }
+
             /// This level's table.
             pub fn kernels<T: Scalar>() -> ResponseKernels<T> {
                 ResponseKernels {
@@ -77,6 +103,8 @@ macro_rules! level {
                     bounds: [bounds::<false>, bounds::<true>],
                     magnitude: magnitude::<T>,
                     magnitude_bounds: magnitude_bounds::<T>,
+                    gradient3: gradient3::<T>,
+                    gradient3_bounds: gradient3_bounds::<T>,
                 }
             }
         }
