@@ -23,7 +23,9 @@
 use crate::desc::{Layout, PoolKind};
 use crate::isa::Isa;
 use crate::kernels::impl_name;
-use crate::kernels::pool::{fused, pool_kernels, shape_slot, Avg, Max, MaxIndex, PoolKernels, Reduce};
+use crate::kernels::pool::{
+    fused, pool_kernels, prefetch_rows, shape_slot, Avg, Max, MaxIndex, PoolKernels, Reduce,
+};
 use crate::scalar::Scalar;
 use crate::shape::{Axis, PoolProblem};
 use std::ops::Range;
@@ -153,6 +155,10 @@ impl AxisPlan {
         AxisPlan::new(&Axis::UNIT, true)
     }
 }
+
+/// How many output rows ahead a 3-D window's input rows are prefetched (by measurement on
+/// `maxpool3d_2x2x2`, AMD Zen 4: 1 row +10 %, 2 and 3 rows +20–25 %).
+const PREFETCH_ROWS: usize = 2;
 
 /// Direct pooling prepared for one problem (rank at most [`MAX_RANK`]).
 #[derive(Debug, Clone)]
@@ -411,6 +417,14 @@ impl PoolDirect {
         let rows_per_plane = ad.output * ah.output;
         let (lo, hi_out) = aw.interior;
         let mut offs = [0usize; MAX_FAST_ROWS];
+        // A window over several depth slices reads rows a whole slice apart, more streams at
+        // once than the hardware prefetcher follows: the rows of the output row
+        // `PREFETCH_ROWS` ahead are asked for early. (2-D windows are left to the hardware,
+        // which keeps up with them: prefetching there measured 5–14 % slower.)
+        let ahead = match ad.wins.iter().any(|w| w.count > 1) {
+            true => PREFETCH_ROWS * ah.stride * wi,
+            false => 0,
+        };
         for (k, row) in rows.enumerate() {
             let plane = row / rows_per_plane;
             let (od, oh) = ((row % rows_per_plane) / ah.output, row % ah.output);
@@ -427,6 +441,9 @@ impl PoolDirect {
                 }
             }
             let offs = &mut offs[..n_rows];
+            if ahead > 0 {
+                prefetch_rows(xp, offs, ahead, wi);
+            }
             // Every window of the row inside the input and not empty, and the accumulators
             // are the outputs (max): fold straight into the output row.
             if lo == 0 && hi_out == ow_n && !(row_empty || aw.any_empty) {

@@ -265,3 +265,13 @@ pub fn best_pool_kernels<T: Scalar>(cap: Isa) -> PoolKernels<T> {
         .find_map(|l| pool_kernels::<T>(l.0))
         .unwrap_or_else(generic_kernels::<T>)
 }
+
+/// A hint to start loading, for each offset `o` of `offs`, the `len` values of `x` from
+/// `o + ahead` into cache; ranges past the end of `x` are skipped. No value changes.
+#[inline]
+pub fn prefetch_rows<T>(x: &[T], offs: &[usize], ahead: usize, len: usize) {
+    #[cfg(target_arch = "x86_64")]
+    super::x86_64::pool_simd::prefetch_rows(x, offs, ahead, len);
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = (x, offs, ahead, len);
+}

@@ -249,3 +249,19 @@ unsafe fn max_rows_f32_tf<const S: usize, const K: usize>(acc: &mut [f32], x: &[
         j += 16;
     }
 }
+
+/// [`pool::prefetch_rows`]: `prefetcht0` on every cache line of each range.
+#[inline]
+pub fn prefetch_rows<T>(x: &[T], offs: &[usize], ahead: usize, len: usize) {
+    use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
+    let bytes = len * std::mem::size_of::<T>();
+    for &o in offs {
+        let Some(row) = x.get(o + ahead..o + ahead + len) else { continue };
+        let p = row.as_ptr().cast::<i8>();
+        for b in (0..bytes).step_by(64) {
+            // SAFETY: `p + b` lies inside `row` (b is below its size in bytes); a prefetch
+            // reads nothing the program sees and never faults. SSE is baseline on x86-64.
+            unsafe { _mm_prefetch::<_MM_HINT_T0>(p.add(b)) };
+        }
+    }
+}
