@@ -196,7 +196,11 @@ test('an answer for older values that lands after a newer edit is not shown', as
   });
   try {
     await setCell('input-val-0-0', 5); // 5·2 + 2·(−1) + 0·1 = 8: the answer held back
-    while (first) await new Promise((r) => setTimeout(r, 10)); // the held request is out
+    // The held request is out (within 5 s, or the page sent none: fail rather than hang).
+    for (let t = 0; first; t += 10) {
+      assert.ok(t < 5000, 'the page sent no /api/explain request after the edit');
+      await new Promise((r) => setTimeout(r, 10));
+    }
     await setCell('input-val-0-0', 7); // 7·2 + 2·(−1) + 0·1 = 12: the answer that must show
     release();
     await idle();

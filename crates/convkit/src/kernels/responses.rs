@@ -491,24 +491,21 @@ mod tests {
         let xs = samples();
         for isa in isa::available() {
             for n in [0, 1, 15, 16, 17, 33, 200, xs.len() / 3 - 2] {
-                for (r, w) in [(0usize, &sobel), (1, &odd), (2, &odd)] {
-                    // r = 0: integer rows; 1: the samples (NaN, ±∞, ±1e300, tiny); 2: them in f32.
+                for (integer, w) in [(true, &sobel), (false, &odd)] {
+                    // Integer rows, or the samples (NaN, ±∞, ±1e300, tiny); each in f64 and f32.
                     let row = |q: usize| -> Vec<f64> {
                         (0..n + 2)
-                            .map(|j| match r {
-                                0 => ((j * 7 + q * 13) % 256) as f64,
-                                _ => xs[(q * (n + 2) + j) % xs.len()],
+                            .map(|j| match integer {
+                                true => ((j * 7 + q * 13) % 256) as f64,
+                                false => xs[(q * (n + 2) + j) % xs.len()],
                             })
                             .collect()
                     };
                     let (a, b, c) = (row(0), row(1), row(2));
-                    if r != 1 {
-                        let f = |v: &[f64]| v.iter().map(|&x| x as f32).collect::<Vec<f32>>();
-                        let (a, b, c) = (f(&a), f(&b), f(&c));
-                        let w32 = w.map(|k| k.map(|v| v as f32));
-                        check::<f32>(isa, [&a, &b, &c], &w32);
-                    }
                     check::<f64>(isa, [&a, &b, &c], w);
+                    let f = |v: &[f64]| v.iter().map(|&x| x as f32).collect::<Vec<f32>>();
+                    let (a, b, c) = (f(&a), f(&b), f(&c));
+                    check::<f32>(isa, [&a, &b, &c], &w.map(|k| k.map(|v| v as f32)));
                 }
             }
         }
