@@ -1,4 +1,4 @@
-//! Winograd F(4×4, 3×3) against the reference. It is approximate, so the check is a bound:
+//! Winograd F(4×4, 3×3) and F(4×4, 2×2) against the reference. It is approximate, so the check is a bound:
 //! every output within `TOL · (Σ|w·x| + |b|)` of the exact result (computed in f64), where
 //! `TOL` is about ten times the worst error measured on these problems. Results must also be
 //! bitwise identical at every thread count, and the planner must only pick
@@ -9,7 +9,8 @@ use convkit::{reference, ConvDesc, ConvPlan, ConvProblem, Layout, PadMode, Paddi
 use proptest::prelude::*;
 
 /// Relative bound (to the sum of |w·x| per output) for f32 and f64: the worst errors measured
-/// were about 2.0e-6 and 3.3e-15 (unit-uniform data, up to 300 input channels).
+/// were about 2.0e-6 and 3.3e-15 (unit-uniform data, up to 300 input channels) for 3×3
+/// kernels, and 1.2e-6 and 2.8e-15 for 2×2 (`long_reductions_and_many_tiles_stay_within_the_bound`).
 const TOL_F32: f64 = 2e-5;
 const TOL_F64: f64 = 4e-14;
 
@@ -23,7 +24,8 @@ struct Case {
 }
 
 /// 2-D problems, and 3-D ones (the outer axis with its own kernel, stride, dilation and
-/// padding); dilation 1–3 on the last two axes; channels-first and channels-last.
+/// padding); 3×3 and 2×2 kernels (the latter with the 64 or more channels it needs); dilation
+/// 1–3 on the last two axes; channels-first and channels-last.
 fn case() -> impl Strategy<Value = Case> {
     let mode = prop_oneof![Just(PadMode::Zeros), Just(PadMode::Constant(0.5))];
     let outer =
@@ -32,13 +34,19 @@ fn case() -> impl Strategy<Value = Case> {
         (1usize..=2, 16usize..=40, 16usize..=30),
         (4usize..=21, 4usize..=23, 1usize..=3, 1usize..=3),
         (0usize..=2, 0usize..=2, 0usize..=2, 0usize..=2),
-        (mode, outer, any::<bool>()),
+        (mode, outer, any::<bool>(), 2usize..=3),
         (any::<bool>(), any::<bool>(), any::<u64>()),
     )
         .prop_map(
-            |((n, c, k), (h, w, dy, dx), (pt, pb, pl, pr), (mode, outer, last), (flip, bias, seed))| {
+            |((n, c, k), (h, w, dy, dx), (pt, pb, pl, pr), (mode, outer, last, ka), (flip, bias, seed))| {
+                let (c, k) = if ka == 2 { (c + 48, k + 48) } else { (c, k) };
+                // Padding below the kernel side: an output that reads only zero padding is 0
+                // exactly, and Winograd leaves a rounding residue of its tile's other outputs
+                // there, which no bound relative to that output's own |w·x| can hold (see the
+                // implementation's documentation).
+                let (pt, pb, pl, pr) = (pt.min(ka - 1), pb.min(ka - 1), pl.min(ka - 1), pr.min(ka - 1));
                 // Output planes of at least 4×4.
-                let (h, w) = (h + 2 * dy, w + 2 * dx);
+                let (h, w) = (h + (ka - 1) * dy, w + (ka - 1) * dx);
                 let (mut x_shape, mut w_shape) = (vec![n], vec![k, c]);
                 if !last {
                     x_shape.push(c);
@@ -56,7 +64,7 @@ fn case() -> impl Strategy<Value = Case> {
                 if last {
                     x_shape.push(c);
                 }
-                w_shape.extend([3, 3]);
+                w_shape.extend([ka, ka]);
                 stride.extend([1, 1]);
                 dil.extend([dy, dx]);
                 pb_.extend([pt, pl]);
@@ -162,16 +170,19 @@ proptest! {
 /// partial last panel), with the worst error printed for the record.
 #[test]
 fn long_reductions_and_many_tiles_stay_within_the_bound() {
-    for (n, c, k, h, w, d, seed) in [
-        (1, 300, 20, 9, 10, 1, 1u64),
-        (2, 64, 70, 30, 37, 1, 2),
-        (1, 17, 16, 58, 58, 1, 3),
-        (1, 40, 30, 28, 28, 2, 4),
+    for (n, c, k, h, w, d, ka, seed) in [
+        (1, 300, 20, 9, 10, 1, 3, 1u64),
+        (2, 64, 70, 30, 37, 1, 3, 2),
+        (1, 17, 16, 58, 58, 1, 3, 3),
+        (1, 40, 30, 28, 28, 2, 3, 4),
+        (1, 300, 64, 9, 10, 1, 2, 5),
+        (2, 64, 70, 30, 37, 1, 2, 6),
+        (1, 64, 65, 29, 28, 2, 2, 7),
     ] {
         let case = Case {
             desc: ConvDesc::new().padding(Padding::Same).dilation([d, d]),
             x_shape: vec![n, c, h, w],
-            w_shape: vec![k, c, 3, 3],
+            w_shape: vec![k, c, ka, ka],
             bias: true,
             seed,
         };
@@ -198,6 +209,10 @@ fn winograd_is_chosen_only_where_allowed() {
     assert!(exact.explain().contains("exact results asked for"), "{}", exact.explain());
     let forced = ConvPlan::new(&p, &w, &PlanOptions::new().exact(true).implementation("winograd:generic"));
     assert!(forced.is_err());
+    // 2×2 kernels with enough channels, too.
+    let p2 = ConvProblem::new(&desc, &[1, 64, 20, 20], &[64, 64, 2, 2]).unwrap();
+    let auto = ConvPlan::new(&p2, &vec![0.5f32; 64 * 64 * 4], &PlanOptions::new()).unwrap();
+    assert!(auto.implementation().starts_with("winograd"), "{}", auto.explain());
     for (desc, x, wsh) in [
         (ConvDesc::new().stride([2, 2]), [1, 64, 20, 20], [64, 64, 3, 3]),
         (ConvDesc::new().stride([1, 2]), [1, 64, 20, 20], [64, 64, 3, 3]),
@@ -209,6 +224,9 @@ fn winograd_is_chosen_only_where_allowed() {
         ),
         (ConvDesc::new(), [1, 8, 20, 20], [64, 8, 3, 3]),
         (ConvDesc::new(), [1, 64, 20, 20], [64, 64, 5, 5]),
+        (ConvDesc::new(), [1, 32, 20, 20], [64, 32, 2, 2]),
+        (ConvDesc::new().stride([2, 2]), [1, 64, 20, 20], [64, 64, 2, 2]),
+        (ConvDesc::new(), [1, 64, 20, 20], [64, 64, 2, 3]),
     ] {
         let p = ConvProblem::new(&desc, &x, &wsh).unwrap();
         let w = vec![0.5f32; wsh.iter().product()];

@@ -1,13 +1,14 @@
-//! `winograd`: convolution whose last two axes are 3×3 with stride 1, by Winograd's minimal
-//! filtering F(4×4, 3×3).
+//! `winograd`: convolution whose last two axes are 3×3 or 2×2 with stride 1, by Winograd's
+//! minimal filtering F(4×4, 3×3) or F(4×4, 2×2).
 //!
 //! The output planes (last two axes) are cut into 4×4 tiles; each tile reads a 6×6 input
-//! patch. Per input channel the patch is transformed (`V = Bᵀ d B`, 36 values), per
-//! output/input channel pair the kernel (`U = G g Gᵀ`, at plan time in f64), and the 36
-//! element-wise products summed over input channels are 36 GEMMs `M_ξ[K, tiles] = U_ξ[K, R] ·
-//! V_ξ[R, tiles]`, run by the same packed tile kernels as `gemm-tiled`. Each 4×4 output tile
-//! is then `Aᵀ M A` plus the bias. That is 36 multiplications per 16 outputs per channel pair
-//! instead of 144: 4× fewer.
+//! patch (5×5 for 2×2 kernels). Per input channel the patch is transformed (`V = Bᵀ d B`, 36
+//! values), per output/input channel pair the kernel (`U = G g Gᵀ`, at plan time in f64), and
+//! the 36 element-wise products summed over input channels are 36 GEMMs `M_ξ[K, tiles] =
+//! U_ξ[K, R] · V_ξ[R, tiles]`, run by the same packed tile kernels as `gemm-tiled`. Each 4×4
+//! output tile is then `Aᵀ M A` plus the bias. That is 36 multiplications per 16 outputs per
+//! channel pair instead of 144: 4× fewer (2×2 kernels: 25 GEMMs, 25 for 64, 2.56× fewer; the
+//! 2×2 phases of stride-2 transposed convolutions run here).
 //!
 //! - Outer axes (depth of a 3-D convolution) are taps of the reduction: `R` runs over input
 //!   channels × outer kernel taps, each reading the input plane its tap lands on (any outer
@@ -18,8 +19,11 @@
 //!
 //! The price is accuracy: the transforms scale values by up to 10× and cancel them again, so
 //! results differ from the exact sum by a few float32 roundings times those factors (relative
-//! error around 1e-6 of the sum of |w·x|, tested in `tests/winograd.rs`), and a NaN or
-//! infinity in a patch spreads over the whole 4×4 output tile. The planner picks it unless
+//! error around 1e-6 of the sum of |w·x|, for both kernel sizes, tested in
+//! `tests/winograd.rs`), and a NaN or infinity in a patch spreads over the whole 4×4 output
+//! tile. Where padding is as wide as the kernel or wider, an output that reads only zero
+//! padding (exactly 0, or the bias) gets a rounding residue of its tile's other outputs
+//! instead (around 1e-7 of their |w·x|). The planner picks it unless
 //! exact results are asked for ([`crate::PlanOptions::exact`], `CONVKIT_EXACT=1`).
 //!
 //! Work is done in blocks of [`WL`]`·P` tiles: transform the block's patches for every
@@ -36,7 +40,7 @@
 use super::grid::{split_cols, Part};
 use super::{split_join, ConvImpl};
 use crate::geometry::{pad_value, unravel};
-use crate::kernels::winograd::{wino_weight, Lanes, WA, WL, WM, WX};
+use crate::kernels::winograd::{wino2_weight, wino_weight, Lanes, WinoInFn, WinoOutFn, WA, WA2, WL, WM, WX};
 use crate::kernels::{scratch_rows, KernelSet, TileDst, MAX_MR};
 use crate::scalar::Scalar;
 use crate::shape::ConvProblem;
@@ -55,9 +59,14 @@ const MAX_PANELS: usize = 4;
 /// multiplications they save.
 pub const MIN_CHANNELS: usize = 16;
 
-/// `Ok` if the last two axes are 3×3 with stride 1 (any dilation), the convolution is
+/// The same for 2×2 kernels, which save less (2.56× against 4×): at 32 channels F(4×4, 2×2)
+/// measured 10 % slower than `gemm-tiled`, at 64 as fast or up to 8 % faster, at 128 and
+/// more 1.5× faster (Zen 4, AVX-512, one thread).
+pub const MIN_CHANNELS_2X2: usize = 64;
+
+/// `Ok` if the last two axes are 3×3 or 2×2 with stride 1 (any dilation), the convolution is
 /// ungrouped, padded with zeros or a constant, has at least [`MIN_CHANNELS`]
-/// in and out, and output planes of at least 4×4; the kernel set's tiles must be [`WL`]
+/// ([`MIN_CHANNELS_2X2`] for 2×2) in and out, and output planes of at least 4×4; the kernel set's tiles must be [`WL`]
 /// columns wide (one column per transformed tile).
 pub fn supports<T>(p: &ConvProblem, ks: &KernelSet<T>) -> Result<(), String> {
     let rank = p.axes.len();
@@ -67,8 +76,9 @@ pub fn supports<T>(p: &ConvProblem, ks: &KernelSet<T>) -> Result<(), String> {
     if rank < 2 {
         return Err(format!("{rank}-D, needs 2-D or more"));
     }
-    if p.axes[rank - 2..].iter().any(|a| a.kernel != 3 || a.stride != 1) {
-        return Err("last two axes need a 3×3 kernel and stride 1".into());
+    let (ay, ax) = (p.axes[rank - 2], p.axes[rank - 1]);
+    if !matches!((ay.kernel, ax.kernel), (3, 3) | (2, 2)) || ay.stride != 1 || ax.stride != 1 {
+        return Err("last two axes need a 3×3 or 2×2 kernel and stride 1".into());
     }
     if p.groups != 1 {
         return Err(format!("{} groups, needs 1", p.groups));
@@ -76,8 +86,9 @@ pub fn supports<T>(p: &ConvProblem, ks: &KernelSet<T>) -> Result<(), String> {
     if !matches!(p.padding_mode, PadMode::Zeros | PadMode::Constant(_)) {
         return Err(format!("padding mode {:?}, needs zeros or constant", p.padding_mode));
     }
-    if p.in_channels < MIN_CHANNELS || p.out_channels < MIN_CHANNELS {
-        return Err(format!("fewer than {MIN_CHANNELS} input or output channels"));
+    let least = if ay.kernel == 2 { MIN_CHANNELS_2X2 } else { MIN_CHANNELS };
+    if p.in_channels < least || p.out_channels < least {
+        return Err(format!("fewer than {least} input or output channels for a {0}×{0} kernel", ay.kernel));
     }
     if p.axes[rank - 2..].iter().any(|a| a.output < WM) {
         return Err(format!("output planes smaller than {WM}×{WM}"));
@@ -116,10 +127,16 @@ struct Tile {
     ox0: usize,
 }
 
-/// Winograd F(4×4, 3×3) for one problem, transformed weights packed for the tile kernel.
+/// Winograd F(4×4, 3×3) or F(4×4, 2×2) for one problem, transformed weights packed for the
+/// tile kernel.
 pub struct Winograd<T> {
     p: ConvProblem,
     ks: KernelSet<T>,
+    /// Kernel side of the last two axes (3 or 2), transformed elements per tile (36 or 25:
+    /// the patch side squared), and the level's transforms for that kernel side.
+    ka: usize,
+    wx: usize,
+    tf: (WinoInFn<T>, WinoOutFn<T>),
     /// The kernel set's tile rows (output channels).
     mr: usize,
     c: usize,
@@ -152,36 +169,44 @@ pub struct Winograd<T> {
 }
 
 impl<T: Scalar> Winograd<T> {
-    /// Transform and pack `w` (`(K, C, outer kernel…, 3, 3)`) for kernel set `ks`.
+    /// Transform and pack `w` (`(K, C, outer kernel…, 3, 3)` or `(…, 2, 2)`) for kernel set
+    /// `ks`.
     pub fn new(p: &ConvProblem, w: &[T], ks: KernelSet<T>) -> Self {
         let mr = ks.geometry.mr;
         let rank = p.axes.len();
+        let ka = p.axes[rank - 1].kernel;
+        let (wa, tf) = if ka == 2 { (WA2, ks.wino2) } else { (WA, ks.wino) };
+        let (wx, kk) = (wa * wa, ka * ka);
         let (outer, plane) = p.axes.split_at(rank - 2);
         let (c, k) = (p.in_channels, p.out_channels);
         let otaps: usize = outer.iter().map(|a| a.kernel).product();
         let r = c * otaps;
         let kpanels = k.div_ceil(mr);
-        let mut packed = vec![T::ZERO; WX * kpanels * r * mr];
+        let mut packed = vec![T::ZERO; wx * kpanels * r * mr];
         // One weight panel and reduction row at a time, its `mr` output channels together, so
-        // each of the 36 packed rows is written whole (one pass over the packed weights).
+        // each of the 36 (25) packed rows is written whole (one pass over the packed weights).
         let mut us = [[0.0f64; WX]; MAX_MR];
         for kp in 0..kpanels {
             let live = mr.min(k - kp * mr);
             for ri in 0..r {
-                // True convolution reverses every axis: the 3×3 taps and the outer taps.
+                // True convolution reverses every axis: the 3×3 (2×2) taps and the outer taps.
                 let (ci, t) = (ri / otaps, ri % otaps);
                 let t = if p.flip { otaps - 1 - t } else { t };
                 for (i, u) in us[..live].iter_mut().enumerate() {
                     let ko = kp * mr + i;
-                    let g: [f64; 9] = std::array::from_fn(|j| {
-                        let j = if p.flip { 8 - j } else { j };
-                        w[((ko * c + ci) * otaps + t) * 9 + j].to_f64()
-                    });
-                    *u = wino_weight(&g);
+                    let tap = |j: usize| {
+                        let j = if p.flip { kk - 1 - j } else { j };
+                        w[((ko * c + ci) * otaps + t) * kk + j].to_f64()
+                    };
+                    *u = if ka == 2 {
+                        wino2_weight(&std::array::from_fn(tap))
+                    } else {
+                        wino_weight(&std::array::from_fn(tap))
+                    };
                 }
                 let (r0, rr) = (ri / KC * KC, ri % KC);
                 let kc = KC.min(r - r0);
-                for x in 0..WX {
+                for x in 0..wx {
                     let row = &mut packed[(x * kpanels * r + r0 * kpanels + kp * kc + rr) * mr..][..live];
                     for (v, u) in row.iter_mut().zip(&us) {
                         *v = T::from_f64(u[x]);
@@ -214,7 +239,7 @@ impl<T: Scalar> Winograd<T> {
         let (ay, ax) = (plane[0], plane[1]);
         let (dy, dx) = (ay.dilation, ax.dilation);
         let (th, tws) = (ay.output.div_ceil(WM * dy), ax.output.div_ceil(WM * dx));
-        let per_panel = WX * WL * (r + kpanels * mr) * std::mem::size_of::<T>();
+        let per_panel = wx * WL * (r + kpanels * mr) * std::mem::size_of::<T>();
         let tiles = out_planes * th * dy * dx * tws;
         let panels = (BLOCK_BYTES / per_panel).clamp(1, MAX_PANELS).min(tiles.div_ceil(WL));
         let hw = ay.input * ax.input;
@@ -224,6 +249,9 @@ impl<T: Scalar> Winograd<T> {
         };
         Winograd {
             ks,
+            ka,
+            wx,
+            tf,
             mr,
             xs,
             c,
@@ -248,11 +276,11 @@ impl<T: Scalar> Winograd<T> {
     }
 
     fn v_len(&self) -> usize {
-        WX * self.panels * self.r * WL
+        self.wx * self.panels * self.r * WL
     }
 
     fn m_len(&self) -> usize {
-        WX * self.kpanels * self.mr * self.panels * WL
+        self.wx * self.kpanels * self.mr * self.panels * WL
     }
 
     fn per_thread(&self) -> usize {
@@ -292,9 +320,13 @@ impl<T: Scalar> Winograd<T> {
             // Whole samples per worker, evenly: no band boundary inside a sample.
             return Split::Samples;
         }
+        // Per panel: one unit per weight block's GEMMs, plus one for the input transform,
+        // which a split by channels repeats in every worker. Without that unit 64-channel
+        // layers split by channels and lost 17–24 % at 2 threads (Zen 4, AVX-512, alternating
+        // A/B: resnet50_3x3_56 313 → 378 GFLOP/s, c3d_3x3x3_28 335 → 441).
         let panels = |tiles: usize| tiles.div_ceil(WL);
-        let by_bands = panels(self.bands().div_ceil(threads) * self.band_tiles()) * self.kpanels;
-        let by_channels = panels(self.bands() * self.band_tiles()) * self.kpanels.div_ceil(threads);
+        let by_bands = panels(self.bands().div_ceil(threads) * self.band_tiles()) * (self.kpanels + 1);
+        let by_channels = panels(self.bands() * self.band_tiles()) * (self.kpanels.div_ceil(threads) + 1);
         if threads > 1 && by_channels < by_bands && self.p.layout == Layout::Nchw {
             Split::Channels
         } else {
@@ -326,14 +358,18 @@ impl<T: Scalar> Winograd<T> {
                 let t = b0 + l;
                 *tile = self.tile_at(bs.0 + t / per_band, t % per_band);
             }
-            self.transform_input(x, &lanes[..nb], v);
+            match self.ka {
+                2 => self.transform_input::<WA2>(x, &lanes[..nb], v),
+                _ => self.transform_input::<WA>(x, &lanes[..nb], v),
+            }
             self.gemms(nb.div_ceil(WL), ks, v, m);
             self.transform_output(bias, &lanes[..nb], ks, col0, m, out);
         }
     }
 
-    /// `V[ξ][q][r][l]` for the tiles of a block, every reduction row.
-    fn transform_input(&self, x: &[T], tiles: &[Tile], v: &mut [T]) {
+    /// `V[ξ][q][r][l]` for the tiles of a block, every reduction row; patches of side `A`
+    /// (the kernel side plus 3).
+    fn transform_input<const A: usize>(&self, x: &[T], tiles: &[Tile], v: &mut [T]) {
         /// How a lane reads its patch for one outer tap (offsets from its channel's start).
         #[derive(Clone, Copy)]
         enum Src<T> {
@@ -358,10 +394,7 @@ impl<T: Scalar> Winograd<T> {
                     let Some(pl) = self.planes[t.o * self.otaps + tap] else { return Src::Fill(self.padv) };
                     let iy = t.oy0 as isize - self.pad.0 as isize;
                     let ix = t.ox0 as isize - self.pad.1 as isize;
-                    if iy >= 0
-                        && ix >= 0
-                        && iy as usize + (WA - 1) * dy < h
-                        && ix as usize + (WA - 1) * dx < w
+                    if iy >= 0 && ix >= 0 && iy as usize + (A - 1) * dy < h && ix as usize + (A - 1) * dx < w
                     {
                         Src::Inside(t.n * xn + pl * ps + (iy as usize * w + ix as usize) * es)
                     } else {
@@ -373,31 +406,31 @@ impl<T: Scalar> Winograd<T> {
                     for (l, src) in src.iter().enumerate() {
                         match *src {
                             Src::Inside(base) if contiguous => {
-                                // Channels-first, undilated rows: six consecutive elements.
-                                for r in 0..WA {
-                                    let row: &[T; WA] =
-                                        xc[base + r * dy * w..][..WA].try_into().expect("WA elements");
+                                // Channels-first, undilated rows: six (five) consecutive elements.
+                                for r in 0..A {
+                                    let row: &[T; A] =
+                                        xc[base + r * dy * w..][..A].try_into().expect("A elements");
                                     for (s, &val) in row.iter().enumerate() {
-                                        d[r * WA + s][l] = val;
+                                        d[r * A + s][l] = val;
                                     }
                                 }
                             }
                             Src::Inside(base) => {
-                                for r in 0..WA {
-                                    let row = &xc[base + r * dy * w * es..][..(WA - 1) * dx * es + 1];
+                                for r in 0..A {
+                                    let row = &xc[base + r * dy * w * es..][..(A - 1) * dx * es + 1];
                                     for (s, &val) in row.iter().step_by(dx * es).enumerate() {
-                                        d[r * WA + s][l] = val;
+                                        d[r * A + s][l] = val;
                                     }
                                 }
                             }
                             Src::Border(base, iy, ix) => {
-                                for r in 0..WA {
+                                for r in 0..A {
                                     let y = iy + (r * dy) as isize;
-                                    for s in 0..WA {
+                                    for s in 0..A {
                                         let xx = ix + (s * dx) as isize;
                                         let inside =
                                             y >= 0 && (y as usize) < h && xx >= 0 && (xx as usize) < w;
-                                        d[r * WA + s][l] = if inside {
+                                        d[r * A + s][l] = if inside {
                                             xc[base + (y as usize * w + xx as usize) * es]
                                         } else {
                                             self.padv
@@ -409,7 +442,7 @@ impl<T: Scalar> Winograd<T> {
                         }
                     }
                     let ri = ci * self.otaps + tap;
-                    (self.ks.wino.0)(&d, &mut v[(q * self.r + ri) * WL..], vstride);
+                    (self.tf.0)(&d, &mut v[(q * self.r + ri) * WL..], vstride);
                 }
             }
         }
@@ -421,7 +454,7 @@ impl<T: Scalar> Winograd<T> {
         let cols = self.panels * WL;
         let mstride = self.kpanels * self.mr * cols;
         let (kp0, kp1) = (ks.0 / self.mr, ks.1.div_ceil(self.mr));
-        for x in 0..WX {
+        for x in 0..self.wx {
             let vx = &v[x * self.panels * r * WL..];
             let mx = &mut m[x * mstride..][..mstride];
             for r0 in (0..r).step_by(KC) {
@@ -461,7 +494,7 @@ impl<T: Scalar> Winograd<T> {
         for (q, tiles) in tiles.chunks(WL).enumerate() {
             for k in ks.0..ks.1 {
                 let b = bias.map_or(T::ZERO, |b| b[k]);
-                (self.ks.wino.1)(&m[k * cols + q * WL..], mstride, b, &mut y);
+                (self.tf.1)(&m[k * cols + q * WL..], mstride, b, &mut y);
                 // Channels-first: row k of the part or of each sample, positions 1 apart;
                 // channels-last: from channel k, positions K apart. `per` is a sample's
                 // length in those steps.

@@ -61,6 +61,8 @@ pub struct KernelSet<T> {
     pub transpose_panel: PanelTranspose<T>,
     /// Winograd F(4×4, 3×3) input and output transforms.
     pub wino: (WinoInFn<T>, WinoOutFn<T>),
+    /// Winograd F(4×4, 2×2) input and output transforms.
+    pub wino2: (WinoInFn<T>, WinoOutFn<T>),
     /// Depthwise row kernel.
     pub dw_row: DwRowFn<T>,
     /// Depthwise band kernel.

@@ -8,9 +8,11 @@
 //! input with a small, reordered kernel, which runs on the fast engine ([`ConvPlan`]: every
 //! ISA level, every implementation family), and its result is scattered into every `s`-th
 //! output. There are `∏s` phases; together they do exactly the multiply-adds of the
-//! transposed convolution, no zero-stuffed input, no col2im accumulation. The sums are the
-//! reference's products in another order, so results are exact on integer data, and
-//! bitwise identical for any thread count.
+//! transposed convolution, no zero-stuffed input, no col2im accumulation. On the exact
+//! implementations the sums are the reference's products in another order, so results are
+//! exact on integer data, and bitwise identical for any thread count. Phases with 2×2 (or
+//! 3×3) kernels and enough channels take Winograd unless exact results are asked for, as a
+//! forward convolution would: DCGAN's 4×4 stride-2 kernel splits into four 2×2 phases.
 //!
 //! Only phases some tap reaches are planned (at most `kernel` per axis, whatever the stride);
 //! outputs no tap reaches (stride larger than the dilated kernel) hold the bias alone. Negative effective padding (large `padding`) becomes outputs skipped at the start of

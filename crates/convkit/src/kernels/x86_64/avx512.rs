@@ -557,6 +557,36 @@ pub fn f32_wino_output_avx512(m: &[f32], mstride: usize, bias: f32, y: &mut [Lan
     unsafe { wino_output(m, mstride, bias, y) }
 }
 
+/// `f32_wino2_input_avx512`: [`winograd::wino2_input`] with AVX-512.
+///
+/// Safe to call: it checks that the CPU has the features; the transform itself only indexes
+/// slices (checked).
+pub fn f32_wino2_input_avx512(d: &[Lanes<f32>; WX], v: &mut [f32], vstride: usize) {
+    assert!(detected(), "the CPU lacks AVX-512 F/BW/DQ/VL, FMA or AVX2");
+    // SAFETY: as above.
+    unsafe { wino2_input(d, v, vstride) }
+}
+
+/// `f32_wino2_output_avx512`: [`winograd::wino2_output`] with AVX-512.
+///
+/// Safe to call: it checks that the CPU has the features; the transform itself only indexes
+/// slices (checked).
+pub fn f32_wino2_output_avx512(m: &[f32], mstride: usize, bias: f32, y: &mut [Lanes<f32>; WM * WM]) {
+    assert!(detected(), "the CPU lacks AVX-512 F/BW/DQ/VL, FMA or AVX2");
+    // SAFETY: as above.
+    unsafe { wino2_output(m, mstride, bias, y) }
+}
+
+#[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vl,fma,avx2")]
+fn wino2_input(d: &[Lanes<f32>; WX], v: &mut [f32], vstride: usize) {
+    winograd::wino2_input(d, v, vstride)
+}
+
+#[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vl,fma,avx2")]
+fn wino2_output(m: &[f32], mstride: usize, bias: f32, y: &mut [Lanes<f32>; WM * WM]) {
+    winograd::wino2_output(m, mstride, bias, y)
+}
+
 #[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vl,fma,avx2")]
 fn wino_input(d: &[Lanes<f32>; WX], v: &mut [f32], vstride: usize) {
     winograd::wino_input(d, v, vstride)
@@ -1056,6 +1086,14 @@ mod tests {
             let (mut got, mut want) = ([[0.0; 16]; WM * WM], [[0.0; 16]; WM * WM]);
             f32_wino_output_avx512(&m, vstride, 0.3, &mut got);
             winograd::wino_output_generic(&m, vstride, 0.3, &mut want);
+            assert_eq!(bits(got.as_flattened()), bits(want.as_flattened()));
+            let (mut got, mut want) = (vec![0.0; WX * vstride], vec![0.0; WX * vstride]);
+            f32_wino2_input_avx512(&d, &mut got, vstride);
+            winograd::wino2_input_generic(&d, &mut want, vstride);
+            assert_eq!(bits(&got), bits(&want));
+            let (mut got, mut want) = ([[0.0; 16]; WM * WM], [[0.0; 16]; WM * WM]);
+            f32_wino2_output_avx512(&m, vstride, -0.7, &mut got);
+            winograd::wino2_output_generic(&m, vstride, -0.7, &mut want);
             assert_eq!(bits(got.as_flattened()), bits(want.as_flattened()));
         }
     }
