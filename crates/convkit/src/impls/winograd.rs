@@ -55,6 +55,10 @@ const BLOCK_BYTES: usize = 320 << 10;
 /// Most column panels per block.
 const MAX_PANELS: usize = 4;
 
+/// Shortest run of lanes given to the level's patch gather kernel (below, copying element by
+/// element costs about as much as its fixed 8 vector operations per patch element).
+const MIN_GATHER_RUN: usize = 6;
+
 /// Smallest channel counts the planner uses it for: below, the transforms cost more than the
 /// multiplications they save.
 pub const MIN_CHANNELS: usize = 16;
@@ -401,9 +405,41 @@ impl<T: Scalar> Winograd<T> {
                         Src::Border(t.n * xn + pl * ps, iy, ix)
                     }
                 });
+                // Runs of lanes side by side in one band (patches 4 columns apart, inside the
+                // plane, channels-first undilated rows) go to the level's gather kernel.
+                let mut runs = [(0usize, 0usize, 0usize); WL];
+                let mut nruns = 0;
+                let mut gathered = [false; WL];
+                if let (Some(_), true) = (self.ks.wino_gather, contiguous) {
+                    let mut l = 0;
+                    while l < WL {
+                        let Src::Inside(base) = src[l] else {
+                            l += 1;
+                            continue;
+                        };
+                        let mut end = l + 1;
+                        while end < WL && matches!(src[end], Src::Inside(b) if b == base + 4 * (end - l)) {
+                            end += 1;
+                        }
+                        if end - l >= MIN_GATHER_RUN {
+                            runs[nruns] = (l, end, base);
+                            nruns += 1;
+                            gathered[l..end].iter_mut().for_each(|g| *g = true);
+                        }
+                        l = end;
+                    }
+                }
                 for ci in 0..self.c {
                     let xc = &x[ci * cs..];
+                    if let Some(gather) = self.ks.wino_gather {
+                        for &(l0, l1, base) in &runs[..nruns] {
+                            gather(xc, base, dy * w, A, (l0, l1), &mut d);
+                        }
+                    }
                     for (l, src) in src.iter().enumerate() {
+                        if gathered[l] {
+                            continue;
+                        }
                         match *src {
                             Src::Inside(base) if contiguous => {
                                 // Channels-first, undilated rows: six (five) consecutive elements.

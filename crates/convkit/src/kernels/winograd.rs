@@ -37,6 +37,31 @@ pub type WinoInFn<T> = fn(d: &[Lanes<T>; WX], v: &mut [T], vstride: usize);
 /// Output transform: `m[ξ·mstride..][..WL]` to `y[u·4 + v]` (tile row `u`, column `v`), plus
 /// `bias`.
 pub type WinoOutFn<T> = fn(m: &[T], mstride: usize, bias: T, y: &mut [Lanes<T>; WM * WM]);
+/// Patch gather for a run of tiles side by side in one band (4 columns apart, undilated
+/// columns): `d[r·a + s][l] = x[p0 + r·row_step + s + 4·(l − l0)]` for `r, s < a` and lanes
+/// `l0 ≤ l < l1`; other lanes are left as they are. Kernels panic if a read lies outside `x`.
+pub type WinoGatherFn<T> =
+    fn(x: &[T], p0: usize, row_step: usize, a: usize, lanes: (usize, usize), d: &mut [Lanes<T>; WX]);
+
+/// [`WinoGatherFn`], portable: element by element.
+pub fn wino_gather_generic<T: Scalar>(
+    x: &[T],
+    p0: usize,
+    row_step: usize,
+    a: usize,
+    (l0, l1): (usize, usize),
+    d: &mut [Lanes<T>; WX],
+) {
+    assert!(a <= WA && l0 <= l1 && l1 <= WL, "patch side {a} or lanes {l0}..{l1} out of range");
+    for r in 0..a {
+        for s in 0..a {
+            let row = &x[p0 + r * row_step + s..];
+            for (j, lane) in d[r * a + s][l0..l1].iter_mut().enumerate() {
+                *lane = row[4 * j];
+            }
+        }
+    }
+}
 
 /// `Bᵀ` applied to six lane arrays (one column of the patch).
 #[inline(always)]
