@@ -55,6 +55,9 @@ const BLOCK_BYTES: usize = 320 << 10;
 /// Most column panels per block.
 const MAX_PANELS: usize = 4;
 
+/// Shortest run of whole output tiles given to the level's tile scatter kernel.
+const MIN_SCATTER_RUN: usize = 4;
+
 /// Shortest run of lanes given to the level's patch gather kernel (below, copying element by
 /// element costs about as much as its fixed 8 vector operations per patch element).
 const MIN_GATHER_RUN: usize = 6;
@@ -527,7 +530,35 @@ impl<T: Scalar> Winograd<T> {
         let cols = self.panels * WL;
         let mstride = self.kpanels * self.mr * cols;
         let mut y: [Lanes<T>; WM * WM] = [[T::ZERO; WL]; WM * WM];
+        let whole = |t: &Tile| t.oy0 + (WM - 1) * dy < oh && t.ox0 + WM <= ow;
         for (q, tiles) in tiles.chunks(WL).enumerate() {
+            // Runs of whole tiles side by side in one output row (channels-first, undilated
+            // columns) go to the level's scatter kernel.
+            let mut runs = [(0usize, 0usize); WL];
+            let mut nruns = 0;
+            let mut scattered = [false; WL];
+            if self.ks.wino_scatter.is_some() && self.p.layout == Layout::Nchw && dx == 1 {
+                let mut l = 0;
+                while l < tiles.len() {
+                    let t0 = tiles[l];
+                    let mut end = l + 1;
+                    if whole(&t0) {
+                        while end < tiles.len() && {
+                            let t = tiles[end];
+                            whole(&t)
+                                && (t.n, t.o, t.oy0, t.ox0) == (t0.n, t0.o, t0.oy0, t0.ox0 + WM * (end - l))
+                        } {
+                            end += 1;
+                        }
+                        if end - l >= MIN_SCATTER_RUN {
+                            runs[nruns] = (l, end);
+                            nruns += 1;
+                            scattered[l..end].iter_mut().for_each(|v| *v = true);
+                        }
+                    }
+                    l = end;
+                }
+            }
             for k in ks.0..ks.1 {
                 let b = bias.map_or(T::ZERO, |b| b[k]);
                 (self.tf.1)(&m[k * cols + q * WL..], mstride, b, &mut y);
@@ -542,7 +573,17 @@ impl<T: Scalar> Winograd<T> {
                     }
                     Out::Flat(s, n0) => (&mut s[k..], self.k, cols_all, *n0),
                 };
+                if let Some(scatter) = self.ks.wino_scatter {
+                    for &(l0, l1) in &runs[..nruns] {
+                        let t = tiles[l0];
+                        let at = (t.n - n0) * per + t.o * oh * ow + t.oy0 * ow + t.ox0 - col0;
+                        scatter(&y, (l0, l1), &mut row[at..], dy * ow);
+                    }
+                }
                 for (l, t) in tiles.iter().enumerate() {
+                    if scattered[l] {
+                        continue;
+                    }
                     let at = (t.n - n0) * per + t.o * oh * ow + t.oy0 * ow + t.ox0 - col0;
                     if step == 1 && dx == 1 && t.oy0 + (WM - 1) * dy < oh && t.ox0 + WM <= ow {
                         // A whole tile, channels-first, undilated columns: four runs of four.

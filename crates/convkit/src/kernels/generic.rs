@@ -25,6 +25,7 @@ pub fn kernel_set_with<T: Scalar, const MR: usize, const NR: usize>() -> KernelS
         wino: (super::winograd::wino_input_generic::<T>, super::winograd::wino_output_generic::<T>),
         wino2: (super::winograd::wino2_input_generic::<T>, super::winograd::wino2_output_generic::<T>),
         wino_gather: None,
+        wino_scatter: None,
         dw_row: dw_row::<T>,
         dw_plane: dw_plane::<T>,
         dw_rows: None,

@@ -18,7 +18,7 @@ pub mod x86_64;
 use crate::isa::{self, Isa};
 use generic::{DwCopyFn, DwPlaneFn, DwRowFn, DwRowsFn, DwSplitFn};
 use grouped::GroupedFn;
-use winograd::{WinoGatherFn, WinoInFn, WinoOutFn};
+use winograd::{WinoGatherFn, WinoInFn, WinoOutFn, WinoScatterFn};
 
 /// Most rows any kernel set's GEMM tile has (the size of [`TileDst`]'s row array).
 pub const MAX_MR: usize = 16;
@@ -66,6 +66,9 @@ pub struct KernelSet<T> {
     /// Winograd patch gather for runs of tiles side by side, where a level has one faster
     /// than element-by-element copies.
     pub wino_gather: Option<WinoGatherFn<T>>,
+    /// Winograd output tile scatter for runs of whole tiles side by side, where a level has
+    /// one faster than element-by-element copies.
+    pub wino_scatter: Option<WinoScatterFn<T>>,
     /// Depthwise row kernel.
     pub dw_row: DwRowFn<T>,
     /// Depthwise band kernel.

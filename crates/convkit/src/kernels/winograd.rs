@@ -43,6 +43,29 @@ pub type WinoOutFn<T> = fn(m: &[T], mstride: usize, bias: T, y: &mut [Lanes<T>; 
 pub type WinoGatherFn<T> =
     fn(x: &[T], p0: usize, row_step: usize, a: usize, lanes: (usize, usize), d: &mut [Lanes<T>; WX]);
 
+/// Tile scatter for a run of whole output tiles side by side in one output row (undilated
+/// columns): `dst[u·row_step + 4·(l − l0) + v] = y[u·4 + v][l]` for `u, v < 4` and lanes
+/// `l0 ≤ l < l1`. Kernels panic if a write lies outside `dst`.
+pub type WinoScatterFn<T> =
+    fn(y: &[Lanes<T>; WM * WM], lanes: (usize, usize), dst: &mut [T], row_step: usize);
+
+/// [`WinoScatterFn`], portable: element by element.
+pub fn wino_scatter_generic<T: Scalar>(
+    y: &[Lanes<T>; WM * WM],
+    (l0, l1): (usize, usize),
+    dst: &mut [T],
+    row_step: usize,
+) {
+    for u in 0..WM {
+        let row = &mut dst[u * row_step..][..WM * (l1 - l0)];
+        for (j, out) in row.chunks_exact_mut(WM).enumerate() {
+            for (v, o) in out.iter_mut().enumerate() {
+                *o = y[u * WM + v][l0 + j];
+            }
+        }
+    }
+}
+
 /// [`WinoGatherFn`], portable: element by element.
 pub fn wino_gather_generic<T: Scalar>(
     x: &[T],

@@ -629,6 +629,77 @@ unsafe fn wino_gather(
     }
 }
 
+/// `f32_wino_scatter_avx512`: [`winograd::WinoScatterFn`] with AVX-512. Per tile row `u`,
+/// the four column vectors (16 tiles each) are interleaved by a 4×4 transpose of elements
+/// within 128-bit lanes (4 unpacks, 4 shuffles) and one of 128-bit lanes (8 shuffles), giving
+/// 64 consecutive outputs; 16-wide stores, masked to the run's tiles at its ends.
+///
+/// Safe to call: it checks the features and that every write lies inside `dst`.
+pub fn f32_wino_scatter_avx512(
+    y: &[Lanes<f32>; WM * WM],
+    lanes: (usize, usize),
+    dst: &mut [f32],
+    row_step: usize,
+) {
+    assert!(detected(), "the CPU lacks AVX-512 F/BW/DQ/VL, FMA or AVX2");
+    let (l0, l1) = lanes;
+    assert!(l0 < l1 && l1 <= 16, "lanes {l0}..{l1} out of range");
+    let end = row_step.checked_mul(WM - 1).and_then(|o| o.checked_add(WM * (l1 - l0)));
+    assert!(end.is_some_and(|e| e <= dst.len()), "tile scatter writes past the destination");
+    // SAFETY: the features are present; every store is masked to the run's tiles, whose
+    // elements lie inside `dst` (checked above).
+    unsafe { wino_scatter(y, lanes, dst, row_step) }
+}
+
+#[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vl,fma,avx2")]
+unsafe fn wino_scatter(
+    y: &[Lanes<f32>; WM * WM],
+    (l0, l1): (usize, usize),
+    dst: &mut [f32],
+    row_step: usize,
+) {
+    for u in 0..WM {
+        // SAFETY (loads): each y row holds 16 elements.
+        let [a, b, c, d] = std::array::from_fn(|v| unsafe { _mm512_loadu_ps(y[u * WM + v].as_ptr()) });
+        let (t0, t1) = (_mm512_unpacklo_ps(a, b), _mm512_unpackhi_ps(a, b));
+        let (t2, t3) = (_mm512_unpacklo_ps(c, d), _mm512_unpackhi_ps(c, d));
+        // Per 128-bit lane k: tile 4k + i's four values in u_i.
+        let u0 = _mm512_shuffle_ps::<0x44>(t0, t2);
+        let u1 = _mm512_shuffle_ps::<0xEE>(t0, t2);
+        let u2 = _mm512_shuffle_ps::<0x44>(t1, t3);
+        let u3 = _mm512_shuffle_ps::<0xEE>(t1, t3);
+        let v0 = _mm512_shuffle_f32x4::<0x44>(u0, u1);
+        let v1 = _mm512_shuffle_f32x4::<0xEE>(u0, u1);
+        let v2 = _mm512_shuffle_f32x4::<0x44>(u2, u3);
+        let v3 = _mm512_shuffle_f32x4::<0xEE>(u2, u3);
+        // o_k: tiles 4k .. 4k + 4, 16 consecutive outputs.
+        let o = [
+            _mm512_shuffle_f32x4::<0x88>(v0, v2),
+            _mm512_shuffle_f32x4::<0xDD>(v0, v2),
+            _mm512_shuffle_f32x4::<0x88>(v1, v3),
+            _mm512_shuffle_f32x4::<0xDD>(v1, v3),
+        ];
+        let row = dst.as_mut_ptr().wrapping_add(u * row_step);
+        for (k, &ok) in o.iter().enumerate() {
+            let (first, last) = (4 * k, 4 * k + 4);
+            if last <= l0 || first >= l1 {
+                continue;
+            }
+            // Output of tile `first` relative to the run's start (may lie before it: masked).
+            let at = row.wrapping_offset(4 * first as isize - 4 * l0 as isize);
+            if first >= l0 && last <= l1 {
+                // SAFETY: tiles first..last are in the run: their 16 outputs lie in `dst`.
+                unsafe { _mm512_storeu_ps(at, ok) };
+            } else {
+                let (lo, hi) = (first.max(l0) - first, last.min(l1) - first);
+                let m = ((((1u32 << (4 * (hi - lo))) - 1) << (4 * lo)) & 0xffff) as u16;
+                // SAFETY: only the run's tiles' lanes are written, all inside `dst`.
+                unsafe { _mm512_mask_storeu_ps(at, m, ok) };
+            }
+        }
+    }
+}
+
 /// `f32_wino2_input_avx512`: [`winograd::wino2_input`] with AVX-512.
 ///
 /// Safe to call: it checks that the CPU has the features; the transform itself only indexes
@@ -1194,6 +1265,24 @@ mod tests {
         let mut got = [[0.0f32; 16]; WX];
         f32_wino_gather_avx512(&x, end, 58, 6, (0, 16), &mut got);
         assert_eq!(got[35][15].to_bits(), x[x.len() - 1].to_bits());
+    }
+
+    #[test]
+    fn winograd_scatter_equals_the_portable_one() {
+        if !detected() {
+            return;
+        }
+        let mut rng = Rng(31);
+        let y: [Lanes<f32>; WM * WM] = std::array::from_fn(|_| std::array::from_fn(|_| rng.value(false)));
+        for (lanes, row_step) in
+            [((0, 16), 64), ((0, 14), 60), ((2, 16), 70), ((3, 9), 24), ((5, 6), 4), ((15, 16), 9)]
+        {
+            let len = 3 * row_step + 4 * (lanes.1 - lanes.0);
+            let (mut got, mut want) = (vec![0.25f32; len], vec![0.25f32; len]);
+            f32_wino_scatter_avx512(&y, lanes, &mut got, row_step);
+            winograd::wino_scatter_generic(&y, lanes, &mut want, row_step);
+            assert_eq!(bits(&got), bits(&want), "{lanes:?} {row_step}");
+        }
     }
 
     #[test]
