@@ -23,8 +23,8 @@
 //! `tests/winograd.rs`), and a NaN or infinity in a patch spreads over the whole 4×4 output
 //! tile. Where padding is as wide as the kernel or wider, an output that reads only zero
 //! padding (exactly 0, or the bias) gets a rounding residue of its tile's other outputs
-//! instead (around 1e-7 of their |w·x|). The planner picks it unless
-//! exact results are asked for ([`crate::PlanOptions::exact`], `CONVKIT_EXACT=1`).
+//! instead (around 1e-7 of their |w·x|). The planner picks it unless exact results are asked
+//! for ([`crate::PlanOptions::exact`], `CONVKIT_EXACT=1`).
 //!
 //! Work is done in blocks of [`WL`]`·P` tiles: transform the block's patches for every
 //! reduction row into the workspace (`V`, `[ξ][panel][r][WL]`), run the 36 GEMMs into `M`
@@ -34,8 +34,11 @@
 //! that divides evenly among the threads is split by whole samples; otherwise each sample is
 //! split either by bands of `4d` output rows (each worker its own output positions of every
 //! channel) or, channels-first, by blocks of `mr` output channels (for few tiles), whichever
-//! leaves less work to the busiest worker. Every output is computed by the same operations in the same order whatever the
-//! split.
+//! leaves less work to the busiest worker, counting the input transform that a split by
+//! channels repeats in every worker. Every output is computed by the same operations in the
+//! same order whatever the split. Levels with patch gather and tile scatter kernels (AVX-512)
+//! copy runs of tiles side by side in one row with vector shuffles instead of element by
+//! element; both are plain copies, so results do not depend on which lanes form a run.
 
 use super::grid::{split_cols, Part};
 use super::{split_join, ConvImpl};
@@ -73,8 +76,8 @@ pub const MIN_CHANNELS_2X2: usize = 64;
 
 /// `Ok` if the last two axes are 3×3 or 2×2 with stride 1 (any dilation), the convolution is
 /// ungrouped, padded with zeros or a constant, has at least [`MIN_CHANNELS`]
-/// ([`MIN_CHANNELS_2X2`] for 2×2) in and out, and output planes of at least 4×4; the kernel set's tiles must be [`WL`]
-/// columns wide (one column per transformed tile).
+/// ([`MIN_CHANNELS_2X2`] for 2×2) in and out, and output planes of at least 4×4; the kernel
+/// set's tiles must be [`WL`] columns wide (one column per transformed tile).
 pub fn supports<T>(p: &ConvProblem, ks: &KernelSet<T>) -> Result<(), String> {
     let rank = p.axes.len();
     if ks.geometry.nr != WL {
