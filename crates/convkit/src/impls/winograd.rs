@@ -127,6 +127,44 @@ enum Out<'p, 'y, T> {
     Flat(&'p mut [T], usize),
 }
 
+/// Runs of lanes side by side (for the level's gather and scatter kernels): `(l0, l1)`
+/// ranges, and which lanes they cover.
+#[derive(Default)]
+struct Runs {
+    runs: [(usize, usize); WL],
+    n: usize,
+    covered: [bool; WL],
+}
+
+impl Runs {
+    /// The maximal runs of at least `min` of the first `len` lanes in which every lane `l`
+    /// `continues(l0, l)` the run's first lane `l0` (`continues(l0, l0)` says whether `l0`
+    /// can start one).
+    fn find(&mut self, len: usize, min: usize, continues: impl Fn(usize, usize) -> bool) {
+        let mut l0 = 0;
+        while l0 < len {
+            if !continues(l0, l0) {
+                l0 += 1;
+                continue;
+            }
+            let mut end = l0 + 1;
+            while end < len && continues(l0, end) {
+                end += 1;
+            }
+            if end - l0 >= min {
+                self.runs[self.n] = (l0, end);
+                self.n += 1;
+                self.covered[l0..end].iter_mut().for_each(|c| *c = true);
+            }
+            l0 = end;
+        }
+    }
+
+    fn list(&self) -> &[(usize, usize)] {
+        &self.runs[..self.n]
+    }
+}
+
 /// Where one tile lies: sample `n`, output plane `o`, first output row and column (`oy0 +
 /// dy·u`, `ox0 + dx·v` for `u, v < 4`).
 #[derive(Clone, Copy, Default)]
@@ -413,32 +451,22 @@ impl<T: Scalar> Winograd<T> {
                 });
                 // Runs of lanes side by side in one band (patches 4 columns apart, inside the
                 // plane, channels-first undilated rows) go to the level's gather kernel.
-                let mut runs = [(0usize, 0usize, 0usize); WL];
-                let mut nruns = 0;
-                let mut gathered = [false; WL];
-                if let (Some(_), true) = (self.ks.wino_gather, contiguous) {
-                    let mut l = 0;
-                    while l < WL {
-                        let Src::Inside(base) = src[l] else {
-                            l += 1;
-                            continue;
-                        };
-                        let mut end = l + 1;
-                        while end < WL && matches!(src[end], Src::Inside(b) if b == base + 4 * (end - l)) {
-                            end += 1;
-                        }
-                        if end - l >= MIN_GATHER_RUN {
-                            runs[nruns] = (l, end, base);
-                            nruns += 1;
-                            gathered[l..end].iter_mut().for_each(|g| *g = true);
-                        }
-                        l = end;
-                    }
+                let mut runs = Runs::default();
+                if self.ks.wino_gather.is_some() && contiguous {
+                    let base = |l: usize| match src[l] {
+                        Src::Inside(b) => Some(b),
+                        _ => None,
+                    };
+                    runs.find(WL, MIN_GATHER_RUN, |l0, l| {
+                        base(l0).zip(base(l)).is_some_and(|(b0, b)| b == b0 + 4 * (l - l0))
+                    });
                 }
+                let gathered = &runs.covered;
                 for ci in 0..self.c {
                     let xc = &x[ci * cs..];
                     if let Some(gather) = self.ks.wino_gather {
-                        for &(l0, l1, base) in &runs[..nruns] {
+                        for &(l0, l1) in runs.list() {
+                            let Src::Inside(base) = src[l0] else { unreachable!("runs start inside") };
                             gather(xc, base, dy * w, A, (l0, l1), &mut d);
                         }
                     }
@@ -537,31 +565,16 @@ impl<T: Scalar> Winograd<T> {
         for (q, tiles) in tiles.chunks(WL).enumerate() {
             // Runs of whole tiles side by side in one output row (channels-first, undilated
             // columns) go to the level's scatter kernel.
-            let mut runs = [(0usize, 0usize); WL];
-            let mut nruns = 0;
-            let mut scattered = [false; WL];
+            let mut runs = Runs::default();
             if self.ks.wino_scatter.is_some() && self.p.layout == Layout::Nchw && dx == 1 {
-                let mut l = 0;
-                while l < tiles.len() {
-                    let t0 = tiles[l];
-                    let mut end = l + 1;
-                    if whole(&t0) {
-                        while end < tiles.len() && {
-                            let t = tiles[end];
-                            whole(&t)
-                                && (t.n, t.o, t.oy0, t.ox0) == (t0.n, t0.o, t0.oy0, t0.ox0 + WM * (end - l))
-                        } {
-                            end += 1;
-                        }
-                        if end - l >= MIN_SCATTER_RUN {
-                            runs[nruns] = (l, end);
-                            nruns += 1;
-                            scattered[l..end].iter_mut().for_each(|v| *v = true);
-                        }
-                    }
-                    l = end;
-                }
+                runs.find(tiles.len(), MIN_SCATTER_RUN, |l0, l| {
+                    let (t0, t) = (tiles[l0], tiles[l]);
+                    whole(&t0)
+                        && whole(&t)
+                        && (t.n, t.o, t.oy0, t.ox0) == (t0.n, t0.o, t0.oy0, t0.ox0 + WM * (l - l0))
+                });
             }
+            let scattered = &runs.covered;
             for k in ks.0..ks.1 {
                 let b = bias.map_or(T::ZERO, |b| b[k]);
                 (self.tf.1)(&m[k * cols + q * WL..], mstride, b, &mut y);
@@ -577,7 +590,7 @@ impl<T: Scalar> Winograd<T> {
                     Out::Flat(s, n0) => (&mut s[k..], self.k, cols_all, *n0),
                 };
                 if let Some(scatter) = self.ks.wino_scatter {
-                    for &(l0, l1) in &runs[..nruns] {
+                    for &(l0, l1) in runs.list() {
                         let t = tiles[l0];
                         let at = (t.n - n0) * per + t.o * oh * ow + t.oy0 * ow + t.ox0 - col0;
                         scatter(&y, (l0, l1), &mut row[at..], dy * ow);
