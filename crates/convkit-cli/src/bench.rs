@@ -28,7 +28,8 @@ pub struct BenchArgs {
     #[arg(long, default_value = "1,2", value_name = "T")]
     threads: String,
     /// Force an implementation (e.g. winograd:avx512, gemm-tiled:avx2, gemm-tiled:generic,
-    /// reference; for backward_weight: grad-weight-gemm:LEVEL or reference; for transpose:
+    /// reference; for backward_weight: grad-weight-winograd:LEVEL, grad-weight-gemm:LEVEL or
+    /// reference; for transpose:
     /// phase-split or a forward name). `reference` applies to every case, `pool-direct` to
     /// the maxpool/avgpool cases only, any other name to the convolution cases only (pooling
     /// then runs its automatic choice)

@@ -5,6 +5,7 @@ pub mod depthwise;
 pub mod fft;
 pub mod gemm_tiled;
 pub mod grad_weight;
+pub mod grad_weight_winograd;
 pub(crate) mod grid;
 pub mod grouped;
 pub mod pointwise;

@@ -18,7 +18,7 @@ pub mod x86_64;
 use crate::isa::{self, Isa};
 use generic::{DwCopyFn, DwPlaneFn, DwRowFn, DwRowsFn, DwSplitFn};
 use grouped::GroupedFn;
-use winograd::{WinoGatherFn, WinoInFn, WinoOutFn, WinoScatterFn};
+use winograd::{WinoGatherFn, WinoGradFn, WinoInFn, WinoOutFn, WinoScatterFn};
 
 /// Most rows any kernel set's GEMM tile has (the size of [`TileDst`]'s row array).
 pub const MAX_MR: usize = 16;
@@ -63,6 +63,8 @@ pub struct KernelSet<T> {
     pub wino: (WinoInFn<T>, WinoOutFn<T>),
     /// Winograd F(4×4, 2×2) input and output transforms.
     pub wino2: (WinoInFn<T>, WinoOutFn<T>),
+    /// Winograd F(3×3, 4×4) output-gradient transform (the weight gradient's).
+    pub wino_grad: WinoGradFn<T>,
     /// Winograd patch gather for runs of tiles side by side, where a level has one faster
     /// than element-by-element copies.
     pub wino_gather: Option<WinoGatherFn<T>>,

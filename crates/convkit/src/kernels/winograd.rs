@@ -223,6 +223,67 @@ pub fn wino2_output<T: Scalar>(m: &[T], mstride: usize, bias: T, y: &mut [Lanes<
     }
 }
 
+/// Weight-gradient transform of F(3×3, 4×4): a 4×4 tile of the output gradient `h[i·4 + j]`
+/// becomes `H = A h Aᵀ` (36 values, `u[ξ·ustride..][..WL]` for `ξ = a·6 + b`), with `A = (Aᵀ)ᵀ`
+/// the 6×4 transpose of F(4×4, 3×3)'s output matrix (rows `1 0 0 0`, `1 1 1 1`, `1 −1 1 −1`,
+/// `1 2 4 8`, `1 −2 4 −8`, `0 0 0 1`). See [`crate::impls::grad_weight_winograd`].
+pub type WinoGradFn<T> = fn(h: &[Lanes<T>; WM * WM], u: &mut [T], ustride: usize);
+
+/// `A` (6×4) applied to four lane arrays.
+#[inline(always)]
+fn a_col<T: Scalar>(h: [&Lanes<T>; WM]) -> [Lanes<T>; WA] {
+    let (c2, c4, c8) = (T::from_f64(2.0), T::from_f64(4.0), T::from_f64(8.0));
+    let mut o = [[T::ZERO; WL]; WA];
+    for l in 0..WL {
+        let (h0, h1, h2, h3) = (h[0][l], h[1][l], h[2][l], h[3][l]);
+        let e = h0 + h2;
+        let odd = h1 + h3;
+        let e4 = h0 + c4 * h2;
+        let o8 = c2 * h1 + c8 * h3;
+        o[0][l] = h0;
+        o[1][l] = e + odd;
+        o[2][l] = e - odd;
+        o[3][l] = e4 + o8;
+        o[4][l] = e4 - o8;
+        o[5][l] = h3;
+    }
+    o
+}
+
+/// `H = A h Aᵀ` for [`WL`] lanes (see [`WinoGradFn`]).
+#[inline(always)]
+pub fn wino_grad_dy<T: Scalar>(h: &[Lanes<T>; WM * WM], u: &mut [T], ustride: usize) {
+    assert!(u.len() >= (WX - 1) * ustride + WL, "transformed gradient buffer too short");
+    // Columns first (`cols[s][a]` = row `a` of `A h`, column `s`).
+    let cols: [[Lanes<T>; WA]; WM] = std::array::from_fn(|s| a_col(std::array::from_fn(|r| &h[r * WM + s])));
+    for a in 0..WA {
+        let row = a_col(std::array::from_fn(|s| &cols[s][a]));
+        for (b, r) in row.iter().enumerate() {
+            u[(a * WA + b) * ustride..][..WL].copy_from_slice(r);
+        }
+    }
+}
+
+/// [`wino_grad_dy`], not inlined: the portable kernel.
+pub fn wino_grad_dy_generic<T: Scalar>(h: &[Lanes<T>; WM * WM], u: &mut [T], ustride: usize) {
+    wino_grad_dy(h, u, ustride)
+}
+
+/// The weight gradient's output transform, `z = Gᵀ M G` in `f64` for one output/input channel
+/// pair: 36 sums `m[a·6 + b]` to the 3×3 gradient `z[i·3 + j]` (the `G` of [`wino_weight`]).
+pub fn wino_grad_out(m: &[f64; WX]) -> [f64; 9] {
+    let mut t = [[0.0; WA]; 3];
+    for (i, row) in t.iter_mut().enumerate() {
+        for (b, v) in row.iter_mut().enumerate() {
+            *v = (0..WA).map(|a| WINO_G[a][i] * m[a * WA + b]).sum();
+        }
+    }
+    std::array::from_fn(|x| {
+        let (i, j) = (x / 3, x % 3);
+        (0..WA).map(|b| t[i][b] * WINO_G[b][j]).sum()
+    })
+}
+
 /// [`wino2_input`], not inlined: the portable kernel.
 pub fn wino2_input_generic<T: Scalar>(d: &[Lanes<T>; WX], v: &mut [T], vstride: usize) {
     wino2_input(d, v, vstride)
@@ -259,16 +320,19 @@ pub fn wino_output_generic<T: Scalar>(m: &[T], mstride: usize, bias: T, y: &mut 
     wino_output(m, mstride, bias, y)
 }
 
+/// `G` of F(4×4, 3×3) (6×3).
+const WINO_G: [[f64; 3]; WA] = [
+    [1.0 / 4.0, 0.0, 0.0],
+    [-1.0 / 6.0, -1.0 / 6.0, -1.0 / 6.0],
+    [-1.0 / 6.0, 1.0 / 6.0, -1.0 / 6.0],
+    [1.0 / 24.0, 1.0 / 12.0, 1.0 / 6.0],
+    [1.0 / 24.0, -1.0 / 12.0, 1.0 / 6.0],
+    [0.0, 0.0, 1.0],
+];
+
 /// `U = G g Gᵀ` in `f64` for one 3×3 kernel `g` (row-major), as 36 values `U[a·6 + b]`.
 pub fn wino_weight(g: &[f64; 9]) -> [f64; WX] {
-    const G: [[f64; 3]; WA] = [
-        [1.0 / 4.0, 0.0, 0.0],
-        [-1.0 / 6.0, -1.0 / 6.0, -1.0 / 6.0],
-        [-1.0 / 6.0, 1.0 / 6.0, -1.0 / 6.0],
-        [1.0 / 24.0, 1.0 / 12.0, 1.0 / 6.0],
-        [1.0 / 24.0, -1.0 / 12.0, 1.0 / 6.0],
-        [0.0, 0.0, 1.0],
-    ];
+    const G: [[f64; 3]; WA] = WINO_G;
     let mut gg = [[0.0; 3]; WA];
     for (a, row) in gg.iter_mut().enumerate() {
         for (j, v) in row.iter_mut().enumerate() {
@@ -308,6 +372,33 @@ mod tests {
                     "({oy}, {ox}): {} vs {want}",
                     y[oy * WM + ox][5]
                 );
+            }
+        }
+    }
+
+    /// One tile through the weight-gradient transforms equals the direct gradient
+    /// `Σ_ij h[i][j]·d[i + a][j + b]` of a 3×3 kernel (f64, exact up to rounding at 1e-12).
+    #[test]
+    fn grad_transforms_compute_a_3x3_weight_gradient() {
+        let d: Vec<f64> = (0..WX).map(|i| ((i * 7 + 3) % 11) as f64 - 5.0).collect();
+        let h: Vec<f64> = (0..16).map(|i| ((i * 5 + 2) % 9) as f64 - 4.0).collect();
+        let mut dl = [[0.0; WL]; WX];
+        let mut hl = [[0.0; WL]; WM * WM];
+        for (x, l) in dl.iter_mut().enumerate() {
+            l[7] = d[x];
+        }
+        for (x, l) in hl.iter_mut().enumerate() {
+            l[7] = h[x];
+        }
+        let (mut v, mut u) = (vec![0.0; WX * WL], vec![0.0; WX * WL]);
+        wino_input_generic(&dl, &mut v, WL);
+        wino_grad_dy_generic(&hl, &mut u, WL);
+        let m: [f64; WX] = std::array::from_fn(|x| v[x * WL + 7] * u[x * WL + 7]);
+        let z = wino_grad_out(&m);
+        for a in 0..3 {
+            for b in 0..3 {
+                let want: f64 = (0..16).map(|t| h[t] * d[(t / 4 + a) * WA + t % 4 + b]).sum();
+                assert!((z[a * 3 + b] - want).abs() < 1e-12, "({a}, {b}): {} vs {want}", z[a * 3 + b]);
             }
         }
     }

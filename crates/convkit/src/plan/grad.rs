@@ -4,6 +4,8 @@
 
 use super::{ConvPlan, ConvTransposePlan, PlanOptions};
 use crate::error::{Error, Result};
+use crate::impls::grad_weight::GradWeight;
+use crate::impls::grad_weight_winograd::GradWeightWinograd;
 use crate::scalar::Scalar;
 use crate::shape::ConvProblem;
 use crate::tensor::{check_len, check_workspace};
@@ -98,11 +100,44 @@ impl<T: Scalar> GradInputPlan<T> {
     }
 }
 
+/// How the weight gradient runs.
+enum GradWeightImp<T: Scalar> {
+    /// Winograd F(3×3, 4×4) ([`crate::impls::grad_weight_winograd`]).
+    Winograd(Box<GradWeightWinograd<T>>),
+    /// A GEMM over every output position ([`crate::impls::grad_weight`]).
+    Gemm(Box<GradWeight<T>>),
+}
+
+impl<T: Scalar> GradWeightImp<T> {
+    fn name(&self) -> String {
+        match self {
+            GradWeightImp::Winograd(i) => i.name(),
+            GradWeightImp::Gemm(i) => i.name(),
+        }
+    }
+
+    fn workspace(&self, threads: usize) -> usize {
+        match self {
+            GradWeightImp::Winograd(i) => i.workspace(threads),
+            GradWeightImp::Gemm(i) => i.workspace(threads),
+        }
+    }
+
+    fn execute(&self, x: &[T], gy: &[T], gw: &mut [T], ws: &mut [T], threads: usize) {
+        match self {
+            GradWeightImp::Winograd(i) => i.execute(x, gy, gw, ws, threads),
+            GradWeightImp::Gemm(i) => i.execute(x, gy, gw, ws, threads),
+        }
+    }
+}
+
 /// The weight gradient of a convolution, planned once: `∂L/∂w` from the input and `∂L/∂y`.
-/// It runs as a GEMM over every output position of every sample
-/// ([`crate::impls::grad_weight`]), or through the reference where the staged input would be
-/// too large (or with `implementation("reference")`). Results are bitwise identical for any
-/// thread count.
+/// A 2-D 3×3 stride-1 convolution with enough channels runs by Winograd F(3×3, 4×4)
+/// ([`crate::impls::grad_weight_winograd`]) unless exact results are asked for
+/// ([`PlanOptions::exact`], `CONVKIT_EXACT=1`); others run as a GEMM over every output
+/// position of every sample ([`crate::impls::grad_weight`]), or through the reference where
+/// the staged input would be too large (or with `implementation("reference")`). Results are
+/// bitwise identical for any thread count.
 ///
 /// ```
 /// use convkit::{plan::GradWeightPlan, ConvDesc, ConvProblem, PlanOptions};
@@ -115,26 +150,43 @@ impl<T: Scalar> GradInputPlan<T> {
 /// ```
 pub struct GradWeightPlan<T: Scalar> {
     problem: ConvProblem,
-    imp: Option<crate::impls::grad_weight::GradWeight<T>>,
+    imp: Option<GradWeightImp<T>>,
     threads: usize,
 }
 
+/// The weight-gradient families, best first, as users force them (`FAMILY:LEVEL`).
+const GRAD_WEIGHT_FAMILIES: [&str; 2] = ["grad-weight-winograd", "grad-weight-gemm"];
+
 impl<T: Scalar> GradWeightPlan<T> {
-    /// Plan the weight gradient of `problem`. `opts.implementation` may force `reference`
-    /// or `grad-weight-gemm:LEVEL` (`avx512`, `avx2`, `generic`); the ISA cap and threads
-    /// apply as for forward plans.
+    /// Plan the weight gradient of `problem`. `opts.implementation` may force `reference`,
+    /// `grad-weight-winograd:LEVEL` or `grad-weight-gemm:LEVEL` (`avx512`, `avx2`,
+    /// `generic`); the ISA cap, exactness and threads apply as for forward plans.
     pub fn new(problem: &ConvProblem, opts: &PlanOptions) -> Result<Self> {
-        use crate::impls::grad_weight::GradWeight;
+        use crate::impls::grad_weight_winograd;
         use crate::isa::{Isa, LEVELS};
         use crate::kernels::{best_kernel_set, impl_name, kernel_set};
         let (cap, threads) = opts.resolve()?;
+        let exact = opts.exact || std::env::var("CONVKIT_EXACT").is_ok_and(|v| v == "1");
         let imp = match opts.implementation.as_deref() {
-            None => GradWeight::new(problem, best_kernel_set::<T>(cap)),
+            None => {
+                let set = best_kernel_set::<T>(cap);
+                if !exact && grad_weight_winograd::supports(problem, &set).is_ok() {
+                    Some(GradWeightImp::Winograd(Box::new(GradWeightWinograd::new(problem, set))))
+                } else {
+                    GradWeight::new(problem, set).map(|g| GradWeightImp::Gemm(Box::new(g)))
+                }
+            }
             Some("reference") => None,
             Some(name) => {
-                let names: Vec<String> =
-                    LEVELS.iter().rev().map(|l| impl_name("grad-weight-gemm", l.0)).collect();
-                let level = name.strip_prefix("grad-weight-gemm:").and_then(Isa::parse).ok_or_else(|| {
+                let names: Vec<String> = GRAD_WEIGHT_FAMILIES
+                    .iter()
+                    .flat_map(|f| LEVELS.iter().rev().map(|l| impl_name(f, l.0)))
+                    .collect();
+                let parsed = GRAD_WEIGHT_FAMILIES.iter().find_map(|f| {
+                    let level = name.strip_prefix(f)?.strip_prefix(':').and_then(Isa::parse)?;
+                    Some((*f, level))
+                });
+                let (family, level) = parsed.ok_or_else(|| {
                     Error::arg(
                         "implementation",
                         name,
@@ -148,13 +200,24 @@ impl<T: Scalar> GradWeightPlan<T> {
                         format!("no {level} kernels for {} (ISA cap {cap})", T::NAME),
                     )
                 })?;
-                GradWeight::new(problem, set)
+                if family == GRAD_WEIGHT_FAMILIES[0] {
+                    let ok = if exact {
+                        Err("approximate (Winograd transforms), exact results asked for".to_string())
+                    } else {
+                        grad_weight_winograd::supports(problem, &set)
+                    };
+                    ok.map_err(|why| Error::arg("implementation", name, why))?;
+                    Some(GradWeightImp::Winograd(Box::new(GradWeightWinograd::new(problem, set))))
+                } else {
+                    GradWeight::new(problem, set).map(|g| GradWeightImp::Gemm(Box::new(g)))
+                }
             }
         };
         Ok(GradWeightPlan { problem: problem.clone(), imp, threads })
     }
 
-    /// `grad-weight-gemm:LEVEL` (e.g. `grad-weight-gemm:avx512`) or `reference`.
+    /// `grad-weight-winograd:LEVEL`, `grad-weight-gemm:LEVEL` (e.g. `grad-weight-gemm:avx512`)
+    /// or `reference`.
     pub fn implementation(&self) -> String {
         self.imp.as_ref().map_or("reference".into(), |i| i.name())
     }

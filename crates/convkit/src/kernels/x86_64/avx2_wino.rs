@@ -66,3 +66,18 @@ fn input2(d: &[Lanes<f32>; WX], v: &mut [f32], vstride: usize) {
 fn output2(m: &[f32], mstride: usize, bias: f32, y: &mut [Lanes<f32>; WM * WM]) {
     winograd::wino2_output(m, mstride, bias, y)
 }
+
+/// `f32_wino_grad_dy_avx2`: [`winograd::wino_grad_dy`] with AVX2.
+///
+/// Safe to call: it checks that the CPU has AVX2 and FMA; the transform itself only indexes
+/// slices (checked).
+pub fn f32_wino_grad_dy_avx2(h: &[Lanes<f32>; WM * WM], u: &mut [f32], ustride: usize) {
+    assert!(is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma"));
+    // SAFETY: as above.
+    unsafe { grad_dy(h, u, ustride) }
+}
+
+#[target_feature(enable = "avx2,fma")]
+fn grad_dy(h: &[Lanes<f32>; WM * WM], u: &mut [f32], ustride: usize) {
+    winograd::wino_grad_dy(h, u, ustride)
+}

@@ -700,6 +700,21 @@ unsafe fn wino_scatter(
     }
 }
 
+/// `f32_wino_grad_dy_avx512`: [`winograd::wino_grad_dy`] with AVX-512.
+///
+/// Safe to call: it checks that the CPU has AVX-512 F/BW/DQ/VL, FMA and AVX2; the transform
+/// itself only indexes slices (checked).
+pub fn f32_wino_grad_dy_avx512(h: &[Lanes<f32>; WM * WM], u: &mut [f32], ustride: usize) {
+    assert!(detected(), "the CPU lacks AVX-512 F/BW/DQ/VL, FMA or AVX2");
+    // SAFETY: the CPU supports the features (checked above); no other precondition.
+    unsafe { wino_grad_dy(h, u, ustride) }
+}
+
+#[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vl,fma,avx2")]
+fn wino_grad_dy(h: &[Lanes<f32>; WM * WM], u: &mut [f32], ustride: usize) {
+    winograd::wino_grad_dy(h, u, ustride)
+}
+
 /// `f32_wino2_input_avx512`: [`winograd::wino2_input`] with AVX-512.
 ///
 /// Safe to call: it checks that the CPU has the features; the transform itself only indexes

@@ -18,13 +18,16 @@ pub use avx2::{
 pub use avx2_dw::{
     f32_dw3_rows_avx2_fma, f32_dw3_rows_avx512, f32_dw_copy_avx2, f32_dw_plane_avx2_fma, f32_dw_split2_avx2,
 };
-pub use avx2_wino::{f32_wino2_input_avx2, f32_wino2_output_avx2, f32_wino_input_avx2, f32_wino_output_avx2};
+pub use avx2_wino::{
+    f32_wino2_input_avx2, f32_wino2_output_avx2, f32_wino_grad_dy_avx2, f32_wino_input_avx2,
+    f32_wino_output_avx2,
+};
 pub use avx512::{
     f32_copy_panel_avx512, f32_dw_copy_avx512, f32_dw_plane_avx512, f32_dw_row_avx512, f32_dw_split2_avx512,
     f32_fma_peak_avx512, f32_gemm_16x16_avx512, f32_gemm_16x16_indirect_avx512, f32_gemm_16x8_avx512,
     f32_gemm_indirect_avx512, f32_gemm_tile_avx512, f32_gemm_tile_narrow_avx512, f32_transpose_panel_avx512,
-    f32_wino2_input_avx512, f32_wino2_output_avx512, f32_wino_gather_avx512, f32_wino_input_avx512,
-    f32_wino_output_avx512, f32_wino_scatter_avx512, FMA_PEAK_FLOP_PER_ITER_AVX512,
+    f32_wino2_input_avx512, f32_wino2_output_avx512, f32_wino_gather_avx512, f32_wino_grad_dy_avx512,
+    f32_wino_input_avx512, f32_wino_output_avx512, f32_wino_scatter_avx512, FMA_PEAK_FLOP_PER_ITER_AVX512,
 };
 
 pub use avx2_grouped::f32_grouped_avx2_fma;
@@ -60,6 +63,7 @@ pub fn avx2_set() -> KernelSet<f32> {
         transpose_panel: f32_transpose_panel_avx2,
         wino: (f32_wino_input_avx2, f32_wino_output_avx2),
         wino2: (f32_wino2_input_avx2, f32_wino2_output_avx2),
+        wino_grad: f32_wino_grad_dy_avx2,
         wino_gather: None,
         wino_scatter: None,
         dw_row: f32_dw_row_avx2_fma,
@@ -91,6 +95,7 @@ pub fn avx512_set() -> KernelSet<f32> {
         transpose_panel: f32_transpose_panel_avx512,
         wino: (f32_wino_input_avx512, f32_wino_output_avx512),
         wino2: (f32_wino2_input_avx512, f32_wino2_output_avx512),
+        wino_grad: f32_wino_grad_dy_avx512,
         wino_gather: Some(f32_wino_gather_avx512),
         wino_scatter: Some(f32_wino_scatter_avx512),
         dw_row: f32_dw_row_avx2_fma,
