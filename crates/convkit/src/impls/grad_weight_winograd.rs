@@ -26,9 +26,9 @@
 //! or infinity in a patch or a gradient tile spreads over the whole pair's 3×3 gradient.
 //! `--exact`, [`crate::PlanOptions::exact`] and `CONVKIT_EXACT=1` keep it off.
 //!
-//! Threads split the input channels by blocks of [`WL`]; each worker transforms the whole
-//! gradient (the cheaper transform) and its channels' patches, and sums its own columns of
-//! `M`. Every sum runs over the tiles in the same order whatever the split.
+//! The tiles are cut into up to [`PARTS`] parts, a number fixed by the problem (not by the
+//! thread count), each summed into its own `M`; workers take whole parts, and the parts'
+//! sums are added in order at the end, so every result is the same whatever the split.
 
 use super::split_join;
 use crate::geometry::pad_value;
@@ -46,8 +46,17 @@ const CHUNK: usize = 64;
 /// the multiplications they save).
 pub const MIN_CHANNELS: usize = 16;
 
-/// Largest `M` (36 sums per channel pair), in bytes; larger problems take the GEMM.
+/// Largest `M` (36 sums per channel pair) of all parts together, in bytes; problems whose
+/// single `M` is larger take the GEMM.
 const MAX_SUMS_BYTES: usize = 12 << 20;
+
+/// Input channels whose sums are finished together (an `f64` block of `36 ×` this on the
+/// stack).
+const OUT_BLOCK: usize = 64;
+
+/// Most parts the tiles are cut into (each summed on its own, then added in order): the
+/// most workers that share the work.
+const PARTS: usize = 4;
 
 /// `Ok` if the problem is 2-D with a 3×3 kernel, stride and dilation 1, one group, zero or
 /// constant padding, at least [`MIN_CHANNELS`] input and output channels, and a kernel set
@@ -141,116 +150,139 @@ impl<T: Scalar> GradWeightWinograd<T> {
         self.ks.name("grad-weight-winograd")
     }
 
-    /// Input channel blocks of worker `t` of `threads`.
-    fn blocks(&self, t: usize, threads: usize) -> (usize, usize) {
-        (self.cbs * t / threads, self.cbs * (t + 1) / threads)
-    }
-
     /// Width of a staged input band (the patches of a band's tiles side by side).
     fn band_width(&self) -> usize {
         WM * self.tw + 2
     }
 
-    /// Scratch of one worker with at most `ncb` channel blocks: `M`, then the staged input
-    /// and gradient bands, then `V` and `H`.
-    fn per_thread(&self, ncb: usize) -> (usize, [usize; 5]) {
-        let kpad = self.kpanels * self.mr;
+    /// Tiles over every sample.
+    fn tiles(&self) -> usize {
+        self.p.batch * self.th * self.tw
+    }
+
+    /// Parts the tiles are cut into, each summed into its own `M` (at most [`PARTS`], and
+    /// their sums within [`MAX_SUMS_BYTES`]); a property of the problem, not of the thread
+    /// count, so the sums are the same whatever the split.
+    fn parts(&self) -> usize {
+        let m = self.m_len() * std::mem::size_of::<T>();
+        (MAX_SUMS_BYTES / m.max(1)).clamp(1, PARTS).min(self.tiles().max(1))
+    }
+
+    /// Elements of one `M`: `[ξ][output channel (mr-padded)][input channel (WL-padded)]`.
+    fn m_len(&self) -> usize {
+        WX * self.kpanels * self.mr * self.cbs * WL
+    }
+
+    /// Scratch of one worker: the staged input and gradient bands, then `V` and `H`.
+    fn per_thread(&self) -> (usize, [usize; 4]) {
         let parts = [
-            WX * kpad * ncb * WL,
-            ncb * WA * self.band_width() * WL,
+            self.cbs * WA * self.band_width() * WL,
             self.kbs * WM * WM * self.tw * WL,
-            WX * ncb * CHUNK * WL,
-            WX * kpad * CHUNK,
+            WX * self.cbs * CHUNK * WL,
+            WX * self.kpanels * self.mr * CHUNK,
         ];
         (parts.iter().sum(), parts)
     }
 
-    /// Scratch elements for `threads` workers.
+    /// Scratch elements for `threads` workers: every part's `M`, then each worker's own.
     pub fn workspace(&self, threads: usize) -> usize {
-        let threads = threads.max(1);
-        self.per_thread(self.cbs.div_ceil(threads)).0 * threads
+        self.parts() * self.m_len() + self.per_thread().0 * threads.max(1).min(self.parts())
     }
 
     /// `gw = ∂L/∂w` (shape `(K, C, 3, 3)`) from the input `x` and `gy = ∂L/∂y`.
     pub fn execute(&self, x: &[T], gy: &[T], gw: &mut [T], ws: &mut [T], threads: usize) {
-        let threads = threads.max(1);
         if self.p.batch == 0 {
             gw.fill(T::ZERO);
             return;
         }
-        let (per, _) = self.per_thread(self.cbs.div_ceil(threads));
-        split_join(&mut [], &mut ws[..per * threads], per, threads, &|_| 0, &|t, _, ws| {
-            self.work(x, gy, self.blocks(t, threads), ws)
+        let parts = self.parts();
+        let threads = threads.max(1).min(parts);
+        let (m_len, per) = (self.m_len(), self.per_thread().0);
+        let (ms, scratch) = ws.split_at_mut(parts * m_len);
+        // Worker t sums parts parts·t/threads .. into their own M.
+        let first = |t: usize| parts * t / threads;
+        split_join(ms, &mut scratch[..per * threads], per, threads, &|t| first(t) * m_len, &|t, mine, ws| {
+            for (i, m) in mine.chunks_exact_mut(m_len).enumerate() {
+                let part = first(t) + i;
+                let tiles = self.tiles();
+                self.work(x, gy, (tiles * part / parts, tiles * (part + 1) / parts), m, ws);
+            }
         });
-        // Gᵀ M G per channel pair, from each worker's columns of M.
-        let kpad = self.kpanels * self.mr;
-        let mut m = [0.0f64; WX];
-        for t in 0..threads {
-            let (cb0, cb1) = self.blocks(t, threads);
-            let ct = (cb1 - cb0) * WL;
-            let mt = &ws[t * per..];
-            for k in 0..self.k {
-                for c in cb0 * WL..(cb1 * WL).min(self.c) {
-                    for (xi, v) in m.iter_mut().enumerate() {
-                        *v = mt[(xi * kpad + k) * ct + c - cb0 * WL].to_f64();
+        // Per channel pair: the parts' sums added in order (in f64), then Gᵀ M G; workers
+        // split the output channels.
+        let (kpad, ct) = (self.kpanels * self.mr, self.cbs * WL);
+        let ms = &*ms;
+        let row = self.c * 9;
+        split_join(gw, &mut [], 0, threads, &|t| self.k * t / threads * row, &|t, part, _| {
+            let k0 = self.k * t / threads;
+            for (kk, gwk) in part.chunks_exact_mut(row).enumerate() {
+                let k = k0 + kk;
+                for c0 in (0..self.c).step_by(OUT_BLOCK) {
+                    let cn = OUT_BLOCK.min(self.c - c0);
+                    let mut acc = [[0.0f64; OUT_BLOCK]; WX];
+                    for mp in ms.chunks_exact(m_len) {
+                        for (xi, a) in acc.iter_mut().enumerate() {
+                            let src = &mp[(xi * kpad + k) * ct + c0..][..cn];
+                            for (av, &mv) in a.iter_mut().zip(src) {
+                                *av += mv.to_f64();
+                            }
+                        }
                     }
-                    let z = wino_grad_out(&m);
-                    let dst = &mut gw[(k * self.c + c) * 9..][..9];
-                    for (j, &v) in z.iter().enumerate() {
-                        dst[if self.p.flip { 8 - j } else { j }] = T::from_f64(v);
+                    for ci in 0..cn {
+                        let z = wino_grad_out(&std::array::from_fn(|xi| acc[xi][ci]));
+                        let dst = &mut gwk[(c0 + ci) * 9..][..9];
+                        for (j, &v) in z.iter().enumerate() {
+                            dst[if self.p.flip { 8 - j } else { j }] = T::from_f64(v);
+                        }
                     }
                 }
             }
-        }
+        });
     }
 
-    /// One worker: `M` for input channel blocks `cb0..cb1` over every tile, into the start
-    /// of `ws`.
-    fn work(&self, x: &[T], gy: &[T], (cb0, cb1): (usize, usize), ws: &mut [T]) {
-        let ncb = cb1 - cb0;
-        if ncb == 0 {
-            return;
-        }
-        let (_, parts) = self.per_thread(ncb);
-        let (m, rest) = ws.split_at_mut(parts[0]);
-        let (xb, rest) = rest.split_at_mut(parts[1]);
-        let (yb, rest) = rest.split_at_mut(parts[2]);
-        let (v, u) = rest.split_at_mut(parts[3]);
+    /// `M` (into `m`) over tiles `t0..t1` of the sequence over samples, bands and tile
+    /// columns.
+    fn work(&self, x: &[T], gy: &[T], (t0, t1): (usize, usize), m: &mut [T], ws: &mut [T]) {
+        let ncb = self.cbs;
+        let (_, parts) = self.per_thread();
+        let (xb, rest) = ws.split_at_mut(parts[0]);
+        let (yb, rest) = rest.split_at_mut(parts[1]);
+        let (v, u) = rest.split_at_mut(parts[2]);
         let (wb, yw) = (self.band_width(), WM * self.tw);
         let ustride = self.kpanels * CHUNK * self.mr;
         let vstride = ncb * CHUNK * WL;
         let (mut j, mut first) = (0, true);
-        for n in 0..self.p.batch {
-            for ty in 0..self.th {
-                self.stage_input(x, (n, ty), cb0..cb1, xb);
+        for t in t0..t1 {
+            let (band, tx) = (t / self.tw, t % self.tw);
+            let (n, ty) = (band / self.th, band % self.th);
+            if tx == 0 || t == t0 {
+                self.stage_input(x, (n, ty), 0..ncb, xb);
                 self.stage_grad(gy, (n, ty), yb);
-                for tx in 0..self.tw {
-                    for kb in 0..self.kbs {
-                        let h: [Lanes<T>; WM * WM] = std::array::from_fn(|e| {
-                            yb[((kb * WM + e / WM) * yw + WM * tx + e % WM) * WL..][..WL]
-                                .try_into()
-                                .expect("WL lanes")
-                        });
-                        if self.mr == WL {
-                            (self.ks.wino_grad)(&h, &mut u[(kb * CHUNK + j) * WL..], ustride);
-                        } else {
-                            self.grad_to_panels(&h, kb, j, u);
-                        }
-                    }
-                    for cb in 0..ncb {
-                        let d: [Lanes<T>; WX] = std::array::from_fn(|e| {
-                            xb[((cb * WA + e / WA) * wb + WM * tx + e % WA) * WL..][..WL]
-                                .try_into()
-                                .expect("WL lanes")
-                        });
-                        (self.ks.wino.0)(&d, &mut v[(cb * CHUNK + j) * WL..], vstride);
-                    }
-                    j += 1;
-                    if j == CHUNK {
-                        self.gemms(j, first, ncb, u, v, m);
-                        (j, first) = (0, false);
-                    }
+            }
+            for kb in 0..self.kbs {
+                let h: [Lanes<T>; WM * WM] = std::array::from_fn(|e| {
+                    yb[((kb * WM + e / WM) * yw + WM * tx + e % WM) * WL..][..WL]
+                        .try_into()
+                        .expect("WL lanes")
+                });
+                if self.mr == WL {
+                    (self.ks.wino_grad)(&h, &mut u[(kb * CHUNK + j) * WL..], ustride);
+                } else {
+                    self.grad_to_panels(&h, kb, j, u);
                 }
+            }
+            for cb in 0..ncb {
+                let d: [Lanes<T>; WX] = std::array::from_fn(|e| {
+                    xb[((cb * WA + e / WA) * wb + WM * tx + e % WA) * WL..][..WL]
+                        .try_into()
+                        .expect("WL lanes")
+                });
+                (self.ks.wino.0)(&d, &mut v[(cb * CHUNK + j) * WL..], vstride);
+            }
+            j += 1;
+            if j == CHUNK {
+                self.gemms(j, first, ncb, u, v, m);
+                (j, first) = (0, false);
             }
         }
         if j > 0 || first {
