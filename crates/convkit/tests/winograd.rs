@@ -124,7 +124,10 @@ fn worst_error<T: Scalar>(c: &Case, p: &ConvProblem, conv: impl Fn(f64) -> T) ->
 
     let mut worst = 0.0f64;
     let mut any = false;
-    for cand in candidates::<T>().into_iter().filter(|c| c.name.starts_with("winograd")) {
+    for cand in candidates::<T>()
+        .into_iter()
+        .filter(|c| c.name.starts_with("winograd") || c.name.starts_with("polyphase-winograd"))
+    {
         // Every level this CPU has (and CONVKIT_MAX_ISA allows), each candidate at its own.
         for isa in convkit::isa::available() {
             if cand.isa != isa || cand.supports(p, isa).is_err() {
@@ -192,6 +195,59 @@ fn long_reductions_and_many_tiles_stay_within_the_bound() {
         eprintln!("{p}: worst relative error f32 {e32:.3e}, f64 {e64:.3e}");
         assert!(e32 <= TOL_F32, "{p}: f32 relative error {e32:.3e}");
         assert!(e64 <= TOL_F64, "{p}: f64 relative error {e64:.3e}");
+    }
+}
+
+/// `polyphase-winograd` (3×3 stride 2, padding 1 before): its 2×2 corner part on Winograd,
+/// the rest exact; odd and even sizes, padding 0 or 1 after, zero and constant padding, true
+/// convolution, batches, bias — within the same bound, and picked by the planner only where
+/// exact results are not asked for.
+#[test]
+fn polyphase_stride_2_stays_within_the_bound() {
+    for (n, c, k, h, w, pe, mode, flip, seed) in [
+        (1, 64, 64, 56, 56, 1, PadMode::Zeros, false, 11u64),
+        (2, 70, 65, 15, 18, 0, PadMode::Constant(0.5), true, 12),
+        (1, 64, 80, 17, 20, 1, PadMode::Zeros, true, 13),
+        (3, 96, 64, 10, 11, 0, PadMode::Zeros, false, 14),
+    ] {
+        let case = Case {
+            desc: ConvDesc::new()
+                .stride([2, 2])
+                .padding(Padding::asymmetric(&[1, 1], &[pe, pe]))
+                .padding_mode(mode)
+                .flip(flip),
+            x_shape: vec![n, c, h, w],
+            w_shape: vec![k, c, 3, 3],
+            bias: seed % 2 == 1,
+            seed,
+        };
+        let p = ConvProblem::new(&case.desc, &case.x_shape, &case.w_shape).unwrap();
+        let e32 = worst_error::<f32>(&case, &p, |v| v as f32).unwrap();
+        let e64 = worst_error::<f64>(&case, &p, |v| v).unwrap();
+        eprintln!("{p}: worst relative error f32 {e32:.3e}, f64 {e64:.3e}");
+        assert!(e32 <= TOL_F32, "{p}: f32 relative error {e32:.3e}");
+        assert!(e64 <= TOL_F64, "{p}: f64 relative error {e64:.3e}");
+    }
+    let desc = ConvDesc::new().stride([2, 2]).padding(Padding::uniform(1));
+    let p = ConvProblem::new(&desc, &[1, 64, 20, 20], &[64, 64, 3, 3]).unwrap();
+    let w = vec![0.5f32; 64 * 64 * 9];
+    let auto = ConvPlan::new(&p, &w, &PlanOptions::new()).unwrap();
+    assert!(auto.implementation().starts_with("polyphase-winograd"), "{}", auto.explain());
+    let exact = ConvPlan::new(&p, &w, &PlanOptions::new().exact(true)).unwrap();
+    assert!(exact.implementation().starts_with("gemm-tiled"), "{}", exact.explain());
+    for (desc, x, wsh) in [
+        (ConvDesc::new().stride([2, 2]), [1, 64, 20, 20], [64, 64, 3, 3]),
+        (ConvDesc::new().stride([2, 2]).padding(Padding::uniform(1)), [1, 32, 20, 20], [64, 32, 3, 3]),
+        (ConvDesc::new().stride([2, 1]).padding(Padding::uniform(1)), [1, 64, 20, 20], [64, 64, 3, 3]),
+        (
+            ConvDesc::new().stride([2, 2]).padding(Padding::uniform(1)).groups(2),
+            [1, 64, 20, 20],
+            [64, 32, 3, 3],
+        ),
+    ] {
+        let p = ConvProblem::new(&desc, &x, &wsh).unwrap();
+        let plan = ConvPlan::new(&p, &vec![0.5f32; wsh.iter().product()], &PlanOptions::new()).unwrap();
+        assert!(!plan.implementation().starts_with("polyphase"), "{}", plan.explain());
     }
 }
 

@@ -9,6 +9,7 @@ pub mod grad_weight_winograd;
 pub(crate) mod grid;
 pub mod grouped;
 pub mod pointwise;
+pub mod polyphase;
 pub mod pool;
 pub mod reference;
 pub mod staging;
@@ -89,6 +90,12 @@ fn families<T: Scalar>() -> Vec<Family<T>> {
             name: "winograd",
             supports: winograd::supports,
             build: |p, w, set| Box::new(winograd::Winograd::new(p, w, set)),
+            exact: false,
+        },
+        Family {
+            name: "polyphase-winograd",
+            supports: polyphase::supports,
+            build: |p, w, set| Box::new(polyphase::Polyphase::new(p, w, set)),
             exact: false,
         },
         Family {

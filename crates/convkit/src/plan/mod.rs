@@ -28,7 +28,8 @@ use crate::tensor::{alloc, check_bias, check_len, check_workspace, line_aligned,
 pub struct PlanOptions {
     /// Worker threads; `None` = all cores. Results are bitwise identical for any count.
     pub threads: Option<usize>,
-    /// Force an implementation by name: `dw-direct`, `winograd`, `pointwise`, `grouped-direct` or `gemm-tiled`
+    /// Force an implementation by name: `fft`, `dw-direct`, `winograd`, `polyphase-winograd`, `pointwise`,
+    /// `grouped-direct` or `gemm-tiled`
     /// with an ISA level (`:avx512`, `:avx2` or `:generic`), or `reference`
     /// ([`crate::impls::candidates`] lists them).
     pub implementation: Option<String>,
