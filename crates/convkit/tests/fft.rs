@@ -5,6 +5,9 @@
 //! every thread count, and the planner must only pick the FFT path for large kernels, and
 //! never when exact results are asked for.
 
+mod common;
+
+use common::uniform;
 use convkit::{
     reference, ConvDesc, ConvPlan, ConvProblem, Isa, Layout, PadMode, Padding, PlanOptions, Scalar,
 };
@@ -28,19 +31,6 @@ struct Case {
 
 fn case(desc: ConvDesc, x_shape: &[usize], w_shape: &[usize], bias: bool, seed: u64) -> Case {
     Case { desc, x_shape: x_shape.to_vec(), w_shape: w_shape.to_vec(), bias, seed }
-}
-
-/// Uniform values in [-1, 1) from a xorshift generator.
-fn uniform(n: usize, seed: u64) -> Vec<f64> {
-    let mut s = seed | 1;
-    (0..n)
-        .map(|_| {
-            s ^= s << 13;
-            s ^= s >> 7;
-            s ^= s << 17;
-            (s >> 11) as f64 / (1u64 << 53) as f64 * 2.0 - 1.0
-        })
-        .collect()
 }
 
 /// Data of case `c` in `T`: input, weight, bias.

@@ -6,6 +6,9 @@
 //! tiny, e.g. on a 1×1 output, gets rounding residue of the patch's other values.) Results must also be bitwise identical at every thread count, and the planner
 //! must only pick it where exact results were not asked for.
 
+mod common;
+
+use common::uniform;
 use convkit::backward::GradWeightPlan;
 use convkit::{reference, ConvDesc, ConvProblem, Layout, PadMode, Padding, PlanOptions, Scalar};
 use proptest::prelude::*;
@@ -50,19 +53,6 @@ fn case() -> impl Strategy<Value = Case> {
                 seed,
             }
         })
-}
-
-/// Uniform values in [-1, 1) from a xorshift generator.
-fn uniform(n: usize, seed: u64) -> Vec<f64> {
-    let mut s = seed | 1;
-    (0..n)
-        .map(|_| {
-            s ^= s << 13;
-            s ^= s >> 7;
-            s ^= s << 17;
-            (s >> 11) as f64 / (1u64 << 53) as f64 * 2.0 - 1.0
-        })
-        .collect()
 }
 
 /// The worst error of the Winograd weight gradient at every ISA level and thread count on

@@ -4,6 +4,9 @@
 //! bitwise identical at every thread count, and the planner must only pick
 //! Winograd where exact results were not asked for.
 
+mod common;
+
+use common::uniform;
 use convkit::impls::candidates;
 use convkit::{reference, ConvDesc, ConvPlan, ConvProblem, Layout, PadMode, Padding, PlanOptions, Scalar};
 use proptest::prelude::*;
@@ -86,19 +89,6 @@ fn case() -> impl Strategy<Value = Case> {
         )
 }
 
-/// Uniform values in [-1, 1) from a xorshift generator.
-fn uniform(n: usize, seed: u64) -> Vec<f64> {
-    let mut s = seed | 1;
-    (0..n)
-        .map(|_| {
-            s ^= s << 13;
-            s ^= s >> 7;
-            s ^= s << 17;
-            (s >> 11) as f64 / (1u64 << 53) as f64 * 2.0 - 1.0
-        })
-        .collect()
-}
-
 /// The worst error of every Winograd candidate, ISA and thread count on case `c`, relative to
 /// Σ|w·x| + |b| at each output; also checks that they all agree bit for bit.
 fn worst_error<T: Scalar>(c: &Case, p: &ConvProblem, conv: impl Fn(f64) -> T) -> Result<f64, TestCaseError> {
@@ -169,6 +159,16 @@ proptest! {
     }
 }
 
+/// Case `case` at f32 and f64 within the bound, the worst errors printed for the record.
+fn assert_within_bound(case: &Case) {
+    let p = ConvProblem::new(&case.desc, &case.x_shape, &case.w_shape).unwrap();
+    let e32 = worst_error::<f32>(case, &p, |v| v as f32).unwrap();
+    let e64 = worst_error::<f64>(case, &p, |v| v).unwrap();
+    eprintln!("{p}: worst relative error f32 {e32:.3e}, f64 {e64:.3e}");
+    assert!(e32 <= TOL_F32, "{p}: f32 relative error {e32:.3e}");
+    assert!(e64 <= TOL_F64, "{p}: f64 relative error {e64:.3e}");
+}
+
 /// Long reductions (several KC blocks of input channels) and many tiles (several blocks, a
 /// partial last panel), with the worst error printed for the record.
 #[test]
@@ -189,12 +189,7 @@ fn long_reductions_and_many_tiles_stay_within_the_bound() {
             bias: true,
             seed,
         };
-        let p = ConvProblem::new(&case.desc, &case.x_shape, &case.w_shape).unwrap();
-        let e32 = worst_error::<f32>(&case, &p, |v| v as f32).unwrap();
-        let e64 = worst_error::<f64>(&case, &p, |v| v).unwrap();
-        eprintln!("{p}: worst relative error f32 {e32:.3e}, f64 {e64:.3e}");
-        assert!(e32 <= TOL_F32, "{p}: f32 relative error {e32:.3e}");
-        assert!(e64 <= TOL_F64, "{p}: f64 relative error {e64:.3e}");
+        assert_within_bound(&case);
     }
 }
 
@@ -221,12 +216,7 @@ fn polyphase_stride_2_stays_within_the_bound() {
             bias: seed % 2 == 1,
             seed,
         };
-        let p = ConvProblem::new(&case.desc, &case.x_shape, &case.w_shape).unwrap();
-        let e32 = worst_error::<f32>(&case, &p, |v| v as f32).unwrap();
-        let e64 = worst_error::<f64>(&case, &p, |v| v).unwrap();
-        eprintln!("{p}: worst relative error f32 {e32:.3e}, f64 {e64:.3e}");
-        assert!(e32 <= TOL_F32, "{p}: f32 relative error {e32:.3e}");
-        assert!(e64 <= TOL_F64, "{p}: f64 relative error {e64:.3e}");
+        assert_within_bound(&case);
     }
     let desc = ConvDesc::new().stride([2, 2]).padding(Padding::uniform(1));
     let p = ConvProblem::new(&desc, &[1, 64, 20, 20], &[64, 64, 3, 3]).unwrap();

@@ -96,3 +96,17 @@ pub fn ints(n: usize, seed: u64) -> Vec<f64> {
         })
         .collect()
 }
+
+/// Uniform values in [-1, 1) from a xorshift generator (for the approximate algorithms'
+/// error bounds).
+pub fn uniform(n: usize, seed: u64) -> Vec<f64> {
+    let mut s = seed | 1;
+    (0..n)
+        .map(|_| {
+            s ^= s << 13;
+            s ^= s >> 7;
+            s ^= s << 17;
+            (s >> 11) as f64 / (1u64 << 53) as f64 * 2.0 - 1.0
+        })
+        .collect()
+}
