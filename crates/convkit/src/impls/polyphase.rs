@@ -200,18 +200,13 @@ impl<T: Scalar> ConvImpl<T> for Polyphase<T> {
             for (i, plane) in [&mut *p0, &mut *p1, &mut *p2, &mut *p3].into_iter().enumerate() {
                 self.extract(x, n, i, plane, threads);
             }
-            let (q0, q1, q2, q3) = (
-                &p0[..self.plane_len(0)],
-                &p1[..self.plane_len(1)],
-                &p2[..self.plane_len(2)],
-                &p3[..self.plane_len(3)],
-            );
             let yv = &mut y[n * yn..][..yn];
+            // Each plane's elements (without the cache-line rounding).
             let plen = |i: usize| self.p.in_channels * self.planes[i].0 * self.planes[i].1;
-            self.oo.execute(&q0[..plen(0)], bias, yv, inner, threads);
-            self.rest[0].execute(&q1[..plen(1)], None, &mut t1[..yn], inner, threads);
-            self.rest[1].execute(&q2[..plen(2)], None, &mut t2[..yn], inner, threads);
-            self.rest[2].execute(&q3[..plen(3)], None, &mut t3[..yn], inner, threads);
+            self.oo.execute(&p0[..plen(0)], bias, yv, inner, threads);
+            self.rest[0].execute(&p1[..plen(1)], None, &mut t1[..yn], inner, threads);
+            self.rest[1].execute(&p2[..plen(2)], None, &mut t2[..yn], inner, threads);
+            self.rest[2].execute(&p3[..plen(3)], None, &mut t3[..yn], inner, threads);
             let (t1, t2, t3) = (&t1[..yn], &t2[..yn], &t3[..yn]);
             let cut = |t: usize| yn * t / threads;
             split_join(yv, &mut [], 0, threads, &cut, &|t, part, _| {
