@@ -385,3 +385,47 @@ proptest! {
         check_all(&p, seed).map_err(TestCaseError::fail)?;
     }
 }
+
+/// Each level's max run kernels against its row kernels on rows filled with −∞: runs of 1–4
+/// output rows, 1–40 outputs (whole vectors and tails), 1–5 input rows a window, every data
+/// kind (NaNs included), prefetching on and off.
+fn max_run_equals_rows<T: Bits>(seed: u64) {
+    use convkit::kernels::pool::{pool_kernels, SHAPES};
+    for kind in [Data::Ints, Data::Specials, Data::Zeros] {
+        let x: Vec<T> = data(4000, seed, kind);
+        for level in convkit::isa::available() {
+            let k = pool_kernels::<T>(level).expect("an available level has pool kernels");
+            for (slot, &(s, kw)) in SHAPES.iter().enumerate() {
+                for n in [1, 7, 16, 17, 28, 40] {
+                    for (rows, n_offs, step) in [(1, 1, 0), (3, 4, 2 * s * n + 3), (4, 5, 97), (2, 2, 0)] {
+                        let need = (n - 1) * s + kw;
+                        let offs: Vec<usize> = (0..n_offs).map(|i| (i * 131 + 5 * i * i) % 700).collect();
+                        assert!(offs.iter().all(|o| o + (rows - 1) * step + need <= x.len()));
+                        let mut want = vec![T::from_f64(f64::NEG_INFINITY); rows * n];
+                        for (r, row) in want.chunks_exact_mut(n).enumerate() {
+                            let shifted: Vec<usize> = offs.iter().map(|o| o + r * step).collect();
+                            (k.max_row[slot])(row, &x, &shifted);
+                        }
+                        for ahead in [0, 300] {
+                            let mut got = vec![T::from_f64(7.0); rows * n];
+                            (k.max_run[slot])(&mut got, n, &x, &offs, step, ahead);
+                            let at = (0..rows * n).find(|&i| got[i].bits() != want[i].bits());
+                            assert!(
+                                at.is_none(),
+                                "{} {level} slot {slot} {kind:?} n {n} rows {rows} offs {n_offs} step {step}: \
+                                 output {at:?} differs",
+                                T::NAME
+                            );
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn max_run_kernels_equal_the_row_kernels() {
+    max_run_equals_rows::<f32>(0x51);
+    max_run_equals_rows::<f64>(0x52);
+}

@@ -44,7 +44,7 @@ const MAX_TAP_LIST: usize = 4096;
 const MIN_TAP_MAJOR: usize = 8;
 
 /// Most input rows (depth × height taps) a window may span for the row-kernel path.
-const MAX_FAST_ROWS: usize = 64;
+const MAX_FAST_ROWS: usize = crate::kernels::pool::MAX_RUN_ROWS;
 
 /// Whether `pool-direct` handles `p`.
 pub fn supports(p: &PoolProblem) -> Result<(), String> {
@@ -322,8 +322,12 @@ impl PoolDirect {
         let max_rows = ad.wins.iter().map(|w| w.count).max().unwrap_or(0)
             * ah.wins.iter().map(|w| w.count).max().unwrap_or(0);
         let fast = fast.filter(|_| max_rows <= MAX_FAST_ROWS && aw.output >= MIN_TAP_MAJOR);
+        let run_k = match (fast, aw.fused) {
+            (Some(_), Some((s, k))) => shape_slot(s, k, 1).and_then(|slot| R::run_kernel(&kern, slot)),
+            _ => None,
+        };
         let run = |rows: Range<usize>, y: &mut [T], ix: Option<&mut [i64]>| match (self.layout, fast) {
-            (Layout::Nchw, Some(f)) => self.nchw_fast(r, &kern, f, x, rows, y),
+            (Layout::Nchw, Some(f)) => self.nchw_fast(r, &kern, (f, run_k), x, rows, y),
             (Layout::Nchw, None) => self.nchw(r, &kern, x, rows, y, ix),
             (Layout::Nhwc, _) => self.nhwc(r, x, rows, y, ix),
         };
@@ -400,12 +404,15 @@ impl PoolDirect {
     /// NCHW with a row kernel `rows_fn` for the windows inside the input along the last axis
     /// (max without indices, average): output rows `rows` into `y`. Each output row gathers
     /// the offsets of its window's input rows in scan order; the interior windows take them
-    /// all in one kernel call, the few border windows fold tap by tap (same order).
+    /// all in one kernel call, the few border windows fold tap by tap (same order). Where the
+    /// whole row is interior and there is a run kernel `run_fn` (max without indices), the
+    /// following rows of the same plane and depth whose windows shift by the stride go in
+    /// the same call.
     fn nchw_fast<T: Scalar, R: RowKernel<T>>(
         &self,
         r: R,
         kern: &PoolKernels<T>,
-        rows_fn: RowFn<T, R::Acc>,
+        (rows_fn, run_fn): RowFns<T, R::Acc>,
         x: &[T],
         rows: Range<usize>,
         y: &mut [T],
@@ -422,7 +429,10 @@ impl PoolDirect {
         // `PREFETCH_ROWS` ahead are asked for early. (2-D windows are left to the hardware,
         // which keeps up with them: prefetching there measured 5–14 % slower.)
         let ahead = if ad.wins.iter().any(|w| w.count > 1) { PREFETCH_ROWS * ah.stride * wi } else { 0 };
-        for (k, row) in rows.enumerate() {
+        let n_out = rows.len();
+        let mut k = 0;
+        while k < n_out {
+            let row = rows.start + k;
             let plane = row / rows_per_plane;
             let (od, oh) = ((row % rows_per_plane) / ah.output, row % ah.output);
             let xp = &x[plane * in_plane..][..in_plane];
@@ -438,17 +448,38 @@ impl PoolDirect {
                 }
             }
             let offs = &mut offs[..n_rows];
-            if ahead > 0 {
-                prefetch_rows(xp, offs, ahead, wi);
-            }
             // Every window of the row inside the input and not empty, and the accumulators
-            // are the outputs (max): fold straight into the output row.
+            // are the outputs (max): fold straight into the output row, and with it the
+            // following rows of the plane whose windows lie `stride` input rows further
+            // each (a run, one kernel call).
             if lo == 0 && hi_out == ow_n && !(row_empty || aw.any_empty) {
-                if let Some(yr) = R::output_as_acc(&mut y[k * ow_n..][..ow_n]) {
-                    yr.fill(r.init());
-                    rows_fn(yr, xp, offs);
+                let mut len = 1;
+                if run_fn.is_some() {
+                    while k + len < n_out
+                        && oh + len < ah.output
+                        && ah.wins[oh + len].count == hw.count
+                        && ah.wins[oh + len].first == hw.first + len * ah.stride
+                    {
+                        len += 1;
+                    }
+                }
+                if let Some(yr) = R::output_as_acc(&mut y[k * ow_n..][..len * ow_n]) {
+                    match run_fn {
+                        Some(run) => run(yr, ow_n, xp, offs, ah.stride * wi, ahead),
+                        None => {
+                            if ahead > 0 {
+                                prefetch_rows(xp, offs, ahead, wi);
+                            }
+                            yr.fill(r.init());
+                            rows_fn(yr, xp, offs)
+                        }
+                    }
+                    k += len;
                     continue;
                 }
+            }
+            if ahead > 0 {
+                prefetch_rows(xp, offs, ahead, wi);
             }
             for c0 in (0..ow_n).step_by(CHUNK) {
                 let c1 = (c0 + CHUNK).min(ow_n);
@@ -485,6 +516,7 @@ impl PoolDirect {
                     y[at + i] = r.finish(*a, empty, row_div * w.factor, arg).0;
                 }
             }
+            k += 1;
         }
     }
 
@@ -665,11 +697,23 @@ fn split_units<T: Send, F>(
 /// inside it (see [`crate::kernels::pool::fused`]).
 type RowFn<T, A> = fn(&mut [A], &[T], &[usize]);
 
+/// A run kernel: whole output rows whose windows lie a constant input step apart, set in one
+/// call (see [`crate::kernels::pool::MaxRunFn`]).
+type RunFn<T, A> = fn(&mut [A], usize, &[T], &[usize], usize, usize);
+
+/// A row kernel and, where there is one, the run kernel of the same window shape.
+type RowFns<T, A> = (RowFn<T, A>, Option<RunFn<T, A>>);
+
 /// A reduction with a level's kernels: the row kernel of a window shape, and the outputs of a
 /// chunk written at once where that is possible.
 trait RowKernel<T: Scalar>: Reduce<T> {
     /// The level's row kernel for [`crate::kernels::pool::SHAPES`] slot `slot`, if any.
     fn row_kernel(k: &PoolKernels<T>, slot: usize) -> Option<RowFn<T, Self::Acc>>;
+    /// The level's run kernel for slot `slot`, where the accumulators are the outputs and
+    /// start from [`Reduce::init`] (max without indices).
+    fn run_kernel(_: &PoolKernels<T>, _: usize) -> Option<RunFn<T, Self::Acc>> {
+        None
+    }
     /// The output row itself as the accumulators, where a non-empty window's accumulator is
     /// its output (max without indices).
     fn output_as_acc(_: &mut [T]) -> Option<&mut [Self::Acc]> {
@@ -694,6 +738,9 @@ trait RowKernel<T: Scalar>: Reduce<T> {
 impl<T: Scalar> RowKernel<T> for Max {
     fn row_kernel(k: &PoolKernels<T>, slot: usize) -> Option<RowFn<T, T>> {
         Some(k.max_row[slot])
+    }
+    fn run_kernel(k: &PoolKernels<T>, slot: usize) -> Option<RunFn<T, T>> {
+        Some(k.max_run[slot])
     }
     fn output_as_acc(y: &mut [T]) -> Option<&mut [T]> {
         Some(y)

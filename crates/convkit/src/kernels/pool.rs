@@ -158,6 +158,16 @@ pub fn fused<T: Scalar, R: Reduce<T>, const S: usize, const K: usize>(
 /// short.
 pub type MaxRowFn<T> = fn(acc: &mut [T], x: &[T], offs: &[usize]);
 
+/// Max kernel over a run of output rows: `y` holds `y.len() / n` rows of `n` outputs, and
+/// row `r` is set to the maxima of the input rows at `offs[i] + r·step`: what [`MaxRowFn`]
+/// folds into accumulators filled with −∞ (offsets in order), without reading `y` first. `ahead > 0` asks for the input rows `ahead` elements past each
+/// of row `r`'s early (a hint; no value changes). One call per run of output rows whose
+/// windows lie a constant `step` apart: the per-row work of the caller and the call's own
+/// checks are paid once, which on a memory-bound 3-D max pool lets more loads be in flight.
+/// Panics if a row is too short, `n` does not divide `y.len()` or `offs` holds more than
+/// [`MAX_RUN_ROWS`].
+pub type MaxRunFn<T> = fn(y: &mut [T], n: usize, x: &[T], offs: &[usize], step: usize, ahead: usize);
+
 /// Average rows kernel: as [`MaxRowFn`], `acc[j] += xs[j·S + k]` in order, in `f64`.
 pub type AvgRowFn<T> = fn(acc: &mut [f64], x: &[T], offs: &[usize]);
 
@@ -187,6 +197,8 @@ pub struct PoolKernels<T> {
     pub isa: Isa,
     /// Max row kernels, one per [`SHAPES`] slot.
     pub max_row: [MaxRowFn<T>; 4],
+    /// Max kernels over runs of output rows, one per [`SHAPES`] slot.
+    pub max_run: [MaxRunFn<T>; 4],
     /// Average row kernels, one per [`SHAPES`] slot.
     pub avg_row: [AvgRowFn<T>; 4],
     /// Average outputs with per-output divisors.
@@ -202,6 +214,32 @@ pub fn max_row<T: Scalar, const S: usize, const K: usize>(acc: &mut [T], x: &[T]
         fused::<T, Max, S, K>(acc, &x[o..], 0)
     }
 }
+
+/// Portable body of the max run kernels.
+#[inline(always)]
+pub fn max_run<T: Scalar, const S: usize, const K: usize>(
+    acc: &mut [T],
+    n: usize,
+    x: &[T],
+    offs: &[usize],
+    step: usize,
+    ahead: usize,
+) {
+    assert!(n > 0 && acc.len().is_multiple_of(n), "{} accumulators are not rows of {n}", acc.len());
+    let mut shifted = [0usize; MAX_RUN_ROWS];
+    let shifted = &mut shifted[..offs.len()];
+    for (r, acc) in acc.chunks_exact_mut(n).enumerate() {
+        shifted.iter_mut().zip(offs).for_each(|(s, &o)| *s = o + r * step);
+        if ahead > 0 {
+            prefetch_rows(x, shifted, ahead, (n - 1) * S + K);
+        }
+        acc.fill(Max.init());
+        max_row::<T, S, K>(acc, x, shifted);
+    }
+}
+
+/// Input rows one window may take in a [`MaxRunFn`] call.
+pub const MAX_RUN_ROWS: usize = 64;
 
 /// Portable body of the average row kernels.
 #[inline(always)]
@@ -234,6 +272,7 @@ pub fn generic_kernels<T: Scalar>() -> PoolKernels<T> {
     PoolKernels {
         isa: Isa::Generic,
         max_row: [max_row::<T, 1, 2>, max_row::<T, 1, 3>, max_row::<T, 2, 2>, max_row::<T, 2, 3>],
+        max_run: [max_run::<T, 1, 2>, max_run::<T, 1, 3>, max_run::<T, 2, 2>, max_run::<T, 2, 3>],
         avg_row: [avg_row::<T, 1, 2>, avg_row::<T, 1, 3>, avg_row::<T, 2, 2>, avg_row::<T, 2, 3>],
         avg_out: avg_out::<T>,
         avg_scale: avg_scale::<T>,

@@ -28,6 +28,18 @@ macro_rules! level {
             }
 
             #[target_feature(enable = $feat)]
+            fn max_run_tf<T: Scalar, const S: usize, const K: usize>(
+                acc: &mut [T],
+                n: usize,
+                x: &[T],
+                offs: &[usize],
+                step: usize,
+                ahead: usize,
+            ) {
+                pool::max_run::<T, S, K>(acc, n, x, offs, step, ahead)
+            }
+
+            #[target_feature(enable = $feat)]
             fn avg_row_tf<T: Scalar, const S: usize, const K: usize>(
                 acc: &mut [f64],
                 x: &[T],
@@ -56,6 +68,20 @@ macro_rules! level {
                 // SAFETY: the CPU has every feature the function is compiled with (checked
                 // above); its body only indexes slices.
                 unsafe { max_row_tf::<T, S, K>(acc, x, offs) }
+            }
+
+            /// [`pool::max_run`] at this level; panics if the CPU lacks the features.
+            pub fn max_run<T: Scalar, const S: usize, const K: usize>(
+                acc: &mut [T],
+                n: usize,
+                x: &[T],
+                offs: &[usize],
+                step: usize,
+                ahead: usize,
+            ) {
+                assert!(has(), "CPU lacks {}", $feat);
+                // SAFETY: as in `max_row`.
+                unsafe { max_run_tf::<T, S, K>(acc, n, x, offs, step, ahead) }
             }
 
             /// [`pool::avg_row`] at this level; panics if the CPU lacks the features.
@@ -88,6 +114,7 @@ macro_rules! level {
                 PoolKernels {
                     isa: $isa,
                     max_row: [max_row::<T, 1, 2>, max_row::<T, 1, 3>, max_row::<T, 2, 2>, max_row::<T, 2, 3>],
+                    max_run: [max_run::<T, 1, 2>, max_run::<T, 1, 3>, max_run::<T, 2, 2>, max_run::<T, 2, 3>],
                     avg_row: [avg_row::<T, 1, 2>, avg_row::<T, 1, 3>, avg_row::<T, 2, 2>, avg_row::<T, 2, 3>],
                     avg_out: avg_out::<T>,
                     avg_scale: avg_scale::<T>,
@@ -120,6 +147,11 @@ pub fn avx512_kernels<T: Scalar>() -> PoolKernels<T> {
     if let Some(fast) = (&fast as &dyn std::any::Any).downcast_ref::<[pool::MaxRowFn<T>; 4]>() {
         k.max_row = *fast;
     }
+    let run: [pool::MaxRunFn<f32>; 4] =
+        [max_run_f32::<1, 2>, max_run_f32::<1, 3>, max_run_f32::<2, 2>, max_run_f32::<2, 3>];
+    if let Some(run) = (&run as &dyn std::any::Any).downcast_ref::<[pool::MaxRunFn<T>; 4]>() {
+        k.max_run = *run;
+    }
     k
 }
 
@@ -150,11 +182,81 @@ pub fn max_rows_f32<const S: usize, const K: usize>(acc: &mut [f32], x: &[f32], 
     );
     // SAFETY: the CPU has the features (checked above); every unmasked lane of every load
     // lies in `x[o..o + need]` or `acc` (checked above), masked-off lanes are not accessed.
-    unsafe { max_rows_f32_tf::<S, K>(acc, x, offs) }
+    unsafe { max_rows_f32_tf::<S, K>(acc, x, offs, 0, false) }
+}
+
+/// The max run kernel ([`pool::MaxRunFn`]) for `f32` with AVX-512: [`max_rows_f32`] on each
+/// output row of the run, the bounds checked once for the whole run.
+/// Panics if the CPU lacks AVX-512, a row is shorter than its windows or `n` does not divide
+/// `acc.len()`.
+pub fn max_run_f32<const S: usize, const K: usize>(
+    acc: &mut [f32],
+    n: usize,
+    x: &[f32],
+    offs: &[usize],
+    step: usize,
+    ahead: usize,
+) {
+    assert!(crate::isa::supported(Isa::Avx512), "CPU lacks AVX-512");
+    assert!(n > 0 && acc.len().is_multiple_of(n), "{} accumulators are not rows of {n}", acc.len());
+    let rows = acc.len() / n;
+    if rows == 0 {
+        return;
+    }
+    // The last row's windows end at `o + (rows − 1)·step + need`.
+    let need = (n - 1) * S + K;
+    let last = (rows - 1).checked_mul(step).and_then(|s| s.checked_add(need));
+    assert!(
+        offs.iter().all(|&o| last.and_then(|l| o.checked_add(l)).is_some_and(|e| e <= x.len())),
+        "a row is shorter than its windows"
+    );
+    // SAFETY: the CPU has the features (checked above); every window of row `r` lies in
+    // `x[o + r·step..o + r·step + need]`, inside `x` (checked above for the last row, the
+    // others start lower).
+    unsafe { max_run_f32_tf::<S, K>(acc, n, x, offs, step, ahead) }
+}
+
+/// [`max_run_f32`] after its checks: one row at a time, the input rows `ahead` past each
+/// asked for first.
+#[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vl")]
+unsafe fn max_run_f32_tf<const S: usize, const K: usize>(
+    acc: &mut [f32],
+    n: usize,
+    x: &[f32],
+    offs: &[usize],
+    step: usize,
+    ahead: usize,
+) {
+    use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
+    let span = ((n - 1) * S + K) * std::mem::size_of::<f32>();
+    let end = x.as_ptr().add(x.len()).cast::<i8>();
+    for (r, acc) in acc.chunks_exact_mut(n).enumerate() {
+        let shift = r * step;
+        if ahead > 0 {
+            for &o in offs {
+                let p = x.as_ptr().wrapping_add(o + shift + ahead).cast::<i8>();
+                // A prefetch reads nothing the program sees and never faults; rows past the
+                // end of `x` are not asked for all the same.
+                let mut b = 0;
+                while b < span && p.wrapping_add(b) < end {
+                    _mm_prefetch::<_MM_HINT_T0>(p.wrapping_add(b));
+                    b += 64;
+                }
+            }
+        }
+        max_rows_f32_tf::<S, K>(acc, x, offs, shift, true)
+    }
 }
 
 #[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vl")]
-unsafe fn max_rows_f32_tf<const S: usize, const K: usize>(acc: &mut [f32], x: &[f32], offs: &[usize]) {
+#[inline]
+unsafe fn max_rows_f32_tf<const S: usize, const K: usize>(
+    acc: &mut [f32],
+    x: &[f32],
+    offs: &[usize],
+    shift: usize,
+    fresh: bool,
+) {
     use std::arch::x86_64::*;
     #[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vl")]
     #[inline]
@@ -187,11 +289,11 @@ unsafe fn max_rows_f32_tf<const S: usize, const K: usize>(acc: &mut [f32], x: &[
         // Elements of a row this block reads from its first: (cnt − 1)·S + K.
         let span = (cnt - 1) * S + K;
         // One row's taps folded with `f`; `nan` gathers the lanes where a load held a NaN.
-        // SAFETY (all loads below): the caller checked `o + (n − 1)·S + K ≤ x.len()`, and a
+        // SAFETY (all loads below): the caller checked `o + shift + (n − 1)·S + K ≤ x.len()`, and a
         // load at `base + e` is unmasked only for `e < span` (with the `base` shift of tap 2);
         // masked-off lanes load as 0.
         let row = |o: usize, f: fn(__m512, __m512) -> __m512, nan: &mut __mmask16| -> __m512 {
-            let base = xp.add(o + j * S);
+            let base = xp.add(o + shift + j * S);
             if S == 1 {
                 let mut r = _mm512_maskz_loadu_ps(m, base);
                 *nan |= _mm512_cmp_ps_mask::<_CMP_UNORD_Q>(r, r);
@@ -238,7 +340,9 @@ unsafe fn max_rows_f32_tf<const S: usize, const K: usize>(acc: &mut [f32], x: &[
             v
         };
         let ap = acc.as_mut_ptr().add(j);
-        let v0 = _mm512_maskz_loadu_ps(m, ap);
+        // A fresh row starts from −∞ (what the caller would have filled it with) instead of
+        // reading the output first.
+        let v0 = if fresh { _mm512_set1_ps(f32::NEG_INFINITY) } else { _mm512_maskz_loadu_ps(m, ap) };
         let mut nan = _mm512_cmp_ps_mask::<_CMP_UNORD_Q>(v0, v0);
         let mut v = fold(v0, step_ordered, &mut nan);
         if nan != 0 {
