@@ -189,9 +189,16 @@ impl<T: Scalar> Pointwise<T> {
             let (q0, live) = self.block(bs.0 + bi);
             if self.contiguous {
                 // Channels-first at stride 1: a block's positions are one run of each channel.
+                // Blocks are copied `mr` wide where the source has that many values (a fixed
+                // size, a vector move rather than a `memcpy` call of 12 or 13 values; the
+                // lanes past `live` then hold the next block's positions, rows no tile call
+                // of this block stores), else `live` values and zeros.
                 for (ci, dst) in blk.chunks_exact_mut(self.mr).enumerate() {
-                    dst[..live].copy_from_slice(&x[ci * xc + q0..][..live]);
-                    dst[live..].fill(T::ZERO);
+                    let src = &x[ci * xc + q0..];
+                    if !copy_fixed(dst, src) {
+                        dst[..live].copy_from_slice(&src[..live]);
+                        dst[live..].fill(T::ZERO);
+                    }
                 }
                 continue;
             }
@@ -336,5 +343,25 @@ impl<T: Scalar> ConvImpl<T> for Pointwise<T> {
                 }
             }
         }
+    }
+}
+
+/// `dst.copy_from_slice(&src[..dst.len()])` for the tile heights of the kernel sets (16 and
+/// 6) as fixed-size copies; false (nothing copied) for other lengths or a short `src`.
+#[inline(always)]
+fn copy_fixed<T: Copy>(dst: &mut [T], src: &[T]) -> bool {
+    fn fixed<T: Copy, const N: usize>(dst: &mut [T], src: &[T]) -> bool {
+        match (<&mut [T; N]>::try_from(dst), src.get(..N).and_then(|s| <&[T; N]>::try_from(s).ok())) {
+            (Ok(d), Some(s)) => {
+                *d = *s;
+                true
+            }
+            _ => false,
+        }
+    }
+    match dst.len() {
+        16 => fixed::<T, 16>(dst, src),
+        6 => fixed::<T, 6>(dst, src),
+        _ => false,
     }
 }
