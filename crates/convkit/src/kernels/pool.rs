@@ -160,10 +160,11 @@ pub type MaxRowFn<T> = fn(acc: &mut [T], x: &[T], offs: &[usize]);
 
 /// Max kernel over a run of output rows: `y` holds `y.len() / n` rows of `n` outputs, and
 /// row `r` is set to the maxima of the input rows at `offs[i] + r·step`: what [`MaxRowFn`]
-/// folds into accumulators filled with −∞ (offsets in order), without reading `y` first. `ahead > 0` asks for the input rows `ahead` elements past each
-/// of row `r`'s early (a hint; no value changes). One call per run of output rows whose
-/// windows lie a constant `step` apart: the per-row work of the caller and the call's own
-/// checks are paid once, which on a memory-bound 3-D max pool lets more loads be in flight.
+/// folds into accumulators filled with −∞ (offsets in order), without reading `y` first.
+/// `ahead > 0` asks early for the input rows `ahead` elements past each of row `r`'s (a hint;
+/// no value changes). One call per run of output rows whose windows lie a constant `step`
+/// apart: the caller's per-row work and the call's checks are paid once, and no fill's stores
+/// miss the cache ahead of the loads (on a memory-bound 3-D max pool they had).
 /// Panics if a row is too short, `n` does not divide `y.len()` or `offs` holds more than
 /// [`MAX_RUN_ROWS`].
 pub type MaxRunFn<T> = fn(y: &mut [T], n: usize, x: &[T], offs: &[usize], step: usize, ahead: usize);
@@ -218,17 +219,17 @@ pub fn max_row<T: Scalar, const S: usize, const K: usize>(acc: &mut [T], x: &[T]
 /// Portable body of the max run kernels.
 #[inline(always)]
 pub fn max_run<T: Scalar, const S: usize, const K: usize>(
-    acc: &mut [T],
+    y: &mut [T],
     n: usize,
     x: &[T],
     offs: &[usize],
     step: usize,
     ahead: usize,
 ) {
-    assert!(n > 0 && acc.len().is_multiple_of(n), "{} accumulators are not rows of {n}", acc.len());
+    assert!(n > 0 && y.len().is_multiple_of(n), "{} outputs are not rows of {n}", y.len());
     let mut shifted = [0usize; MAX_RUN_ROWS];
     let shifted = &mut shifted[..offs.len()];
-    for (r, acc) in acc.chunks_exact_mut(n).enumerate() {
+    for (r, acc) in y.chunks_exact_mut(n).enumerate() {
         shifted.iter_mut().zip(offs).for_each(|(s, &o)| *s = o + r * step);
         if ahead > 0 {
             prefetch_rows(x, shifted, ahead, (n - 1) * S + K);
