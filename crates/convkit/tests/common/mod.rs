@@ -85,28 +85,22 @@ pub fn build(
     Case { desc, x_shape, w_shape, bias, seed }
 }
 
+/// A xorshift stream from `seed` (the generator of [`ints`] and [`uniform`]).
+fn xorshift(seed: u64) -> impl Iterator<Item = u64> {
+    std::iter::successors(Some(seed | 1), |&s| {
+        let s = s ^ (s << 13);
+        let s = s ^ (s >> 7);
+        Some(s ^ (s << 17))
+    })
+    .skip(1)
+}
+
 pub fn ints(n: usize, seed: u64) -> Vec<f64> {
-    let mut s = seed | 1;
-    (0..n)
-        .map(|_| {
-            s ^= s << 13;
-            s ^= s >> 7;
-            s ^= s << 17;
-            (s % 7) as f64 - 3.0
-        })
-        .collect()
+    xorshift(seed).take(n).map(|s| (s % 7) as f64 - 3.0).collect()
 }
 
 /// Uniform values in [-1, 1) from a xorshift generator (for the approximate algorithms'
 /// error bounds).
 pub fn uniform(n: usize, seed: u64) -> Vec<f64> {
-    let mut s = seed | 1;
-    (0..n)
-        .map(|_| {
-            s ^= s << 13;
-            s ^= s >> 7;
-            s ^= s << 17;
-            (s >> 11) as f64 / (1u64 << 53) as f64 * 2.0 - 1.0
-        })
-        .collect()
+    xorshift(seed).take(n).map(|s| (s >> 11) as f64 / (1u64 << 53) as f64 * 2.0 - 1.0).collect()
 }
