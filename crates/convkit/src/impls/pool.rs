@@ -448,32 +448,22 @@ impl PoolDirect {
                 }
             }
             let offs = &mut offs[..n_rows];
-            // Every window of the row inside the input and not empty, and the accumulators
-            // are the outputs (max): fold straight into the output row, and with it the
-            // following rows of the plane whose windows lie `stride` input rows further
-            // each (a run, one kernel call).
-            if lo == 0 && hi_out == ow_n && !(row_empty || aw.any_empty) {
+            // Every window of the row inside the input and not empty, and a run kernel (max
+            // without indices, whose accumulators are the outputs): the run kernel sets this
+            // output row and the following rows of the plane whose windows lie `stride` input
+            // rows further each, in one call.
+            let whole = lo == 0 && hi_out == ow_n && !(row_empty || aw.any_empty);
+            if let Some(run) = run_fn.filter(|_| whole) {
                 let mut len = 1;
-                if run_fn.is_some() {
-                    while k + len < n_out
-                        && oh + len < ah.output
-                        && ah.wins[oh + len].count == hw.count
-                        && ah.wins[oh + len].first == hw.first + len * ah.stride
-                    {
-                        len += 1;
-                    }
+                while k + len < n_out
+                    && oh + len < ah.output
+                    && ah.wins[oh + len].count == hw.count
+                    && ah.wins[oh + len].first == hw.first + len * ah.stride
+                {
+                    len += 1;
                 }
                 if let Some(yr) = R::output_as_acc(&mut y[k * ow_n..][..len * ow_n]) {
-                    match run_fn {
-                        Some(run) => run(yr, ow_n, xp, offs, ah.stride * wi, ahead),
-                        None => {
-                            if ahead > 0 {
-                                prefetch_rows(xp, offs, ahead, wi);
-                            }
-                            yr.fill(r.init());
-                            rows_fn(yr, xp, offs)
-                        }
-                    }
+                    run(yr, ow_n, xp, offs, ah.stride * wi, ahead);
                     k += len;
                     continue;
                 }
