@@ -154,6 +154,41 @@ fn named_shapes_match_the_reference() {
     }
 }
 
+/// Shapes whose single group of phases, on one thread at `avx512`, sends its tiles straight
+/// into the output (result rows of at least 32 in 2-D, last-axis stride 2 or 4): 2×2 stride 2
+/// (U-Net), 2×4 stride (2, 4) with padding and output padding (outputs cut at the row ends),
+/// 1-D kernels of 8 at stride 4 and of 4 at stride 2; whole and partial 16-column tiles,
+/// result rows that change inside a tile, groups, bias, flip.
+#[test]
+fn interleaved_tile_shapes_match_the_reference() {
+    let cases = [
+        vec![(5, 2, 2, 1, 0, 0, 0), (40, 2, 2, 1, 0, 0, 0)],
+        vec![(4, 2, 2, 1, 0, 0, 1), (37, 4, 4, 1, 1, 2, 3)],
+        vec![(3, 2, 2, 1, 0, 0, 0), (56, 2, 2, 1, 0, 0, 0)],
+        vec![(45, 8, 4, 1, 2, 2, 0)],
+        vec![(70, 4, 2, 1, 1, 1, 1)],
+        vec![(33, 8, 4, 1, 5, 3, 2)],
+    ];
+    for (i, axes) in cases.into_iter().enumerate() {
+        for groups in [1, 2] {
+            let c = TCase {
+                axes: axes.clone(),
+                n: 2,
+                groups,
+                cg: 3,
+                kg: 8 + 3 * (i % 3),
+                flip: i % 2 == 1,
+                layout: Layout::Nchw,
+                bias: i % 3 != 2,
+                seed: 90 + i as u64,
+            };
+            assert!(c.problem().is_some(), "case {i} is not a valid problem");
+            check::<f32>(&c, |v| v as f32).unwrap();
+            check::<f64>(&c, |v| v).unwrap();
+        }
+    }
+}
+
 /// `reference` and a forced forward implementation are accepted; an unknown name is an error.
 #[test]
 fn implementation_names() {

@@ -24,9 +24,9 @@
 
 use super::grid::{split_cols, Part};
 use super::staging::{tap_offsets, Stage};
-use super::{split_join, ConvImpl};
+use super::{split_join, ConvImpl, IlvPlaceFn};
 use crate::geometry::{pad_value, tap_table, unravel};
-use crate::kernels::{scratch_rows, GemmIndirect, KernelSet, TileDst, MAX_NR};
+use crate::kernels::{scratch_rows, GemmIndirect, IlvPlace, KernelSet, TileDst, MAX_NR};
 use crate::scalar::Scalar;
 use crate::shape::{data_strides, ConvProblem};
 use crate::Layout;
@@ -74,13 +74,35 @@ enum Source {
 /// Where the tiles of a chunk of column panels go: the first `full` panels straight into
 /// channels-first output rows, then at most one panel into the tile scratch (a partial last
 /// panel, or every panel of channels-last output).
-struct Out<'p, 'y, T> {
+struct Out<'p, 'y, 's, T> {
     /// Channel `k`'s tile row is row `k − k_first` of the part, columns `col..`, as
     /// `(part, k_first, col)`; rows past a block's last channel go to `spare`.
     rows: Option<(&'p mut Part<'y, T>, usize, usize)>,
     spare: &'p mut [T],
     /// Block `kp`'s tile of the scratch panel at `kp·mr·nr` (`mr` rows of `nr`).
     scratch: &'p mut [T],
+    /// [`ConvImpl::execute_ilv`]'s destination.
+    ilv: Option<IlvOut<'p, 's, T>>,
+}
+
+/// Where [`ConvImpl::execute_ilv`] sends the last reduction block's tiles.
+struct IlvOut<'p, 's, T> {
+    /// The final output.
+    y: &'p mut [T],
+    /// Where a block's tiles go, filled into `pl`.
+    place: &'p IlvPlaceFn<'s, T>,
+    /// The sample.
+    n: usize,
+    pl: &'p mut IlvPlace<T>,
+}
+
+impl<T> IlvOut<'_, '_, T> {
+    /// The place of output channels `k0 .. k0 + rows` at positions `h .. h + lanes`, and the
+    /// output.
+    fn at(&mut self, (k0, rows): (usize, usize), (h, lanes): (usize, usize)) -> (&IlvPlace<T>, &mut [T]) {
+        (self.place)((self.n, k0, rows), (h, lanes), self.pl);
+        (&*self.pl, &mut *self.y)
+    }
 }
 
 /// Tiled implicit-GEMM convolution for one problem, weights packed in `mr`-row panels.
@@ -397,9 +419,9 @@ impl<T: Scalar> GemmTiled<T> {
         g: usize,
         (kps, full, scratch): ((usize, usize), usize, bool),
         (r0, kc): (usize, usize),
-        out: &mut Out<'_, '_, T>,
+        out: &mut Out<'_, '_, '_, T>,
         bias: Option<&[T]>,
-        mut f: impl FnMut(&[T], usize, usize, &mut TileDst<'_, T>),
+        mut f: impl FnMut(&[T], usize, usize, &mut TileDst<'_, T>, Option<(&IlvPlace<T>, &mut [T])>),
     ) {
         let last = r0 + kc == self.cr;
         for kp in kps.0..kps.1 {
@@ -410,14 +432,21 @@ impl<T: Scalar> GemmTiled<T> {
             let bias = bias
                 .filter(|_| last)
                 .map(|b| std::array::from_fn(|i| if i < real { b[k0 + i] } else { T::ZERO }));
+            // Interleaved stores: the last block's tiles go straight into the final output.
+            let mut ilv = out.ilv.as_mut().filter(|_| last);
             if full > 0 {
                 let (part, k_first, col) = out.rows.as_mut().expect("output rows for full panels");
                 let rows = part.tile(self.mr, (k0 - *k_first, real), (*col, full * self.nr), out.spare);
-                f(a, 0, full, &mut TileDst { rows, accumulate: r0 > 0, bias, live: real });
+                let mut c = TileDst { rows, accumulate: r0 > 0, bias, live: real };
+                let to = ilv.as_mut().map(|o| o.at((k0, real), (*col, full * self.nr)));
+                f(a, 0, full, &mut c, to);
             }
             if scratch {
                 let rows = scratch_rows(&mut out.scratch[kp * self.mr * self.nr..], self.mr, self.nr);
-                f(a, full, 1, &mut TileDst { rows, accumulate: r0 > 0, bias, live: real });
+                let mut c = TileDst { rows, accumulate: r0 > 0, bias, live: real };
+                let h = out.rows.as_ref().map_or(0, |r| r.2) + full * self.nr;
+                let to = ilv.as_mut().map(|o| o.at((k0, real), (h, self.outs - h)));
+                f(a, full, 1, &mut c, to);
             }
         }
     }
@@ -451,15 +480,16 @@ impl<T: Scalar> GemmTiled<T> {
         (n, g, pp): (usize, usize, usize),
         (kps, full, scratch): ((usize, usize), usize, bool),
         b: &mut [T],
-        out: &mut Out<'_, '_, T>,
+        out: &mut Out<'_, '_, '_, T>,
         bias: Option<&[T]>,
     ) {
         let src = self.source(x, staged, n, g);
-        if let Some((src, base)) = src.filter(|_| full >= 1 && !scratch && self.reads_in_place(kps)) {
+        let in_place = full >= 1 && !scratch && self.reads_in_place(kps) && out.ilv.is_none();
+        if let Some((src, base)) = src.filter(|_| in_place) {
             let start = self.one_run(pp, full).map(|off| base + off);
             if let Some(start) = start.filter(|&s| s + self.row_off_max + full * self.nr <= src.len()) {
                 for (r0, kc) in self.kc_blocks() {
-                    self.block_tiles(g, (kps, full, false), (r0, kc), out, bias, |a, _, panels, c| {
+                    self.block_tiles(g, (kps, full, false), (r0, kc), out, bias, |a, _, panels, c, _| {
                         (self.indirect)(kc, a, src, (start, panels), &self.row_off[r0..], c)
                     });
                 }
@@ -476,8 +506,11 @@ impl<T: Scalar> GemmTiled<T> {
                     None => self.pack_gather(x, (n, g, pp + j), r0..r0 + kc, bj),
                 }
             }
-            self.block_tiles(g, (kps, full, scratch), (r0, kc), out, bias, |a, first, panels, c| {
+            self.block_tiles(g, (kps, full, scratch), (r0, kc), out, bias, |a, first, panels, c, ilv| {
                 let b = &b[first * len..(first + panels - 1) * len + kc * self.nr];
+                if let (Some((place, y)), Some(gemm_ilv)) = (ilv, self.ks.gemm_ilv) {
+                    return gemm_ilv(kc, a, b, (panels, len), c, place, y);
+                }
                 let tile = if narrow && first == full { self.ks.gemm_narrow } else { self.ks.gemm };
                 tile(kc, a, b, (panels, len), c)
             });
@@ -540,6 +573,7 @@ impl<T: Scalar> GemmTiled<T> {
         (p0, p1): (usize, usize),
         y: &mut Part<'_, T>,
         ws: &mut [T],
+        mut ilv: Option<IlvOut<'_, '_, T>>,
     ) {
         if u0 >= u1 || p0 >= p1 {
             return;
@@ -564,7 +598,10 @@ impl<T: Scalar> GemmTiled<T> {
             // Full panels in chunks, tiles straight into the output rows, the last chunk taking
             // a partial last panel through the tile scratch; one panel at a time where they may
             // be read in place.
-            let in_place = kps.1 - kps.0 <= INDIRECT_MAX_BLOCKS && !matches!(self.source, Source::Gather);
+            // (Interleaved stores go block by block: chunks of several panels amortize them.)
+            let in_place = kps.1 - kps.0 <= INDIRECT_MAX_BLOCKS
+                && !matches!(self.source, Source::Gather)
+                && ilv.is_none();
             let chunk = if in_place { 1 } else { self.chunk() };
             let full = p1.min(self.outs / self.nr).max(p0);
             let mut pp = p0;
@@ -574,8 +611,17 @@ impl<T: Scalar> GemmTiled<T> {
                     nfull = nfull.min(per_row - pp % per_row);
                 }
                 let scratch = pp + nfull == full && full < p1 && (nfull < chunk || nfull == 0);
-                let mut out =
-                    Out { rows: Some((&mut *y, k_first, (pp - p0) * self.nr)), spare, scratch: ctiles };
+                let mut out = Out {
+                    rows: Some((&mut *y, k_first, (pp - p0) * self.nr)),
+                    spare,
+                    scratch: ctiles,
+                    ilv: ilv.as_mut().map(|o| IlvOut {
+                        y: &mut *o.y,
+                        place: o.place,
+                        n: o.n,
+                        pl: &mut *o.pl,
+                    }),
+                };
                 self.compute(x, staged, (n, g, pp), (kps, nfull, scratch), b, &mut out, bias);
                 if scratch {
                     let (col, cols) = ((full - p0) * self.nr, self.outs - full * self.nr);
@@ -651,7 +697,7 @@ impl<T: Scalar> GemmTiled<T> {
         for pp in p0..p1 {
             let cols = self.nr.min(self.outs - pp * self.nr);
             for g in 0..self.p.groups {
-                let mut out = Out { rows: None, spare: &mut [], scratch: ctiles };
+                let mut out = Out { rows: None, spare: &mut [], scratch: ctiles, ilv: None };
                 self.compute(x, staged, (n, g, pp), ((0, self.kpanels), 0, true), b, &mut out, bias);
                 for kp in 0..self.kpanels {
                     let c = &ctiles[kp * self.mr * self.nr..][..self.mr * self.nr];
@@ -703,7 +749,7 @@ impl<T: Scalar> GemmTiled<T> {
                     }
                 }
                 let mut yn = Part::whole(yn, (self.p.out_channels, self.outs));
-                self.run_blocks(x, staged, bias, n, (0, units), (0, ppanels), &mut yn, w);
+                self.run_blocks(x, staged, bias, n, (0, units), (0, ppanels), &mut yn, w, None);
             }
         });
     }
@@ -717,6 +763,39 @@ impl<T: Scalar> GemmTiled<T> {
 impl<T: Scalar> ConvImpl<T> for GemmTiled<T> {
     fn name(&self) -> String {
         self.ks.name("gemm-tiled")
+    }
+
+    /// Channels-first problems that stage whole samples (or none), with tiles and groups a
+    /// whole number of runs tall.
+    fn has_ilv(&self, run: usize) -> bool {
+        self.p.layout == Layout::Nchw
+            && !self.stages_groups()
+            && self.ks.gemm_ilv.is_some()
+            && run > 0
+            && self.mr.is_multiple_of(run)
+            && self.kg.is_multiple_of(run)
+    }
+
+    fn execute_ilv(&self, x: &[T], held: &mut [T], y: &mut [T], ws: &mut [T], place: &IlvPlaceFn<'_, T>) {
+        assert!(
+            self.p.layout == Layout::Nchw && !self.stages_groups(),
+            "execute_ilv on a problem it does not serve"
+        );
+        let per_sample = self.p.out_channels * self.outs;
+        if per_sample == 0 {
+            return;
+        }
+        let (units, ppanels) = (self.p.groups * self.kpanels, self.outs.div_ceil(self.nr));
+        let (staged, w) = ws.split_at_mut(self.stage_len());
+        let mut pl = IlvPlace::new();
+        for (n, hn) in held.chunks_exact_mut(per_sample).enumerate() {
+            if let Source::Staged(st) = &self.source {
+                self.stage_channels(st, x, n, 0, staged);
+            }
+            let mut part = Part::whole(hn, (self.p.out_channels, self.outs));
+            let ilv = Some(IlvOut { y: &mut *y, place, n, pl: &mut pl });
+            self.run_blocks(x, staged, None, n, (0, units), (0, ppanels), &mut part, w, ilv);
+        }
     }
 
     fn workspace(&self, threads: usize) -> usize {
@@ -753,7 +832,7 @@ impl<T: Scalar> ConvImpl<T> for GemmTiled<T> {
                     let shape = (self.p.out_channels, self.outs);
                     split_cols(yn, shape, ws, per, threads, &cut, &|t, mut part, w| {
                         let panels = (first(t), first(t + 1));
-                        self.run_blocks(x, staged, bias, n, (0, units), panels, &mut part, w)
+                        self.run_blocks(x, staged, bias, n, (0, units), panels, &mut part, w, None)
                     });
                 }
                 Layout::Nchw => {
@@ -770,7 +849,7 @@ impl<T: Scalar> ConvImpl<T> for GemmTiled<T> {
                         let rows = part.len() / self.outs;
                         let mut part = Part::whole(part, (rows, self.outs));
                         let blocks = (first(t), first(t + 1));
-                        self.run_blocks(x, staged, bias, n, blocks, (0, ppanels), &mut part, w)
+                        self.run_blocks(x, staged, bias, n, blocks, (0, ppanels), &mut part, w, None)
                     });
                 }
                 Layout::Nhwc => {

@@ -30,7 +30,28 @@ pub trait ConvImpl<T: Scalar>: Send + Sync {
     /// Compute `y = conv(x) + bias` with `threads` workers in `ws` (at least
     /// `workspace(threads)` elements). Results do not depend on `threads`.
     fn execute(&self, x: &[T], bias: Option<&[T]>, y: &mut [T], ws: &mut [T], threads: usize);
+    /// Whether [`ConvImpl::execute_ilv`] runs with places in runs of `run` rows (every
+    /// tile's first row and row count then a multiple of `run`).
+    fn has_ilv(&self, run: usize) -> bool {
+        let _ = run;
+        false
+    }
+    /// One thread, channels-first, no bias: [`ConvImpl::execute`] into `held` (at least the
+    /// results not sent on), each tile of the last reduction block also stored into `y` as
+    /// soon as it is final, by the kernel set's [`crate::kernels::GemmIlvFn`] at the place
+    /// `place((n, k0, rows), (h, lanes), &mut place)` fills in (sample `n`, output channels
+    /// `k0 .. k0 + rows`, positions `h .. h + lanes` flattened over the spatial axes). A transposed convolution's phases
+    /// go to their outputs this way, with no pass over the whole result afterwards. Panics
+    /// where [`ConvImpl::has_ilv`] is false.
+    fn execute_ilv(&self, x: &[T], held: &mut [T], y: &mut [T], ws: &mut [T], place: &IlvPlaceFn<'_, T>) {
+        let _ = (x, held, y, ws, place);
+        panic!("{} does not store tiles interleaved", self.name());
+    }
 }
+
+/// See [`ConvImpl::execute_ilv`].
+pub type IlvPlaceFn<'a, T> =
+    dyn Fn((usize, usize, usize), (usize, usize), &mut crate::kernels::IlvPlace<T>) + 'a;
 
 /// Packs the weights for one problem with one kernel set.
 pub type Builder<T> = fn(&ConvProblem, &[T], KernelSet<T>) -> Box<dyn ConvImpl<T>>;

@@ -35,6 +35,7 @@ pub fn kernel_set_with<T: Scalar, const MR: usize, const NR: usize>() -> KernelS
         grouped: Some((64, super::grouped::grouped_band::<T>)),
         fma_peak: None,
         interleave: interleave::<T>,
+        gemm_ilv: None,
     }
 }
 
@@ -529,6 +530,59 @@ pub fn interleave<T: Scalar>(srcs: &[&[T]], bias: T, dst: &mut [T]) {
             for (r, src) in srcs.iter().enumerate() {
                 for (d, &v) in dst[r..].iter_mut().step_by(s).zip(&src[..n]) {
                     *d = v + bias;
+                }
+            }
+        }
+    }
+}
+
+/// The checks of [`ilv_store`]: the rows, and [`ilv_check_rows`].
+#[inline(always)]
+pub fn ilv_check<T>(rows: &[&[T]], pl: &super::IlvPlace<T>, y: &[T]) {
+    let n = pl.runs * pl.s;
+    assert!(n <= super::MAX_MR && rows.len() >= n, "interleaving store: {n} rows");
+    assert!(
+        rows[..n].iter().all(|r| r.len() >= pl.lanes),
+        "interleaving store: a row shorter than {}",
+        pl.lanes
+    );
+    ilv_check_rows(pl, y);
+}
+
+/// The checks of an [`super::IlvPlace`]: runs of at least 2 rows, result rows of at least
+/// 16, and every existing output row the place reaches inside `y`.
+pub fn ilv_check_rows<T>(pl: &super::IlvPlace<T>, y: &[T]) {
+    assert!(pl.s >= 2 && pl.runs <= super::MAX_RUNS, "interleaving store: {} runs of {}", pl.runs, pl.s);
+    assert!(pl.width >= 16 && pl.first < pl.width, "interleaving store: rows of {}", pl.width);
+    let last = (pl.first + pl.lanes.max(1) - 1) / pl.width;
+    for u in 0..pl.runs {
+        for ri in 0..=last {
+            let row = pl.row[u] + (pl.step * ri) as isize;
+            if (0..pl.rows as isize).contains(&row) {
+                let start = pl.at[u] + (pl.step * ri * pl.cols) as isize;
+                assert!(
+                    start >= 0 && start as usize + pl.cols <= y.len(),
+                    "interleaving store: a row past the output"
+                );
+            }
+        }
+    }
+}
+
+/// Interleave the first `runs·s` rows of a row block into `y` at `place`
+/// ([`super::IlvPlace`]), `lanes` columns of each. Panics if an existing output row passes the
+/// end of `y`, or if there are fewer than `runs·s` rows of at least `lanes` values. The
+/// definition [`super::GemmIlvFn`] kernels are tested against.
+pub fn ilv_store<T: Scalar>(rows: &[&[T]], pl: &super::IlvPlace<T>, y: &mut [T]) {
+    ilv_check(rows, pl, y);
+    for u in 0..pl.runs {
+        for r in 0..pl.s {
+            for (j, &v) in rows[u * pl.s + r][..pl.lanes].iter().enumerate() {
+                let (ri, c) = ((pl.first + j) / pl.width, (pl.first + j) % pl.width);
+                let row = pl.row[u] + (pl.step * ri) as isize;
+                let col = (pl.s * c + r) as isize + pl.d;
+                if (0..pl.rows as isize).contains(&row) && (0..pl.cols as isize).contains(&col) {
+                    y[(pl.at[u] + (pl.step * ri * pl.cols) as isize + col) as usize] = v + pl.bias[u];
                 }
             }
         }

@@ -89,6 +89,9 @@ pub struct KernelSet<T> {
     pub fma_peak: Option<(FmaProbe, f64)>,
     /// Interleave of `s` rows into one, a bias added (transposed convolution's phases).
     pub interleave: InterleaveFn<T>,
+    /// The GEMM tile whose tiles are interleaved into the output ([`GemmIlvFn`]), where the
+    /// level has one.
+    pub gemm_ilv: Option<GemmIlvFn<T>>,
 }
 
 impl<T> KernelSet<T> {
@@ -217,6 +220,100 @@ pub type GemmIndirect<T> =
 /// `dst.len()` a multiple of `s` and every `srcs[r].len() ≥ dst.len() / s`; kernels panic
 /// otherwise.
 pub type InterleaveFn<T> = fn(srcs: &[&[T]], bias: T, dst: &mut [T]);
+
+/// Where an interleaving store ([`generic::ilv_store`], [`GemmIlvFn`]) writes the tiles of one
+/// row block: its first `runs·s` rows in runs
+/// of `s` (the phases of one output row, in output order), `lanes` columns (result
+/// positions). Column `j` is position `t = first + j` of a result laid out in rows of
+/// `width`: result row `t / width`, place `c = t % width` in it. Row `r` of run `u` there, plus
+/// `bias[u]`, is output `s·c + d + r` of output row `row[u] + step·(t / width)` of `rows`, each
+/// `cols` long, the first starting at offset `at[u]` of `y` (rows `step` apart start
+/// `step·cols` apart); it is written only if that row exists and `0 ≤ s·c + d + r < cols`.
+/// Nothing else is written.
+#[derive(Debug, Clone)]
+pub struct IlvPlace<T> {
+    /// Rows per run (phases per output row), `2 ≤ s`, `runs·s ≤ MAX_MR`.
+    pub s: usize,
+    /// Runs in the block.
+    pub runs: usize,
+    /// Columns that hold results (`≤` the rows' lengths).
+    pub lanes: usize,
+    /// Positions per result row (at least 16; any larger number for one row).
+    pub width: usize,
+    /// Place of column 0 in its result row (`< width`).
+    pub first: usize,
+    /// Output row length.
+    pub cols: usize,
+    /// Output rows (per channel plane).
+    pub rows: usize,
+    /// Output rows per result row.
+    pub step: usize,
+    /// Output offset of the first output phase.
+    pub d: isize,
+    /// Per run: the output row of column 0's result row (any integer)…
+    pub row: [isize; MAX_RUNS],
+    /// … and the offset where that row starts (outside `y` only if the row does not exist).
+    pub at: [isize; MAX_RUNS],
+    /// Added to every value of run `u`.
+    pub bias: [T; MAX_RUNS],
+}
+
+/// Most runs an [`IlvPlace`] has (runs have at least two rows).
+pub const MAX_RUNS: usize = MAX_MR / 2;
+
+impl<T: crate::scalar::Scalar> IlvPlace<T> {
+    /// An empty place.
+    pub fn new() -> Self {
+        IlvPlace {
+            s: 2,
+            runs: 0,
+            lanes: 0,
+            width: usize::MAX,
+            first: 0,
+            cols: 0,
+            rows: 0,
+            step: 0,
+            d: 0,
+            row: [0; MAX_RUNS],
+            at: [0; MAX_RUNS],
+            bias: [T::ZERO; MAX_RUNS],
+        }
+    }
+}
+
+impl<T> IlvPlace<T> {
+    /// The same place for the columns from `n` on (column `n` becomes column 0).
+    pub fn advance(&mut self, n: usize) {
+        self.first += n;
+        while self.first >= self.width {
+            self.first -= self.width;
+            for u in 0..self.runs {
+                self.row[u] += self.step as isize;
+                self.at[u] += (self.step * self.cols) as isize;
+            }
+        }
+    }
+}
+
+impl<T: crate::scalar::Scalar> Default for IlvPlace<T> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// A GEMM tile kernel ([`GemmTile`], `mr` rows) whose tiles, instead of being stored into
+/// `c`'s rows, go to `y` at `place` as [`generic::ilv_store`] would send rows holding them
+/// (`place.lanes` columns from the first panel's); `c`'s rows are only read, to accumulate.
+/// Kernels panic on runs of a length they lack.
+pub type GemmIlvFn<T> = fn(
+    kc: usize,
+    a: &[T],
+    b: &[T],
+    panels: (usize, usize),
+    c: &mut TileDst<'_, T>,
+    place: &IlvPlace<T>,
+    y: &mut [T],
+);
 
 /// A panel transpose kernel: `dst[p·nr + j] = src[rows[j] + p]` for `j < nr`, `p < len`:
 /// `nr` runs of consecutive source elements become the rows of a packed panel

@@ -140,6 +140,9 @@ struct Phase<T: Scalar> {
     plan: ConvPlan<T>,
     /// Elements of the forward convolution's output.
     out_len: usize,
+    /// `Some(pos)`: result channels ordered by output channel, member `m` at `pos[m]` among
+    /// them ([`Ilv`]); `None`: by group, member, output channel.
+    order: Option<Vec<usize>>,
 }
 
 /// One member of a phase group, as [`ConvTransposePlan::scatter`] reads it: its group's
@@ -154,12 +157,17 @@ struct Member<'a, T> {
     bn: usize,
     bc: usize,
     bsp: Vec<usize>,
+    /// The group's channel order ([`Phase::order`]).
+    order: Option<&'a [usize]>,
 }
 
 impl<T> Member<'_, T> {
     /// The result channel holding output channel `k` (groups' blocks of `nm·kg` channels).
     fn channel(&self, k: usize, kg: usize) -> usize {
-        (k / kg * self.nm + self.mi) * kg + k % kg
+        match self.order {
+            Some(pos) => k * self.nm + pos[self.mi],
+            None => (k / kg * self.nm + self.mi) * kg + k % kg,
+        }
     }
 }
 
@@ -237,6 +245,7 @@ fn holds_all<T: Scalar>(p: &ConvTransposeProblem, phases: &[Phase<T>]) -> bool {
                 bn: 0,
                 bc: 0,
                 bsp: vec![],
+                order: ph.order.as_deref(),
             })
         })
         .collect();
@@ -245,6 +254,60 @@ fn holds_all<T: Scalar>(p: &ConvTransposeProblem, phases: &[Phase<T>]) -> bool {
         .any(|set| set.iter().any(|&m| owner[m] != owner[set[0]]));
     let held: usize = phases.iter().map(|ph| ph.out_len).sum();
     across && held * std::mem::size_of::<T>() <= HOLD_BYTES
+}
+
+/// Largest stride along the last axis [`Ilv`] takes. Its tiles interleave `s` rows by
+/// `log2(s)` rounds of permutes: at `s = 8` (`convT_1d_k16_s8`, Zen 4, `avx512`) those cost
+/// what the separate pass over the result does (102.9 against 103.5 GFLOP/s, 5 alternating
+/// rounds); at 2 (U-Net) they are cheap.
+const ILV_MAX_STRIDE: usize = 4;
+
+/// Fewest positions along the last axis for [`Ilv`] in 2-D: a tile's columns then cross at
+/// most one row of the result.
+const ILV_MIN_ROW: usize = crate::kernels::MAX_NR;
+
+/// How one group's tiles go straight into the output, each as soon as it is final
+/// ([`ConvPlan::execute_ilv`]), with no pass over the result afterwards. The last axis's `s`
+/// phases of one output row (of one outer phase in 2-D) fill its outputs `s·h + d`, `d`
+/// from `base` to `base + s − 1`, from result position `h`: ordered by `d`, the tile rows of
+/// an output channel's phases interleave into consecutive outputs. Taken on one thread for
+/// one channels-first group of rank at most 2 where every output belongs to a phase.
+#[derive(Debug, Clone)]
+struct Ilv {
+    /// `d` of the first output phase of a row.
+    base: i64,
+    /// Per outer phase (one in 1-D): the outer axis's phase and skip (zeros in 1-D).
+    outer: Vec<(usize, usize)>,
+    /// Member `m`'s place among its output channel's result channels (by outer phase, then
+    /// `d`).
+    pos: Vec<usize>,
+}
+
+impl Ilv {
+    fn new(p: &ConvTransposeProblem, per_axis: &[Vec<Vec<AxisPhase>>]) -> Option<Ilv> {
+        let rank = p.axes.len();
+        let s = p.axes[rank - 1].stride;
+        if p.layout != crate::Layout::Nchw || rank > 2 || !(2..=ILV_MAX_STRIDE).contains(&s) {
+            return None;
+        }
+        let lasts = &per_axis[rank - 1][0];
+        if lasts.len() != s || (rank == 2 && lasts[0].full < ILV_MIN_ROW) {
+            return None;
+        }
+        // `d = r − s·skip` of each last-axis phase: consecutive once sorted.
+        let d: Vec<i64> = lasts.iter().map(|a| a.r as i64 - (s * a.skip) as i64).collect();
+        let mut by_d: Vec<usize> = (0..s).collect();
+        by_d.sort_by_key(|&i| d[i]);
+        if by_d.iter().enumerate().any(|(i, &m)| d[m] != d[by_d[0]] + i as i64) {
+            return None;
+        }
+        let rank_of: Vec<usize> = (0..s).map(|i| by_d.iter().position(|&m| m == i).unwrap_or(0)).collect();
+        let outers: Vec<(usize, usize)> =
+            if rank == 2 { per_axis[0][0].iter().map(|a| (a.r, a.skip)).collect() } else { vec![(0, 0)] };
+        // Members run over the axes' phases row-major (the last axis fastest).
+        let pos = (0..outers.len() * s).map(|m| m / s * s + rank_of[m % s]).collect();
+        Some(Ilv { base: d[by_d[0]], outer: outers, pos })
+    }
 }
 
 /// Elements of all the groups' results for the per-axis grouping `per_axis`.
@@ -292,6 +355,8 @@ pub struct ConvTransposePlan<T: Scalar> {
     fill: bool,
     /// Run every group before scattering (twins in different groups, results small enough).
     hold_all: bool,
+    /// The single group's tiles go straight to the output ([`Ilv`]).
+    ilv: Option<Ilv>,
     /// The interleave kernel of the plan's ISA level.
     interleave: crate::kernels::InterleaveFn<T>,
     weight: Vec<T>,
@@ -313,6 +378,7 @@ impl<T: Scalar> ConvTransposePlan<T> {
                 phases: None,
                 fill: false,
                 hold_all: false,
+                ilv: None,
                 interleave,
                 weight: weight.to_vec(),
                 threads,
@@ -343,6 +409,7 @@ impl<T: Scalar> ConvTransposePlan<T> {
             .any(|(ax, gs)| gs.iter().map(Vec::len).sum::<usize>() < ax.stride.min(ax.output));
         let counts: Vec<usize> = per_axis.iter().map(Vec::len).collect();
         let total: usize = counts.iter().product();
+        let mut ilv = (total == 1 && threads == 1 && !fill).then(|| Ilv::new(p, &per_axis)).flatten();
         let mut phases = Vec::with_capacity(total);
         let mut idx = vec![0; rank];
         for f in 0..total {
@@ -356,10 +423,14 @@ impl<T: Scalar> ConvTransposePlan<T> {
                     (0..rank).map(|a| parts[a][m[a]].clone()).collect()
                 })
                 .collect();
-            phases.push(Self::phase(p, weight, members, &inner)?);
+            phases.push(Self::phase(p, weight, members, &inner, ilv.as_ref().map(|l| l.pos.clone()))?);
+        }
+        if !phases.first().is_some_and(|ph| ph.plan.has_ilv(p.axes[rank - 1].stride)) {
+            ilv = None;
         }
         Ok(ConvTransposePlan {
             problem: problem.clone(),
+            ilv,
             hold_all: holds_all(p, &phases),
             interleave,
             phases: Some(phases),
@@ -376,6 +447,7 @@ impl<T: Scalar> ConvTransposePlan<T> {
         w: &[T],
         members: Vec<Vec<AxisPhase>>,
         opts: &PlanOptions,
+        order: Option<Vec<usize>>,
     ) -> Result<Phase<T>> {
         let axes = &members[0];
         let nm = members.len();
@@ -403,7 +475,10 @@ impl<T: Scalar> ConvTransposePlan<T> {
                 for c in 0..cg {
                     for kk in 0..kg {
                         let src = &w[((gi * cg + c) * kg + kk) * taps..][..taps];
-                        let out = (gi * nm + mi) * kg + kk;
+                        let out = match &order {
+                            Some(pos) => (gi * kg + kk) * nm + pos[mi],
+                            None => (gi * nm + mi) * kg + kk,
+                        };
                         let dst = &mut wf[(out * cg + c) * ftaps..][..ftaps];
                         for (d, &t) in dst.iter_mut().zip(&src_tap) {
                             *d = src[t];
@@ -424,7 +499,7 @@ impl<T: Scalar> ConvTransposePlan<T> {
         let q = ConvProblem::new(&desc, &p.input_shape(), &wshape)?;
         debug_assert_eq!(q.output_spatial(), out_spatial);
         let plan = ConvPlan::new(&q, &wf, opts)?;
-        Ok(Phase { members, plan, out_len })
+        Ok(Phase { members, plan, out_len, order })
     }
 
     /// `phase-split(…)` with the forward implementations its phases use, or `reference`.
@@ -484,6 +559,12 @@ impl<T: Scalar> ConvTransposePlan<T> {
             self.fill_bias(bias, y);
         }
         let ws = crate::tensor::line_aligned(ws, self.phase_workspace());
+        if let (Some(ilv), [ph]) = (&self.ilv, &phases[..]) {
+            let (held, scratch) = ws.split_at_mut(line_round::<T>(ph.out_len));
+            let place = |tile, cols, pl: &mut _| self.ilv_place(ilv, ph, bias, tile, cols, pl);
+            ph.plan.execute_ilv(x, &mut held[..ph.out_len], y, scratch, &place);
+            return Ok(());
+        }
         if self.hold_all {
             // Every group's result at once, so twins from different groups pair up.
             let mut bufs: Vec<&[T]> = Vec::with_capacity(phases.len());
@@ -507,6 +588,48 @@ impl<T: Scalar> ConvTransposePlan<T> {
             self.scatter(&[(ph, buf)], bias, y);
         }
         Ok(())
+    }
+
+    /// Where the tiles of result channels `k0 .. k0 + rows` of sample `n` at result positions
+    /// `h .. h + lanes` go ([`Ilv`]), into `pl`.
+    #[allow(clippy::too_many_arguments)]
+    fn ilv_place(
+        &self,
+        ilv: &Ilv,
+        ph: &Phase<T>,
+        bias: Option<&[T]>,
+        (n, k0, rows): (usize, usize, usize),
+        (h, lanes): (usize, usize),
+        pl: &mut crate::kernels::IlvPlace<T>,
+    ) {
+        let p = &self.problem;
+        let rank = p.axes.len();
+        let s = p.axes[rank - 1].stride;
+        let nm = ph.members.len();
+        (pl.s, pl.runs, pl.lanes, pl.d) = (s, rows / s, lanes, ilv.base as isize);
+        pl.cols = p.axes[rank - 1].output;
+        let i = if rank == 2 {
+            let w = ph.members[0][1].full;
+            (pl.width, pl.first, pl.rows, pl.step) = (w, h % w, p.axes[0].output, p.axes[0].stride);
+            h / w
+        } else {
+            (pl.width, pl.first, pl.rows, pl.step) = (usize::MAX, h, 1, 0);
+            0
+        };
+        // Run u: output channel k, outer phase o (members of one outer phase side by side).
+        let (outer, mut k, mut o) = (nm / s, k0 / nm, k0 % nm / s);
+        for u in 0..pl.runs {
+            let (r0, skip0) = ilv.outer[o];
+            let row = (pl.step * i + r0) as isize - (pl.step * skip0) as isize;
+            pl.row[u] = row;
+            pl.at[u] =
+                ((n * p.out_channels + k) * pl.rows) as isize * pl.cols as isize + row * pl.cols as isize;
+            pl.bias[u] = bias.map_or(T::ZERO, |b| b[k]);
+            o += 1;
+            if o == outer {
+                (o, k) = (0, k + 1);
+            }
+        }
     }
 
     /// Every output the bias alone (zero without one), before the phases overwrite theirs.
@@ -558,6 +681,7 @@ impl<T: Scalar> ConvTransposePlan<T> {
                     bn,
                     bc,
                     bsp: bsp.clone(),
+                    order: ph.order.as_deref(),
                 })
             })
             .collect();
@@ -699,6 +823,35 @@ mod tests {
                 axis_groups(ax, share_last && a + 1 == rank).iter().map(|g| (g.len(), g[0].full)).collect()
             })
             .collect()
+    }
+
+    /// Whether a one-thread `f32` plan at the widest level sends its tiles straight into
+    /// the output.
+    fn interleaves(desc: &ConvTransposeDesc, x: &[usize], w: &[usize], threads: usize) -> bool {
+        let p = ConvTransposeProblem::new(desc, x, w).unwrap();
+        let wt = vec![1.0f32; p.weight_shape().iter().product()];
+        ConvTransposePlan::new(&p, &wt, &PlanOptions::new().threads(threads)).unwrap().ilv.is_some()
+    }
+
+    #[test]
+    fn tiles_go_straight_to_the_output_for_one_group_of_small_stride() {
+        if !crate::isa::available().contains(&crate::isa::Isa::Avx512) {
+            return;
+        }
+        // U-Net's 2×2 stride 2 on rows of 56: one thread only.
+        let d = ConvTransposeDesc::new().stride([2, 2]);
+        assert!(interleaves(&d, &[1, 8, 6, 56], &[8, 4, 2, 2], 1));
+        assert!(!interleaves(&d, &[1, 8, 6, 56], &[8, 4, 2, 2], 2));
+        // Rows of 20: a 16-column tile could cross two rows.
+        assert!(!interleaves(&d, &[1, 8, 6, 20], &[8, 4, 2, 2], 1));
+        // 1-D stride 4; stride 8 keeps the separate pass (`ILV_MAX_STRIDE`).
+        let d = ConvTransposeDesc::new().stride([4]).padding(Padding::asymmetric(&[2], &[2]));
+        assert!(interleaves(&d, &[1, 4, 100], &[4, 4, 8], 1));
+        let d = ConvTransposeDesc::new().stride([8]).padding(Padding::asymmetric(&[4], &[4]));
+        assert!(!interleaves(&d, &[1, 4, 100], &[4, 4, 16], 1));
+        // Channels-last keeps the scatter.
+        let d = ConvTransposeDesc::new().stride([2, 2]).layout(crate::Layout::Nhwc);
+        assert!(!interleaves(&d, &[1, 6, 56, 8], &[8, 4, 2, 2], 1));
     }
 
     #[test]

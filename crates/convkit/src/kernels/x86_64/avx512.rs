@@ -6,7 +6,7 @@
 
 use crate::kernels::generic::{self, DwPlane, DwRow};
 use crate::kernels::winograd::{self, Lanes, WM, WX};
-use crate::kernels::TileDst;
+use crate::kernels::{IlvPlace, TileDst};
 use std::arch::x86_64::*;
 
 /// Columns of every tile here: one zmm of `f32`.
@@ -856,6 +856,131 @@ pub fn f32_gemm_16x16_avx512(
     by_live_rows!(f32_gemm_tile_avx512, c, kc, a, b, panels)
 }
 
+/// `f32_gemm_ilv_avx512`: [`f32_gemm_16x16_avx512`] (all 16 rows computed) whose tiles,
+/// instead of being stored, are interleaved into `y` at `place` ([`IlvPlace`], its columns
+/// those of the tiles) straight from the accumulators: no pass over the tiles afterwards.
+/// The rows of `c` are read when it accumulates, never written. Runs of 2, 4 or 8 rows.
+///
+/// Safe to call: it checks the CPU, the operands as [`f32_gemm_tile_avx512`] does, and the
+/// place as [`crate::kernels::generic::ilv_store`] does, and panics otherwise.
+#[allow(clippy::too_many_arguments)]
+pub fn f32_gemm_ilv_avx512(
+    kc: usize,
+    a: &[f32],
+    b: &[f32],
+    (panels, b_step): (usize, usize),
+    c: &mut TileDst<'_, f32>,
+    place: &IlvPlace<f32>,
+    y: &mut [f32],
+) {
+    let b_need = match panels {
+        0 => Some(0),
+        n => (n - 1).checked_mul(b_step).and_then(|o| o.checked_add(kc.checked_mul(NR)?)),
+    };
+    assert!(b_need.is_some_and(|n| n <= b.len()), "packed panels shorter than kc");
+    let width = if c.accumulate { panels.checked_mul(NR).expect("panels·16 overflows") } else { 0 };
+    let (rows, _) = tile_args::<MR>(kc, a, MR, &mut c.rows, width, None);
+    let rows: [*const f32; MR] = rows.map(|r| r.cast_const());
+    assert!(place.lanes <= panels * NR, "a place wider than the tiles");
+    assert!(place.runs * place.s <= MR, "more runs than the tile's rows");
+    generic::ilv_check_rows(place, y);
+    assert!(detected(), "the CPU lacks AVX-512 F/BW/DQ/VL, FMA or AVX2");
+    // SAFETY: the CPU has the features (checked above); `a` holds kc·16 elements and `b`
+    // kc·16 from q·b_step for every q < panels; with `accumulate` every row pointer starts
+    // panels·16 readable elements (`tile_args`); every existing output row the place reaches
+    // lies inside `y` (`ilv_check_rows`).
+    unsafe {
+        match place.s {
+            2 => kernel_ilv::<2>(
+                kc,
+                a.as_ptr(),
+                b.as_ptr(),
+                (panels, b_step),
+                &rows,
+                c.accumulate,
+                place,
+                y.as_mut_ptr(),
+            ),
+            4 => kernel_ilv::<4>(
+                kc,
+                a.as_ptr(),
+                b.as_ptr(),
+                (panels, b_step),
+                &rows,
+                c.accumulate,
+                place,
+                y.as_mut_ptr(),
+            ),
+            8 => kernel_ilv::<8>(
+                kc,
+                a.as_ptr(),
+                b.as_ptr(),
+                (panels, b_step),
+                &rows,
+                c.accumulate,
+                place,
+                y.as_mut_ptr(),
+            ),
+            s => panic!("interleaved tiles in runs of {s}"),
+        }
+    }
+}
+
+/// The tiles of [`kernel`] (16 rows), interleaved into the output (`place.lanes` columns).
+///
+/// # Safety
+/// As [`kernel`] with 16 rows, rows only read (and only with `accumulate`); every existing
+/// output row the place reaches lies inside the buffer at `y`.
+#[allow(clippy::too_many_arguments)]
+#[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vl,fma,avx2")]
+unsafe fn kernel_ilv<const S: usize>(
+    kc: usize,
+    a: *const f32,
+    b: *const f32,
+    (panels, b_step): (usize, usize),
+    rows: &[*const f32; MR],
+    accumulate: bool,
+    place: &IlvPlace<f32>,
+    y: *mut f32,
+) {
+    let mut at = super::interleave::IlvCursor::new(place);
+    for q in 0..place.lanes.div_ceil(NR).min(panels) {
+        let mut c = [_mm512_setzero_ps(); MR];
+        if accumulate {
+            for (ci, &row) in c.iter_mut().zip(rows) {
+                // SAFETY: the row holds panels·16 elements (caller's contract).
+                *ci = _mm512_loadu_ps(row.add(q * NR));
+            }
+        }
+        // The outputs' lines come in (for writing) while the tile is computed.
+        super::interleave::ilv_prefetch::<S>(&at, place, y);
+        let (mut ap, mut bp) = (a, b.add(q * b_step));
+        macro_rules! step {
+            () => {
+                let b0 = _mm512_loadu_ps(bp);
+                for (i, ci) in c.iter_mut().enumerate() {
+                    *ci = _mm512_fmadd_ps(_mm512_set1_ps(*ap.add(i)), b0, *ci);
+                }
+                ap = ap.add(MR);
+                bp = bp.add(NR);
+            };
+        }
+        // SAFETY (the steps): kc steps in all, each inside the panel (caller's contract).
+        for _ in 0..kc / 4 {
+            step!();
+            step!();
+            step!();
+            step!();
+        }
+        for _ in 0..kc % 4 {
+            step!();
+        }
+        let n = (place.lanes - q * NR).min(NR);
+        // SAFETY: caller's contract.
+        super::interleave::ilv_group::<S>(&c, n, &mut at, place, y);
+    }
+}
+
 /// `f32_gemm_16x8_avx512`: the narrow tile ([`f32_gemm_tile_narrow_avx512`]) on a [`TileDst`].
 pub fn f32_gemm_16x8_avx512(
     kc: usize,
@@ -1118,6 +1243,70 @@ mod tests {
     /// The `TileDst` entry points run a kernel of the live rows (at least 4): for every live
     /// count, the live rows equal the 16-row kernel's bit for bit, and rows from
     /// max(live, 4) on are left as they were.
+    /// The interleaving tile kernel equals the plain tile followed by the portable
+    /// interleaving store, bit for bit, on every output (written or not): runs of 2, 4 and
+    /// 8, whole and partial last tiles, accumulating or not, 1-D places and result rows that
+    /// change inside a tile, output rows that do not exist, outputs cut at row ends.
+    #[test]
+    fn gemm_ilv_equals_the_tile_then_the_portable_store() {
+        if !detected() {
+            return;
+        }
+        let mut rng = Rng(0x1f1e_2024);
+        for case in 0..300 {
+            let s = [2, 4, 8][case % 3];
+            let (kc, panels) = (1 + rng.below(40), 1 + rng.below(3));
+            let runs = 1 + rng.below(MR / s);
+            let lanes = (panels - 1) * NR + 1 + rng.below(NR);
+            let accumulate = case % 2 == 0;
+            let a = rng.vec(kc * MR, true);
+            let b = rng.vec(kc * NR * panels, true);
+            let start = rng.vec(MR * panels * NR, true);
+            let two_d = case % 4 < 2;
+            let (width, rows, step) = if two_d {
+                (16 + rng.below(30), 3 + rng.below(5), 1 + rng.below(3))
+            } else {
+                (usize::MAX, 1, 0)
+            };
+            let cols = s * 8 + rng.below(3 * s * 8);
+            let planes = runs;
+            let mut place = IlvPlace::new();
+            (place.s, place.runs, place.lanes, place.width, place.cols, place.rows, place.step) =
+                (s, runs, lanes, width, cols, rows, step);
+            place.first = if two_d { rng.below(width) } else { rng.below(4) };
+            place.d = rng.below(2 * s) as isize - s as isize;
+            for u in 0..runs {
+                place.row[u] = rng.below(rows + 2) as isize - 1;
+                place.at[u] = ((u * rows) as isize + place.row[u]) * cols as isize;
+                place.bias[u] = rng.value(true);
+            }
+            let len = planes * rows * cols;
+            // The plain tiles, then the portable store.
+            let mut tiles = start.clone();
+            {
+                let mut it = tiles.chunks_exact_mut(panels * NR);
+                let rows: [&mut [f32]; MR] = std::array::from_fn(|_| it.next().unwrap());
+                let mut c = TileDst { rows, accumulate, bias: None, live: MR };
+                f32_gemm_16x16_avx512(kc, &a, &b, (panels, kc * NR), &mut c);
+            }
+            let mut want = vec![-1.0f32; len];
+            let trs: Vec<&[f32]> = tiles.chunks_exact(panels * NR).collect();
+            generic::ilv_store(&trs, &place, &mut want);
+            // The interleaving kernel.
+            let mut held = start.clone();
+            let mut got = vec![-1.0f32; len];
+            let mut it = held.chunks_exact_mut(panels * NR);
+            let rows: [&mut [f32]; MR] = std::array::from_fn(|_| it.next().unwrap());
+            let mut c = TileDst { rows, accumulate, bias: None, live: MR };
+            f32_gemm_ilv_avx512(kc, &a, &b, (panels, kc * NR), &mut c, &place, &mut got);
+            assert_eq!(
+                bits(&got),
+                bits(&want),
+                "case {case}: s {s}, {runs} runs, {lanes} lanes, width {width}"
+            );
+        }
+    }
+
     #[test]
     fn live_rows_pick_a_kernel_of_that_many_rows() {
         if !detected() {

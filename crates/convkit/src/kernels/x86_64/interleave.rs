@@ -2,7 +2,8 @@
 //! enabled: the same additions, so the results equal the portable kernel's bit for bit, with
 //! the 2-, 4- and 8-row bodies vectorized as shuffles 8 or 16 wide.
 
-use crate::kernels::generic;
+use crate::kernels::{generic, IlvPlace};
+use std::arch::x86_64::__m512;
 
 /// `f32_interleave_avx2`: [`generic::interleave`] with AVX2.
 ///
@@ -35,6 +36,160 @@ pub fn f32_interleave_avx512(srcs: &[&[f32]], bias: f32, dst: &mut [f32]) {
             8 => avx512_8(srcs, bias, dst),
             _ => avx512_any(srcs, bias, dst),
         }
+    }
+}
+
+/// Lanes `lo..hi` (clamped to `0..16`) as a store mask.
+fn lanes_mask(lo: isize, hi: isize) -> u16 {
+    let (lo, hi) = (lo.clamp(0, 16), hi.clamp(0, 16));
+    if hi <= lo {
+        0
+    } else {
+        ((1u32 << hi) - (1u32 << lo)) as u16
+    }
+}
+
+/// Permute indices that zip units of `w` values of `a` and `b`: the first 8 values of each
+/// (`hi = false`) or the last 8.
+fn zip_index(w: usize, hi: bool) -> [i32; 16] {
+    std::array::from_fn(|f| {
+        let (q, within) = (f / (2 * w), f % (2 * w));
+        let half = if hi { 8 } else { 0 };
+        if within < w {
+            (half + q * w + within) as i32
+        } else {
+            (16 + half + q * w + within - w) as i32
+        }
+    })
+}
+
+/// Where the next 16 columns of an [`IlvPlace`] start: their first column's result row and
+/// place in it.
+pub(super) struct IlvCursor {
+    ri: usize,
+    c: usize,
+}
+
+impl IlvCursor {
+    pub(super) fn new<T>(pl: &IlvPlace<T>) -> Self {
+        IlvCursor { ri: pl.first / pl.width, c: pl.first % pl.width }
+    }
+}
+
+/// Prefetch for writing the outputs the next 16 columns of a place's runs go to (before
+/// their tiles are computed, so the lines are in cache when [`ilv_group`] stores).
+#[inline]
+pub(super) fn ilv_prefetch<const S: usize>(at: &IlvCursor, pl: &IlvPlace<f32>, yp: *mut f32) {
+    use std::arch::x86_64::{_mm_prefetch, _MM_HINT_ET0};
+    let row_len = (pl.step * pl.cols) as isize;
+    for u in 0..pl.runs {
+        let base = pl.at[u] + row_len * at.ri as isize + (S * at.c) as isize + pl.d;
+        for l in 0..S as isize {
+            // SAFETY: a prefetch reads nothing the program sees and never faults, whatever
+            // the address (`wrapping_offset` computes it without assumptions).
+            unsafe { _mm_prefetch::<_MM_HINT_ET0>(yp.wrapping_offset(base + 16 * l).cast::<i8>()) };
+        }
+    }
+}
+
+/// Interleave the next `n ≤ 16` columns of a place's runs, held in `acc` (row `i` of the
+/// block in `acc[i]`), into the output at `y`, and move the cursor past them.
+///
+/// # Safety
+/// AVX-512 F/BW/DQ/VL are available; `y` starts a buffer in which every existing output row
+/// the place reaches lies (see [`generic::ilv_check`]).
+#[inline]
+#[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vl,avx2")]
+pub(super) unsafe fn ilv_group<const S: usize>(
+    acc: &[__m512; 16],
+    n: usize,
+    at: &mut IlvCursor,
+    pl: &IlvPlace<f32>,
+    yp: *mut f32,
+) {
+    use std::arch::x86_64::*;
+    let idx = |w: usize, hi: bool| {
+        let i = zip_index(w, hi);
+        // SAFETY: `i` holds 16 i32.
+        unsafe { _mm512_loadu_si512(i.as_ptr().cast()) }
+    };
+    let zips = [
+        (idx(1, false), idx(1, true)),
+        (idx(2, false), idx(2, true)),
+        (idx(4, false), idx(4, true)),
+        (idx(8, false), idx(8, true)),
+    ];
+    let (s, cols, nrows, ni) = (S as isize, pl.cols as isize, pl.rows as isize, n as isize);
+    let row_len = (pl.step * pl.cols) as isize;
+    let (ri, c) = (at.ri, at.c);
+    // Columns `split ..` lie in the next result row, at places from 0.
+    let split = (pl.width - c).min(16) as isize;
+    for u in 0..pl.runs {
+        let b = _mm512_set1_ps(pl.bias[u]);
+        let mut cur: [__m512; S] = std::array::from_fn(|r| _mm512_add_ps(acc[u * S + r], b));
+        // Groups of `w` rows, each in `w` vectors (`cur[g·w + q]`: columns `16q/w ..` of rows
+        // `g·w ..`, unit by unit); each round zips pairs of groups.
+        let (mut w, mut round) = (1, 0);
+        while w < S {
+            let (lo, hi) = zips[round];
+            let prev = cur;
+            for gg in 0..S / (2 * w) {
+                for q in 0..w {
+                    let (a, cc) = (prev[2 * gg * w + q], prev[(2 * gg + 1) * w + q]);
+                    cur[gg * 2 * w + 2 * q] = _mm512_permutex2var_ps(a, lo, cc);
+                    cur[gg * 2 * w + 2 * q + 1] = _mm512_permutex2var_ps(a, hi, cc);
+                }
+            }
+            w *= 2;
+            round += 1;
+        }
+        // Vector v: outputs 16v .. 16v + 16 of the group (column 16v/S + f/S, phase f % S).
+        let row_a = pl.row[u] + (pl.step * ri) as isize;
+        let start_a = pl.at[u] + row_len * ri as isize;
+        let base_a = start_a + s * c as isize + pl.d;
+        let (row_b, start_b) = (row_a + pl.step as isize, start_a + row_len);
+        let base_b = start_b + pl.d - s * split;
+        let (ok_a, ok_b) = ((0..nrows).contains(&row_a), (0..nrows).contains(&row_b));
+        if ok_a && split >= 16 && ni == 16 && base_a >= start_a && base_a + 16 * s <= start_a + cols {
+            // The whole group inside one output row: plain stores.
+            for (v, &vec) in cur.iter().enumerate() {
+                // SAFETY: outputs base_a .. base_a + 16·S lie in an existing output row.
+                unsafe { _mm512_storeu_ps(yp.offset(base_a + 16 * v as isize), vec) };
+            }
+            continue;
+        }
+        for (v, &vec) in cur.iter().enumerate() {
+            let p0 = 16 * v as isize;
+            let (a, at_b) = (base_a + p0, base_b + p0);
+            // Outputs f of the vector: row A for columns below `split` (f < S·split), row B
+            // above, each inside its row's `cols` and among the group's `n` columns.
+            let ma = if ok_a {
+                lanes_mask(start_a - a, (start_a + cols - a).min(s * split.min(ni) - p0))
+            } else {
+                0
+            };
+            let mb = if ok_b && split < ni {
+                lanes_mask((start_b - at_b).max(s * split - p0), (start_b + cols - at_b).min(s * ni - p0))
+            } else {
+                0
+            };
+            for (m, at) in [(ma, a), (mb, at_b)] {
+                // SAFETY: the lanes in `m` are outputs inside an existing output row, so inside
+                // the buffer; masked-off lanes are not accessed.
+                unsafe {
+                    let p = yp.wrapping_offset(at);
+                    if m == u16::MAX {
+                        _mm512_storeu_ps(p, vec);
+                    } else if m != 0 {
+                        _mm512_mask_storeu_ps(p, m, vec);
+                    }
+                }
+            }
+        }
+    }
+    at.c += 16;
+    if at.c >= pl.width {
+        (at.c, at.ri) = (at.c - pl.width, at.ri + 1);
     }
 }
 

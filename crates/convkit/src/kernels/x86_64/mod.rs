@@ -25,9 +25,10 @@ pub use avx2_wino::{
 pub use avx512::{
     f32_copy_panel_avx512, f32_dw_copy_avx512, f32_dw_plane_avx512, f32_dw_row_avx512, f32_dw_split2_avx512,
     f32_fma_peak_avx512, f32_gemm_16x16_avx512, f32_gemm_16x16_indirect_avx512, f32_gemm_16x8_avx512,
-    f32_gemm_indirect_avx512, f32_gemm_tile_avx512, f32_gemm_tile_narrow_avx512, f32_transpose_panel_avx512,
-    f32_wino2_input_avx512, f32_wino2_output_avx512, f32_wino_gather_avx512, f32_wino_grad_dy_avx512,
-    f32_wino_input_avx512, f32_wino_output_avx512, f32_wino_scatter_avx512, FMA_PEAK_FLOP_PER_ITER_AVX512,
+    f32_gemm_ilv_avx512, f32_gemm_indirect_avx512, f32_gemm_tile_avx512, f32_gemm_tile_narrow_avx512,
+    f32_transpose_panel_avx512, f32_wino2_input_avx512, f32_wino2_output_avx512, f32_wino_gather_avx512,
+    f32_wino_grad_dy_avx512, f32_wino_input_avx512, f32_wino_output_avx512, f32_wino_scatter_avx512,
+    FMA_PEAK_FLOP_PER_ITER_AVX512,
 };
 
 pub use avx2_grouped::f32_grouped_avx2_fma;
@@ -74,6 +75,7 @@ pub fn avx2_set() -> KernelSet<f32> {
         grouped: Some((64, f32_grouped_avx2_fma)),
         fma_peak: Some((f32_fma_peak_avx2_fma, avx2::FMA_PEAK_FLOP_AVX2)),
         interleave: interleave::f32_interleave_avx2,
+        gemm_ilv: None,
     }
 }
 
@@ -106,5 +108,6 @@ pub fn avx512_set() -> KernelSet<f32> {
         grouped: Some((64, f32_grouped_avx512)),
         fma_peak: Some((f32_fma_peak_avx512, FMA_PEAK_FLOP_PER_ITER_AVX512)),
         interleave: interleave::f32_interleave_avx512,
+        gemm_ilv: Some(f32_gemm_ilv_avx512),
     }
 }
