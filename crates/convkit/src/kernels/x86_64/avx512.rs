@@ -144,6 +144,36 @@ fn packed_tiles<const ROWS: usize>(
     }
 }
 
+/// One reduction step of a 16-wide tile: `c[i] += a[i]·b[..16]` for every accumulator, then
+/// `ap` advances by `mr` and `bp` by 16. The broadcast of `a[i]` folds into the FMA as an
+/// embedded {1to16} operand. Used inside `unsafe` code whose caller guarantees that
+/// `ap..ap + c.len()` and `bp..bp + 16` are readable.
+macro_rules! fma_step {
+    ($ap:ident, $bp:ident, $mr:expr, $c:ident) => {
+        let b0 = _mm512_loadu_ps($bp);
+        for (i, ci) in $c.iter_mut().enumerate() {
+            *ci = _mm512_fmadd_ps(_mm512_set1_ps(*$ap.add(i)), b0, *ci);
+        }
+        $ap = $ap.add($mr);
+        $bp = $bp.add(NR);
+    };
+}
+
+/// `kc` steps of [`fma_step`], four at a time.
+macro_rules! fma_steps {
+    ($kc:expr, $ap:ident, $bp:ident, $mr:expr, $c:ident) => {
+        for _ in 0..$kc / 4 {
+            fma_step!($ap, $bp, $mr, $c);
+            fma_step!($ap, $bp, $mr, $c);
+            fma_step!($ap, $bp, $mr, $c);
+            fma_step!($ap, $bp, $mr, $c);
+        }
+        for _ in 0..$kc % 4 {
+            fma_step!($ap, $bp, $mr, $c);
+        }
+    };
+}
+
 /// Load the accumulators of `ROWS` destination rows (or zero them).
 ///
 /// # Safety
@@ -202,28 +232,8 @@ unsafe fn kernel<const ROWS: usize>(
         let rows: [*mut f32; ROWS] = std::array::from_fn(|i| rows[i].add(q * NR));
         let mut c = load_tile::<ROWS>(&rows, accumulate);
         let (mut ap, mut bp) = (a, b.add(q * b_step));
-        // One reduction step: p < kc, so bp..bp+16 and ap..ap+ROWS lie inside the panels.
-        // The broadcast of a[p·mr + i] folds into the FMA as an embedded {1to16} operand.
-        macro_rules! step {
-            () => {
-                let b0 = _mm512_loadu_ps(bp);
-                for (i, ci) in c.iter_mut().enumerate() {
-                    *ci = _mm512_fmadd_ps(_mm512_set1_ps(*ap.add(i)), b0, *ci);
-                }
-                ap = ap.add(mr);
-                bp = bp.add(NR);
-            };
-        }
         // SAFETY (the steps): kc steps in all, each inside the panel (caller's contract).
-        for _ in 0..kc / 4 {
-            step!();
-            step!();
-            step!();
-            step!();
-        }
-        for _ in 0..kc % 4 {
-            step!();
-        }
+        fma_steps!(kc, ap, bp, mr, c);
         store_tile::<ROWS>(c, &rows, bias);
     }
 }
@@ -955,26 +965,8 @@ unsafe fn kernel_ilv<const S: usize>(
         // The outputs' lines come in (for writing) while the tile is computed.
         super::interleave::ilv_prefetch::<S>(&at, place, y);
         let (mut ap, mut bp) = (a, b.add(q * b_step));
-        macro_rules! step {
-            () => {
-                let b0 = _mm512_loadu_ps(bp);
-                for (i, ci) in c.iter_mut().enumerate() {
-                    *ci = _mm512_fmadd_ps(_mm512_set1_ps(*ap.add(i)), b0, *ci);
-                }
-                ap = ap.add(MR);
-                bp = bp.add(NR);
-            };
-        }
         // SAFETY (the steps): kc steps in all, each inside the panel (caller's contract).
-        for _ in 0..kc / 4 {
-            step!();
-            step!();
-            step!();
-            step!();
-        }
-        for _ in 0..kc % 4 {
-            step!();
-        }
+        fma_steps!(kc, ap, bp, MR, c);
         let n = (place.lanes - q * NR).min(NR);
         // SAFETY: caller's contract.
         super::interleave::ilv_group::<S>(&c, n, &mut at, place, y);
