@@ -108,6 +108,15 @@ fn tile_args<'r, const ROWS: usize>(
     (ptrs, bias)
 }
 
+/// Panics unless `b` holds `kc·16` elements from `q·b_step` for every `q < panels`.
+fn check_panels(kc: usize, b: &[f32], (panels, b_step): (usize, usize)) {
+    let need = match panels {
+        0 => Some(0),
+        n => (n - 1).checked_mul(b_step).and_then(|o| o.checked_add(kc.checked_mul(NR)?)),
+    };
+    assert!(need.is_some_and(|n| n <= b.len()), "packed panels shorter than kc");
+}
+
 /// The checks and the dispatch of the packed tile kernels; `narrow`: the first 8 columns only.
 #[allow(clippy::too_many_arguments)]
 fn packed_tiles<const ROWS: usize>(
@@ -121,11 +130,7 @@ fn packed_tiles<const ROWS: usize>(
     mr: usize,
     narrow: bool,
 ) {
-    let b_need = match panels {
-        0 => Some(0),
-        n => (n - 1).checked_mul(b_step).and_then(|o| o.checked_add(kc.checked_mul(NR)?)),
-    };
-    assert!(b_need.is_some_and(|n| n <= b.len()), "packed panels shorter than kc");
+    check_panels(kc, b, (panels, b_step));
     let width = panels.checked_mul(NR).expect("panels·16 overflows");
     let (rows, bias) = tile_args::<ROWS>(kc, a, mr, rows, width, bias);
     assert!(detected(), "the CPU lacks AVX-512 F/BW/DQ/VL, FMA or AVX2");
@@ -883,11 +888,7 @@ pub fn f32_gemm_ilv_avx512(
     place: &IlvPlace<f32>,
     y: &mut [f32],
 ) {
-    let b_need = match panels {
-        0 => Some(0),
-        n => (n - 1).checked_mul(b_step).and_then(|o| o.checked_add(kc.checked_mul(NR)?)),
-    };
-    assert!(b_need.is_some_and(|n| n <= b.len()), "packed panels shorter than kc");
+    check_panels(kc, b, (panels, b_step));
     let width = if c.accumulate { panels.checked_mul(NR).expect("panels·16 overflows") } else { 0 };
     let (rows, _) = tile_args::<MR>(kc, a, MR, &mut c.rows, width, None);
     let rows: [*const f32; MR] = rows.map(|r| r.cast_const());
@@ -895,44 +896,18 @@ pub fn f32_gemm_ilv_avx512(
     assert!(place.runs * place.s <= MR, "more runs than the tile's rows");
     generic::ilv_check_rows(place, y);
     assert!(detected(), "the CPU lacks AVX-512 F/BW/DQ/VL, FMA or AVX2");
+    let kernel = match place.s {
+        2 => kernel_ilv::<2>,
+        4 => kernel_ilv::<4>,
+        8 => kernel_ilv::<8>,
+        s => panic!("interleaved tiles in runs of {s}"),
+    };
     // SAFETY: the CPU has the features (checked above); `a` holds kc·16 elements and `b`
     // kc·16 from q·b_step for every q < panels; with `accumulate` every row pointer starts
     // panels·16 readable elements (`tile_args`); every existing output row the place reaches
     // lies inside `y` (`ilv_check_rows`).
     unsafe {
-        match place.s {
-            2 => kernel_ilv::<2>(
-                kc,
-                a.as_ptr(),
-                b.as_ptr(),
-                (panels, b_step),
-                &rows,
-                c.accumulate,
-                place,
-                y.as_mut_ptr(),
-            ),
-            4 => kernel_ilv::<4>(
-                kc,
-                a.as_ptr(),
-                b.as_ptr(),
-                (panels, b_step),
-                &rows,
-                c.accumulate,
-                place,
-                y.as_mut_ptr(),
-            ),
-            8 => kernel_ilv::<8>(
-                kc,
-                a.as_ptr(),
-                b.as_ptr(),
-                (panels, b_step),
-                &rows,
-                c.accumulate,
-                place,
-                y.as_mut_ptr(),
-            ),
-            s => panic!("interleaved tiles in runs of {s}"),
-        }
+        kernel(kc, a.as_ptr(), b.as_ptr(), (panels, b_step), &rows, c.accumulate, place, y.as_mut_ptr())
     }
 }
 
@@ -954,6 +929,7 @@ unsafe fn kernel_ilv<const S: usize>(
     y: *mut f32,
 ) {
     let mut at = super::interleave::IlvCursor::new(place);
+    let zips = super::interleave::ilv_zips();
     for q in 0..place.lanes.div_ceil(NR).min(panels) {
         let mut c = [_mm512_setzero_ps(); MR];
         if accumulate {
@@ -969,7 +945,7 @@ unsafe fn kernel_ilv<const S: usize>(
         fma_steps!(kc, ap, bp, MR, c);
         let n = (place.lanes - q * NR).min(NR);
         // SAFETY: caller's contract.
-        super::interleave::ilv_group::<S>(&c, n, &mut at, place, y);
+        super::interleave::ilv_group::<S>(&c, &zips, n, &mut at, place, y);
     }
 }
 

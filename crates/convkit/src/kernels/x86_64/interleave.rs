@@ -3,7 +3,7 @@
 //! the 2-, 4- and 8-row bodies vectorized as shuffles 8 or 16 wide.
 
 use crate::kernels::{generic, IlvPlace};
-use std::arch::x86_64::__m512;
+use std::arch::x86_64::{__m512, __m512i};
 
 /// `f32_interleave_avx2`: [`generic::interleave`] with AVX2.
 ///
@@ -92,6 +92,30 @@ pub(super) fn ilv_prefetch<const S: usize>(at: &IlvCursor, pl: &IlvPlace<f32>, y
     }
 }
 
+/// The permute indices of [`ilv_group`]'s rounds: zip units of 1, 2, 4, 8 (first and last
+/// halves), built once per kernel call.
+pub(super) type IlvZips = [(__m512i, __m512i); 4];
+
+/// [`IlvZips`] in registers.
+///
+/// # Safety
+/// AVX-512F is available.
+#[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vl,avx2")]
+pub(super) unsafe fn ilv_zips() -> IlvZips {
+    use std::arch::x86_64::_mm512_loadu_si512;
+    let idx = |w: usize, hi: bool| {
+        let i = zip_index(w, hi);
+        // SAFETY: `i` holds 16 i32.
+        unsafe { _mm512_loadu_si512(i.as_ptr().cast()) }
+    };
+    [
+        (idx(1, false), idx(1, true)),
+        (idx(2, false), idx(2, true)),
+        (idx(4, false), idx(4, true)),
+        (idx(8, false), idx(8, true)),
+    ]
+}
+
 /// Interleave the next `n ≤ 16` columns of a place's runs, held in `acc` (row `i` of the
 /// block in `acc[i]`), into the output at `y`, and move the cursor past them.
 ///
@@ -102,23 +126,13 @@ pub(super) fn ilv_prefetch<const S: usize>(at: &IlvCursor, pl: &IlvPlace<f32>, y
 #[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vl,avx2")]
 pub(super) unsafe fn ilv_group<const S: usize>(
     acc: &[__m512; 16],
+    zips: &IlvZips,
     n: usize,
     at: &mut IlvCursor,
     pl: &IlvPlace<f32>,
     yp: *mut f32,
 ) {
     use std::arch::x86_64::*;
-    let idx = |w: usize, hi: bool| {
-        let i = zip_index(w, hi);
-        // SAFETY: `i` holds 16 i32.
-        unsafe { _mm512_loadu_si512(i.as_ptr().cast()) }
-    };
-    let zips = [
-        (idx(1, false), idx(1, true)),
-        (idx(2, false), idx(2, true)),
-        (idx(4, false), idx(4, true)),
-        (idx(8, false), idx(8, true)),
-    ];
     let (s, cols, nrows, ni) = (S as isize, pl.cols as isize, pl.rows as isize, n as isize);
     let row_len = (pl.step * pl.cols) as isize;
     let (ri, c) = (at.ri, at.c);
