@@ -168,6 +168,11 @@ fn interleaved_tile_shapes_match_the_reference() {
         vec![(45, 8, 4, 1, 2, 2, 0)],
         vec![(70, 4, 2, 1, 1, 1, 1)],
         vec![(33, 8, 4, 1, 5, 3, 2)],
+        // Six phases per output channel: a 16-row weight block splits one output channel's
+        // phases, so several threads cannot split the output channels at block boundaries.
+        vec![(4, 3, 3, 1, 0, 0, 0), (40, 2, 2, 1, 0, 0, 0)],
+        // 64 result channels: 4 weight blocks, 3 threads take 1, 1 and 2.
+        vec![(3, 2, 2, 1, 0, 0, 0), (36, 2, 2, 1, 0, 0, 0)],
     ];
     for (i, axes) in cases.into_iter().enumerate() {
         for groups in [1, 2] {
@@ -176,7 +181,7 @@ fn interleaved_tile_shapes_match_the_reference() {
                 n: 2,
                 groups,
                 cg: 3,
-                kg: 8 + 3 * (i % 3),
+                kg: if i == 7 { 16 } else { 8 + 3 * (i % 3) },
                 flip: i % 2 == 1,
                 layout: Layout::Nchw,
                 bias: i % 3 != 2,

@@ -24,7 +24,7 @@
 
 use super::grid::{split_cols, Part};
 use super::staging::{tap_offsets, Stage};
-use super::{split_join, ConvImpl, IlvPlaceFn};
+use super::{split_join, split_join2, ConvImpl, IlvCutFn, IlvPlaceFn};
 use crate::geometry::{pad_value, tap_table, unravel};
 use crate::kernels::{scratch_rows, GemmIndirect, IlvPlace, KernelSet, TileDst, MAX_NR};
 use crate::scalar::Scalar;
@@ -94,6 +94,8 @@ struct IlvOut<'p, 's, T> {
     /// The sample.
     n: usize,
     pl: &'p mut IlvPlace<T>,
+    /// Where `y` starts in the whole output (a worker's part of it).
+    base: isize,
 }
 
 impl<T> IlvOut<'_, '_, T> {
@@ -101,6 +103,9 @@ impl<T> IlvOut<'_, '_, T> {
     /// output.
     fn at(&mut self, (k0, rows): (usize, usize), (h, lanes): (usize, usize)) -> (&IlvPlace<T>, &mut [T]) {
         (self.place)((self.n, k0, rows), (h, lanes), self.pl);
+        for at in &mut self.pl.at[..self.pl.runs] {
+            *at -= self.base;
+        }
         (&*self.pl, &mut *self.y)
     }
 }
@@ -620,6 +625,7 @@ impl<T: Scalar> GemmTiled<T> {
                         place: o.place,
                         n: o.n,
                         pl: &mut *o.pl,
+                        base: o.base,
                     }),
                 };
                 self.compute(x, staged, (n, g, pp), (kps, nfull, scratch), b, &mut out, bias);
@@ -776,7 +782,16 @@ impl<T: Scalar> ConvImpl<T> for GemmTiled<T> {
             && self.kg.is_multiple_of(run)
     }
 
-    fn execute_ilv(&self, x: &[T], held: &mut [T], y: &mut [T], ws: &mut [T], place: &IlvPlaceFn<'_, T>) {
+    fn execute_ilv(
+        &self,
+        x: &[T],
+        held: &mut [T],
+        y: &mut [T],
+        ws: &mut [T],
+        threads: usize,
+        place: &IlvPlaceFn<'_, T>,
+        cut: &IlvCutFn<'_>,
+    ) {
         assert!(
             self.p.layout == Layout::Nchw && !self.stages_groups(),
             "execute_ilv on a problem it does not serve"
@@ -787,14 +802,45 @@ impl<T: Scalar> ConvImpl<T> for GemmTiled<T> {
         }
         let (units, ppanels) = (self.p.groups * self.kpanels, self.outs.div_ceil(self.nr));
         let (staged, w) = ws.split_at_mut(self.stage_len());
-        let mut pl = IlvPlace::new();
+        let per = self.per_thread();
         for (n, hn) in held.chunks_exact_mut(per_sample).enumerate() {
             if let Source::Staged(st) = &self.source {
                 self.stage_channels(st, x, n, 0, staged);
             }
-            let mut part = Part::whole(hn, (self.p.out_channels, self.outs));
-            let ilv = Some(IlvOut { y: &mut *y, place, n, pl: &mut pl });
-            self.run_blocks(x, staged, None, n, (0, units), (0, ppanels), &mut part, w, ilv);
+            let staged = &*staged;
+            // Workers take whole weight blocks, each writing the outputs of its own channels.
+            let threads = threads.clamp(1, units);
+            let first = |t: usize| units * t / threads;
+            let ylen = y.len();
+            let ycut = |t: usize| match t {
+                0 => Some(0),
+                t if t == threads => Some(ylen),
+                t => cut(n, self.block_channel(first(t))),
+            };
+            let split = (0..threads)
+                .all(|t| matches!((ycut(t), ycut(t + 1)), (Some(a), Some(b)) if a <= b && b <= ylen));
+            if threads > 1 && split {
+                let hcut = |t: usize| {
+                    if t == threads {
+                        per_sample
+                    } else {
+                        self.block_channel(first(t)) * self.outs
+                    }
+                };
+                let ycut = |t: usize| ycut(t).unwrap_or(ylen);
+                split_join2((hn, &hcut), (y, &ycut), (w, per), threads, &|t, hp, yp, wt| {
+                    let mut part = Part::whole(hp, (hp.len() / self.outs, self.outs));
+                    let mut pl = IlvPlace::new();
+                    let ilv = IlvOut { y: yp, place, n, pl: &mut pl, base: ycut(t) as isize };
+                    let blocks = (first(t), first(t + 1));
+                    self.run_blocks(x, staged, None, n, blocks, (0, ppanels), &mut part, wt, Some(ilv));
+                });
+            } else {
+                let mut part = Part::whole(hn, (self.p.out_channels, self.outs));
+                let mut pl = IlvPlace::new();
+                let ilv = Some(IlvOut { y: &mut *y, place, n, pl: &mut pl, base: 0 });
+                self.run_blocks(x, staged, None, n, (0, units), (0, ppanels), &mut part, &mut w[..per], ilv);
+            }
         }
     }
 

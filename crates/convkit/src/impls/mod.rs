@@ -36,22 +36,38 @@ pub trait ConvImpl<T: Scalar>: Send + Sync {
         let _ = run;
         false
     }
-    /// One thread, channels-first, no bias: [`ConvImpl::execute`] into `held` (at least the
-    /// results not sent on), each tile of the last reduction block also stored into `y` as
-    /// soon as it is final, by the kernel set's [`crate::kernels::GemmIlvFn`] at the place
+    /// Channels-first, no bias: [`ConvImpl::execute`] into `held` (at least the results not
+    /// sent on), each tile of the last reduction block also stored into `y` as soon as it is
+    /// final, by the kernel set's [`crate::kernels::GemmIlvFn`] at the place
     /// `place((n, k0, rows), (h, lanes), &mut place)` fills in (sample `n`, output channels
-    /// `k0 .. k0 + rows`, positions `h .. h + lanes` flattened over the spatial axes). A transposed convolution's phases
-    /// go to their outputs this way, with no pass over the whole result afterwards. Panics
-    /// where [`ConvImpl::has_ilv`] is false.
-    fn execute_ilv(&self, x: &[T], held: &mut [T], y: &mut [T], ws: &mut [T], place: &IlvPlaceFn<'_, T>) {
-        let _ = (x, held, y, ws, place);
+    /// `k0 .. k0 + rows`, positions `h .. h + lanes` flattened over the spatial axes). A
+    /// transposed convolution's phases go to their outputs this way, with no pass over the
+    /// whole result afterwards. With several `threads` the output channels are split between
+    /// them where `cut(n, k)` says where in `y` the outputs of sample `n`'s channels `k..`
+    /// begin (`None` where channels on both sides of `k` share outputs: then one thread runs).
+    /// Panics where [`ConvImpl::has_ilv`] is false.
+    #[allow(clippy::too_many_arguments)]
+    fn execute_ilv(
+        &self,
+        x: &[T],
+        held: &mut [T],
+        y: &mut [T],
+        ws: &mut [T],
+        threads: usize,
+        place: &IlvPlaceFn<'_, T>,
+        cut: &IlvCutFn<'_>,
+    ) {
+        let _ = (x, held, y, ws, threads, place, cut);
         panic!("{} does not store tiles interleaved", self.name());
     }
 }
 
 /// See [`ConvImpl::execute_ilv`].
 pub type IlvPlaceFn<'a, T> =
-    dyn Fn((usize, usize, usize), (usize, usize), &mut crate::kernels::IlvPlace<T>) + 'a;
+    dyn Fn((usize, usize, usize), (usize, usize), &mut crate::kernels::IlvPlace<T>) + Sync + 'a;
+
+/// See [`ConvImpl::execute_ilv`]: `cut(n, k)`.
+pub type IlvCutFn<'a> = dyn Fn(usize, usize) -> Option<usize> + Sync + 'a;
 
 /// Packs the weights for one problem with one kernel set.
 pub type Builder<T> = fn(&ConvProblem, &[T], KernelSet<T>) -> Box<dyn ConvImpl<T>>;
@@ -191,6 +207,47 @@ fn rank_fits(p: &ConvProblem) -> Result<(), String> {
     } else {
         Err(format!("{} spatial axes, at most 8 supported", p.axes.len()))
     }
+}
+
+/// Cuts of one buffer among workers: `cut(t)` for `t ≤ threads`, from 0 to the buffer's length.
+pub(crate) type Cuts<'a> = &'a (dyn Fn(usize) -> usize + Sync);
+
+/// [`split_join`] over two buffers cut at once: worker `t` gets `a[cut_a(t)..cut_a(t + 1)]`,
+/// `b[cut_b(t)..cut_b(t + 1)]` and its `per_ws` elements of `ws`.
+pub(crate) fn split_join2<T: Send, F>(
+    (a, cut_a): (&mut [T], Cuts<'_>),
+    (b, cut_b): (&mut [T], Cuts<'_>),
+    (ws, per_ws): (&mut [T], usize),
+    threads: usize,
+    f: &F,
+) where
+    F: Fn(usize, &mut [T], &mut [T], &mut [T]) + Sync,
+{
+    type Bufs<'x, T> = (&'x mut [T], &'x mut [T], &'x mut [T]);
+    fn go<T: Send, F: Fn(usize, &mut [T], &mut [T], &mut [T]) + Sync>(
+        (a, b, ws): Bufs<'_, T>,
+        (base_a, base_b): (usize, usize),
+        (cut_a, cut_b): (Cuts<'_>, Cuts<'_>),
+        per_ws: usize,
+        (t0, t1): (usize, usize),
+        f: &F,
+    ) {
+        if t1 - t0 == 1 {
+            f(t0, a, b, &mut ws[..per_ws]);
+            return;
+        }
+        let mid = (t0 + t1) / 2;
+        let (at_a, at_b) = (cut_a(mid), cut_b(mid));
+        let (a0, a1) = a.split_at_mut(at_a - base_a);
+        let (b0, b1) = b.split_at_mut(at_b - base_b);
+        let (w0, w1) = ws.split_at_mut((mid - t0) * per_ws);
+        let cuts = (cut_a, cut_b);
+        team::join(
+            || go((a0, b0, w0), (base_a, base_b), cuts, per_ws, (t0, mid), f),
+            || go((a1, b1, w1), (at_a, at_b), cuts, per_ws, (mid, t1), f),
+        );
+    }
+    go((a, b, ws), (0, 0), (cut_a, cut_b), per_ws, (0, threads.max(1)), f)
 }
 
 /// Run `f(t, part, ws_t)` for every worker `t < threads`, where `part` is `y[cut(t)..cut(t + 1)]`

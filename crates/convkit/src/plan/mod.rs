@@ -16,7 +16,7 @@ pub use pool::PoolPlan;
 pub use transpose::ConvTransposePlan;
 
 use crate::error::{Error, Result};
-use crate::impls::{candidates, ConvImpl, IlvPlaceFn};
+use crate::impls::{candidates, ConvImpl, IlvCutFn, IlvPlaceFn};
 use crate::isa::{max_isa, Isa};
 use crate::scalar::Scalar;
 use crate::shape::ConvProblem;
@@ -196,24 +196,23 @@ impl<T: Scalar> ConvPlan<T> {
         Ok(y)
     }
 
-    /// Whether [`ConvPlan::execute_ilv`] runs for runs of `run` rows: a one-thread plan whose
+    /// Whether [`ConvPlan::execute_ilv`] runs for runs of `run` rows: a plan whose
     /// implementation stores tiles interleaved ([`ConvImpl::has_ilv`]).
     pub(crate) fn has_ilv(&self, run: usize) -> bool {
-        self.threads == 1 && self.imp.has_ilv(run)
+        self.imp.has_ilv(run)
     }
 
-    /// [`ConvImpl::execute_ilv`] with this plan's workspace (`held` as `execute`'s output).
-    /// Panics unless [`ConvPlan::has_ilv`] holds for the places' runs.
+    /// [`ConvImpl::execute_ilv`] with this plan's threads and workspace (`held` as
+    /// `execute`'s output). Panics unless [`ConvPlan::has_ilv`] holds for the places' runs.
     pub(crate) fn execute_ilv(
         &self,
         x: &[T],
-        held: &mut [T],
-        y: &mut [T],
+        (held, y): (&mut [T], &mut [T]),
         ws: &mut [T],
         place: &IlvPlaceFn<'_, T>,
+        cut: &IlvCutFn<'_>,
     ) {
-        assert!(self.threads == 1, "execute_ilv on a plan of several threads");
-        let ws = line_aligned(ws, self.imp.workspace(1));
-        self.imp.execute_ilv(x, held, y, ws, place);
+        let ws = line_aligned(ws, self.imp.workspace(self.threads));
+        self.imp.execute_ilv(x, held, y, ws, self.threads, place, cut);
     }
 }

@@ -270,8 +270,10 @@ const ILV_MIN_ROW: usize = crate::kernels::MAX_NR;
 /// ([`ConvPlan::execute_ilv`]), with no pass over the result afterwards. The last axis's `s`
 /// phases of one output row (of one outer phase in 2-D) fill its outputs `s·h + d`, `d`
 /// from `base` to `base + s − 1`, from result position `h`: ordered by `d`, the tile rows of
-/// an output channel's phases interleave into consecutive outputs. Taken on one thread for
-/// one channels-first group of rank at most 2 where every output belongs to a phase.
+/// an output channel's phases interleave into consecutive outputs. Taken for one
+/// channels-first group of rank at most 2 where every output belongs to a phase; several
+/// threads split the output channels (whole weight blocks each, where a block holds whole
+/// output channels' phases), so each writes its own output planes.
 #[derive(Debug, Clone)]
 struct Ilv {
     /// `d` of the first output phase of a row.
@@ -409,7 +411,7 @@ impl<T: Scalar> ConvTransposePlan<T> {
             .any(|(ax, gs)| gs.iter().map(Vec::len).sum::<usize>() < ax.stride.min(ax.output));
         let counts: Vec<usize> = per_axis.iter().map(Vec::len).collect();
         let total: usize = counts.iter().product();
-        let mut ilv = (total == 1 && threads == 1 && !fill).then(|| Ilv::new(p, &per_axis)).flatten();
+        let mut ilv = (total == 1 && !fill).then(|| Ilv::new(p, &per_axis)).flatten();
         let mut phases = Vec::with_capacity(total);
         let mut idx = vec![0; rank];
         for f in 0..total {
@@ -562,7 +564,12 @@ impl<T: Scalar> ConvTransposePlan<T> {
         if let (Some(ilv), [ph]) = (&self.ilv, &phases[..]) {
             let (held, scratch) = ws.split_at_mut(line_round::<T>(ph.out_len));
             let place = |tile, cols, pl: &mut _| self.ilv_place(ilv, ph, bias, tile, cols, pl);
-            ph.plan.execute_ilv(x, &mut held[..ph.out_len], y, scratch, &place);
+            // Result channels `k..` of sample `n` fill output channels `k / members..` when `k`
+            // starts an output channel's run of members.
+            let (nm, plane) = (ph.members.len(), p.axes.iter().map(|a| a.output).product::<usize>());
+            let cut =
+                |n: usize, k: usize| k.is_multiple_of(nm).then(|| (n * p.out_channels + k / nm) * plane);
+            ph.plan.execute_ilv(x, (&mut held[..ph.out_len], y), scratch, &place, &cut);
             return Ok(());
         }
         if self.hold_all {
@@ -838,10 +845,10 @@ mod tests {
         if !crate::isa::available().contains(&crate::isa::Isa::Avx512) {
             return;
         }
-        // U-Net's 2×2 stride 2 on rows of 56: one thread only.
+        // U-Net's 2×2 stride 2 on rows of 56, at any thread count.
         let d = ConvTransposeDesc::new().stride([2, 2]);
         assert!(interleaves(&d, &[1, 8, 6, 56], &[8, 4, 2, 2], 1));
-        assert!(!interleaves(&d, &[1, 8, 6, 56], &[8, 4, 2, 2], 2));
+        assert!(interleaves(&d, &[1, 8, 6, 56], &[8, 4, 2, 2], 2));
         // Rows of 20: a 16-column tile could cross two rows.
         assert!(!interleaves(&d, &[1, 8, 6, 20], &[8, 4, 2, 2], 1));
         // 1-D stride 4; stride 8 keeps the separate pass (`ILV_MAX_STRIDE`).
