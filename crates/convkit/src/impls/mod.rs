@@ -15,6 +15,7 @@ pub mod reference;
 pub mod staging;
 mod team;
 pub mod winograd;
+pub mod winograd1d;
 
 use crate::isa::{Isa, LEVELS};
 use crate::kernels::{impl_name, kernel_set, KernelSet};
@@ -127,6 +128,12 @@ fn families<T: Scalar>() -> Vec<Family<T>> {
             name: "winograd",
             supports: winograd::supports,
             build: |p, w, set| Box::new(winograd::Winograd::new(p, w, set)),
+            exact: false,
+        },
+        Family {
+            name: "winograd-1d",
+            supports: winograd1d::supports,
+            build: |p, w, set| Box::new(winograd1d::Winograd1d::new(p, w, set)),
             exact: false,
         },
         Family {

@@ -24,6 +24,7 @@ pub fn kernel_set_with<T: Scalar, const MR: usize, const NR: usize>() -> KernelS
         transpose_panel: transpose_panel::<T>,
         wino: (super::winograd::wino_input_generic::<T>, super::winograd::wino_output_generic::<T>),
         wino2: (super::winograd::wino2_input_generic::<T>, super::winograd::wino2_output_generic::<T>),
+        wino1: (super::winograd::wino1_input_generic::<T>, super::winograd::wino1_output_generic::<T>),
         wino_grad: super::winograd::wino_grad_dy_generic::<T>,
         wino_gather: None,
         wino_scatter: None,

@@ -63,6 +63,8 @@ pub struct KernelSet<T> {
     pub wino: (WinoInFn<T>, WinoOutFn<T>),
     /// Winograd F(4×4, 2×2) input and output transforms.
     pub wino2: (WinoInFn<T>, WinoOutFn<T>),
+    /// The 1-D transforms of F(4, 3) and F(4, 2) (`winograd-1d`).
+    pub wino1: (winograd::Wino1InFn<T>, winograd::Wino1OutFn<T>),
     /// Winograd F(3×3, 4×4) output-gradient transform (the weight gradient's).
     pub wino_grad: WinoGradFn<T>,
     /// Winograd patch gather for runs of tiles side by side, where a level has one faster

@@ -88,7 +88,7 @@ pub fn wino_gather_generic<T: Scalar>(
 
 /// `Bᵀ` applied to six lane arrays (one column of the patch).
 #[inline(always)]
-fn bt<T: Scalar>(d: [&Lanes<T>; WA]) -> [Lanes<T>; WA] {
+pub(crate) fn bt<T: Scalar>(d: [&Lanes<T>; WA]) -> [Lanes<T>; WA] {
     let (c2, c4, c5) = (T::from_f64(2.0), T::from_f64(4.0), T::from_f64(5.0));
     let mut o = [[T::ZERO; WL]; WA];
     for l in 0..WL {
@@ -109,7 +109,7 @@ fn bt<T: Scalar>(d: [&Lanes<T>; WA]) -> [Lanes<T>; WA] {
 
 /// `Aᵀ` applied to six lane arrays.
 #[inline(always)]
-fn at<T: Scalar>(m: [&Lanes<T>; WA]) -> [Lanes<T>; WM] {
+pub(crate) fn at<T: Scalar>(m: [&Lanes<T>; WA]) -> [Lanes<T>; WM] {
     let (c2, c4, c8) = (T::from_f64(2.0), T::from_f64(4.0), T::from_f64(8.0));
     let mut o = [[T::ZERO; WL]; WM];
     for l in 0..WL {
@@ -160,7 +160,7 @@ pub fn wino_output<T: Scalar>(m: &[T], mstride: usize, bias: T, y: &mut [Lanes<T
 /// `Bᵀ` of F(4×4, 2×2) applied to five lane arrays (rows `2 −1 −2 1 0`, `0 −2 −1 1 0`,
 /// `0 2 −3 1 0`, `0 −1 0 1 0`, `0 2 −1 −2 1`).
 #[inline(always)]
-fn bt2<T: Scalar>(d: [&Lanes<T>; WA2]) -> [Lanes<T>; WA2] {
+pub(crate) fn bt2<T: Scalar>(d: [&Lanes<T>; WA2]) -> [Lanes<T>; WA2] {
     let (c2, c3) = (T::from_f64(2.0), T::from_f64(3.0));
     let mut o = [[T::ZERO; WL]; WA2];
     for l in 0..WL {
@@ -178,7 +178,7 @@ fn bt2<T: Scalar>(d: [&Lanes<T>; WA2]) -> [Lanes<T>; WA2] {
 /// `Aᵀ` of F(4×4, 2×2) applied to five lane arrays (rows `1 1 1 1 0`, `0 1 −1 2 0`,
 /// `0 1 1 4 0`, `0 1 −1 8 1`).
 #[inline(always)]
-fn at2<T: Scalar>(m: [&Lanes<T>; WA2]) -> [Lanes<T>; WM] {
+pub(crate) fn at2<T: Scalar>(m: [&Lanes<T>; WA2]) -> [Lanes<T>; WM] {
     let (c2, c4, c8) = (T::from_f64(2.0), T::from_f64(4.0), T::from_f64(8.0));
     let mut o = [[T::ZERO; WL]; WM];
     for l in 0..WL {
@@ -294,11 +294,14 @@ pub fn wino2_output_generic<T: Scalar>(m: &[T], mstride: usize, bias: T, y: &mut
     wino2_output(m, mstride, bias, y)
 }
 
+/// `G` of F(4, 2) (5×2).
+pub(crate) const WINO2_G: [[f64; 2]; WA2] =
+    [[0.5, 0.0], [-0.5, -0.5], [-1.0 / 6.0, 1.0 / 6.0], [1.0 / 6.0, 1.0 / 3.0], [0.0, 1.0]];
+
 /// `U = G g Gᵀ` of F(4×4, 2×2) in `f64` for one 2×2 kernel `g` (row-major), as 25 values
 /// `U[a·5 + b]` (the rest of the array zero).
 pub fn wino2_weight(g: &[f64; 4]) -> [f64; WX] {
-    const G: [[f64; 2]; WA2] =
-        [[0.5, 0.0], [-0.5, -0.5], [-1.0 / 6.0, 1.0 / 6.0], [1.0 / 6.0, 1.0 / 3.0], [0.0, 1.0]];
+    const G: [[f64; 2]; WA2] = WINO2_G;
     let gg: [[f64; 2]; WA2] =
         std::array::from_fn(|a| std::array::from_fn(|j| G[a][0] * g[j] + G[a][1] * g[2 + j]));
     std::array::from_fn(|x| {
@@ -308,6 +311,63 @@ pub fn wino2_weight(g: &[f64; 4]) -> [f64; WX] {
         let (a, b) = (x / WA2, x % WA2);
         gg[a][0] * G[b][0] + gg[a][1] * G[b][1]
     })
+}
+
+/// 1-D input transform of F(4, 3) (`a = 6` inputs per tile) or F(4, 2) (`a = 5`) for [`WL`]
+/// tiles: lanes `d[s]` (`s < a`) to `v[ξ·vstride..][..WL]` for `ξ < a`.
+pub type Wino1InFn<T> = fn(a: usize, d: &[Lanes<T>; WA], v: &mut [T], vstride: usize);
+/// 1-D output transform of F(4, 3) or F(4, 2): `m[ξ·mstride..][..WL]` (`ξ < a`) to the tiles'
+/// outputs side by side, `y[4·l + u] = (Aᵀ m)[u][l] + bias` for every `4·l + u < y.len()`
+/// (at most `4·WL`).
+pub type Wino1OutFn<T> = fn(a: usize, m: &[T], mstride: usize, bias: T, y: &mut [T]);
+
+/// See [`Wino1InFn`].
+#[inline(always)]
+pub fn wino1_input<T: Scalar>(a: usize, d: &[Lanes<T>; WA], v: &mut [T], vstride: usize) {
+    assert!(a == WA || a == WA2, "1-D tiles of {a} inputs");
+    assert!(v.len() >= (a - 1) * vstride + WL, "transformed input buffer too short");
+    if a == WA {
+        for (x, o) in bt(std::array::from_fn(|s| &d[s])).iter().enumerate() {
+            v[x * vstride..][..WL].copy_from_slice(o);
+        }
+    } else {
+        for (x, o) in bt2(std::array::from_fn(|s| &d[s])).iter().enumerate() {
+            v[x * vstride..][..WL].copy_from_slice(o);
+        }
+    }
+}
+
+/// `Aᵀ m` of [`Wino1OutFn`], without the bias: output `u` of every tile.
+#[inline(always)]
+pub fn wino1_tiles<T: Scalar>(a: usize, m: &[T], mstride: usize) -> [Lanes<T>; WM] {
+    assert!(a == WA || a == WA2, "1-D tiles of {a} inputs");
+    assert!(m.len() >= (a - 1) * mstride + WL, "GEMM result buffer too short");
+    let lanes = |x: usize| -> &Lanes<T> { m[x * mstride..][..WL].try_into().expect("WL lanes") };
+    if a == WA {
+        at(std::array::from_fn(lanes))
+    } else {
+        at2(std::array::from_fn(lanes))
+    }
+}
+
+/// See [`Wino1OutFn`].
+#[inline(always)]
+pub fn wino1_output<T: Scalar>(a: usize, m: &[T], mstride: usize, bias: T, y: &mut [T]) {
+    assert!(y.len() <= WL * WM, "more than {} outputs", WL * WM);
+    let o = wino1_tiles(a, m, mstride);
+    for (q, v) in y.iter_mut().enumerate() {
+        *v = o[q % WM][q / WM] + bias;
+    }
+}
+
+/// [`wino1_input`], not inlined: the portable kernel.
+pub fn wino1_input_generic<T: Scalar>(a: usize, d: &[Lanes<T>; WA], v: &mut [T], vstride: usize) {
+    wino1_input(a, d, v, vstride)
+}
+
+/// [`wino1_output`], not inlined: the portable kernel.
+pub fn wino1_output_generic<T: Scalar>(a: usize, m: &[T], mstride: usize, bias: T, y: &mut [T]) {
+    wino1_output(a, m, mstride, bias, y)
 }
 
 /// [`wino_input`], not inlined: the portable kernel.
@@ -321,7 +381,7 @@ pub fn wino_output_generic<T: Scalar>(m: &[T], mstride: usize, bias: T, y: &mut 
 }
 
 /// `G` of F(4×4, 3×3) (6×3).
-const WINO_G: [[f64; 3]; WA] = [
+pub(crate) const WINO_G: [[f64; 3]; WA] = [
     [1.0 / 4.0, 0.0, 0.0],
     [-1.0 / 6.0, -1.0 / 6.0, -1.0 / 6.0],
     [-1.0 / 6.0, 1.0 / 6.0, -1.0 / 6.0],

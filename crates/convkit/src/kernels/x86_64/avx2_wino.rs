@@ -3,7 +3,7 @@
 //! into a fused multiply-add on its own), so the results equal the portable kernels' bit for
 //! bit, with the lane loops vectorized 8 wide.
 
-use crate::kernels::winograd::{self, Lanes, WM, WX};
+use crate::kernels::winograd::{self, Lanes, WA, WM, WX};
 
 /// `f32_wino_input_avx2`: [`winograd::wino_input`] with AVX2.
 ///
@@ -80,4 +80,34 @@ pub fn f32_wino_grad_dy_avx2(h: &[Lanes<f32>; WM * WM], u: &mut [f32], ustride: 
 #[target_feature(enable = "avx2,fma")]
 fn grad_dy(h: &[Lanes<f32>; WM * WM], u: &mut [f32], ustride: usize) {
     winograd::wino_grad_dy(h, u, ustride)
+}
+
+/// `f32_wino1_input_avx2`: [`winograd::wino1_input`] with AVX2.
+///
+/// Safe to call: it checks that the CPU has AVX2 and FMA; the transform itself only indexes
+/// slices (checked).
+pub fn f32_wino1_input_avx2(a: usize, d: &[Lanes<f32>; WA], v: &mut [f32], vstride: usize) {
+    assert!(is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma"));
+    // SAFETY: as above.
+    unsafe { input1(a, d, v, vstride) }
+}
+
+/// `f32_wino1_output_avx2`: [`winograd::wino1_output`] with AVX2.
+///
+/// Safe to call: it checks that the CPU has AVX2 and FMA; the transform itself only indexes
+/// slices (checked).
+pub fn f32_wino1_output_avx2(a: usize, m: &[f32], mstride: usize, bias: f32, y: &mut [f32]) {
+    assert!(is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma"));
+    // SAFETY: as above.
+    unsafe { output1(a, m, mstride, bias, y) }
+}
+
+#[target_feature(enable = "avx2,fma")]
+fn input1(a: usize, d: &[Lanes<f32>; WA], v: &mut [f32], vstride: usize) {
+    winograd::wino1_input(a, d, v, vstride)
+}
+
+#[target_feature(enable = "avx2,fma")]
+fn output1(a: usize, m: &[f32], mstride: usize, bias: f32, y: &mut [f32]) {
+    winograd::wino1_output(a, m, mstride, bias, y)
 }

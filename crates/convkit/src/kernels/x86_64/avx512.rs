@@ -750,6 +750,85 @@ pub fn f32_wino2_output_avx512(m: &[f32], mstride: usize, bias: f32, y: &mut [La
     unsafe { wino2_output(m, mstride, bias, y) }
 }
 
+/// `f32_wino1_input_avx512`: [`winograd::wino1_input`] with AVX-512.
+///
+/// Safe to call: it checks that the CPU has the features; the transform itself only indexes
+/// slices (checked).
+pub fn f32_wino1_input_avx512(a: usize, d: &[Lanes<f32>; winograd::WA], v: &mut [f32], vstride: usize) {
+    assert!(detected(), "the CPU lacks AVX-512 F/BW/DQ/VL, FMA or AVX2");
+    // SAFETY: as above.
+    unsafe { wino1_input(a, d, v, vstride) }
+}
+
+#[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vl,fma,avx2")]
+fn wino1_input(a: usize, d: &[Lanes<f32>; winograd::WA], v: &mut [f32], vstride: usize) {
+    winograd::wino1_input(a, d, v, vstride)
+}
+
+/// `f32_wino1_output_avx512`: [`winograd::wino1_output`] with AVX-512: the transform on
+/// [`winograd::wino1_tiles`], then its 4 rows of 16 tiles interleaved in registers (the
+/// tiles' outputs side by side: two rounds of unpacks, two of 128-bit block shuffles) and
+/// stored 16 at a time, the last vector through a mask. The same sums as the portable kernel.
+///
+/// Safe to call: it checks that the CPU has the features, the buffer lengths (in
+/// `wino1_tiles`) and that `y` holds at most 64 outputs; it panics otherwise.
+pub fn f32_wino1_output_avx512(a: usize, m: &[f32], mstride: usize, bias: f32, y: &mut [f32]) {
+    assert!(detected(), "the CPU lacks AVX-512 F/BW/DQ/VL, FMA or AVX2");
+    assert!(y.len() <= NR * WM, "more than {} outputs", NR * WM);
+    // SAFETY: the CPU has the features (checked above); every store lies inside `y`
+    // (`wino1_store` masks at y.len() ≤ 64).
+    unsafe { wino1_store(winograd_tiles(a, m, mstride), bias, y) }
+}
+
+#[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vl,fma,avx2")]
+fn winograd_tiles(a: usize, m: &[f32], mstride: usize) -> [Lanes<f32>; WM] {
+    winograd::wino1_tiles(a, m, mstride)
+}
+
+/// `y[4·l + u] = o[u][l] + bias` for `4·l + u < y.len() ≤ 64`.
+///
+/// # Safety
+/// AVX-512F is available; `y.len() ≤ 64`.
+#[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vl,fma,avx2")]
+unsafe fn wino1_store(o: [Lanes<f32>; WM], bias: f32, y: &mut [f32]) {
+    let b = _mm512_set1_ps(bias);
+    // SAFETY: each lane array holds 16 f32.
+    let r: [__m512; WM] =
+        std::array::from_fn(|u| _mm512_add_ps(unsafe { _mm512_loadu_ps(o[u].as_ptr()) }, b));
+    // Per 128-bit block k (tiles 4k .. 4k + 3): e = tile 4k's 4 outputs, f, g, h the next.
+    let (lo01, hi01) = (_mm512_unpacklo_ps(r[0], r[1]), _mm512_unpackhi_ps(r[0], r[1]));
+    let (lo23, hi23) = (_mm512_unpacklo_ps(r[2], r[3]), _mm512_unpackhi_ps(r[2], r[3]));
+    let pd = _mm512_castps_pd;
+    let e = _mm512_castpd_ps(_mm512_unpacklo_pd(pd(lo01), pd(lo23)));
+    let f = _mm512_castpd_ps(_mm512_unpackhi_pd(pd(lo01), pd(lo23)));
+    let g = _mm512_castpd_ps(_mm512_unpacklo_pd(pd(hi01), pd(hi23)));
+    let h = _mm512_castpd_ps(_mm512_unpackhi_pd(pd(hi01), pd(hi23)));
+    // Blocks: out k = [e_k, f_k, g_k, h_k].
+    let ef_lo = _mm512_shuffle_f32x4::<0b01_00_01_00>(e, f);
+    let ef_hi = _mm512_shuffle_f32x4::<0b11_10_11_10>(e, f);
+    let gh_lo = _mm512_shuffle_f32x4::<0b01_00_01_00>(g, h);
+    let gh_hi = _mm512_shuffle_f32x4::<0b11_10_11_10>(g, h);
+    let out = [
+        _mm512_shuffle_f32x4::<0b10_00_10_00>(ef_lo, gh_lo),
+        _mm512_shuffle_f32x4::<0b11_01_11_01>(ef_lo, gh_lo),
+        _mm512_shuffle_f32x4::<0b10_00_10_00>(ef_hi, gh_hi),
+        _mm512_shuffle_f32x4::<0b11_01_11_01>(ef_hi, gh_hi),
+    ];
+    let n = y.len();
+    let p = y.as_mut_ptr();
+    for (v, &x) in out.iter().enumerate() {
+        let at = v * NR;
+        if at + NR <= n {
+            // SAFETY: y[at .. at + 16] lies inside y.
+            unsafe { _mm512_storeu_ps(p.add(at), x) };
+        } else if at < n {
+            let mask = ((1u32 << (n - at)) - 1) as u16;
+            // SAFETY: the mask keeps the lanes below n − at, inside y.
+            unsafe { _mm512_mask_storeu_ps(p.add(at), mask, x) };
+        }
+    }
+}
+
 #[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vl,fma,avx2")]
 fn wino2_input(d: &[Lanes<f32>; WX], v: &mut [f32], vstride: usize) {
     winograd::wino2_input(d, v, vstride)
