@@ -225,3 +225,80 @@ fn transposed_2_tap_phases_run_on_it_within_the_bound() {
         }
     }
 }
+
+/// `polyphase-winograd-1d` (3 taps at stride 2): its 2-tap even part on `winograd-1d`, its
+/// odd tap exact; odd and even lengths, padding 0–2 on either side, zero and constant
+/// padding, true convolution, batches, bias — within the same bound, bit for bit at every
+/// thread count, and picked by the planner only where exact results are not asked for.
+#[test]
+fn polyphase_stride_2_stays_within_the_bound() {
+    for (n, c, k, len, pb, pe, mode, flip, seed) in [
+        (1, 128, 128, 3199, 0, 0, PadMode::Zeros, false, 21u64),
+        (2, 130, 140, 101, 1, 1, PadMode::Constant(0.5), true, 22),
+        (1, 300, 129, 70, 2, 1, PadMode::Zeros, true, 23),
+        (3, 128, 160, 64, 1, 2, PadMode::Constant(-1.5), false, 24),
+    ] {
+        let case = Case {
+            desc: ConvDesc::new()
+                .stride([2])
+                .padding(Padding::asymmetric(&[pb], &[pe]))
+                .padding_mode(mode)
+                .flip(flip),
+            x_shape: vec![n, c, len],
+            w_shape: vec![k, c, 3],
+            bias: seed % 2 == 1,
+            seed,
+        };
+        let p = ConvProblem::new(&case.desc, &case.x_shape, &case.w_shape).unwrap();
+        let x: Vec<f32> =
+            uniform(case.x_shape.iter().product(), seed).into_iter().map(|v| v as f32).collect();
+        let w: Vec<f32> =
+            uniform(case.w_shape.iter().product(), seed ^ 0x9e37).into_iter().map(|v| v as f32).collect();
+        let b: Option<Vec<f32>> =
+            case.bias.then(|| uniform(k, seed ^ 0x51).into_iter().map(|v| v as f32).collect());
+        let (want, mag) = exact(&p, &x, &w, b.as_deref());
+        let mut worst = 0.0f64;
+        for isa in convkit::isa::available() {
+            let mut first: Option<Vec<f32>> = None;
+            for threads in [1, 2, 3] {
+                let opts = PlanOptions::new().max_isa(isa).threads(threads);
+                let plan = ConvPlan::new(&p, &w, &opts).unwrap();
+                assert_eq!(
+                    plan.implementation(),
+                    format!("polyphase-winograd-1d:{isa}"),
+                    "{}",
+                    plan.explain()
+                );
+                let got = plan.run(&x, b.as_deref()).unwrap();
+                for ((g, wv), m) in got.iter().zip(&want).zip(&mag) {
+                    worst = worst.max((*g as f64 - wv).abs() / m.max(f64::MIN_POSITIVE));
+                }
+                match &first {
+                    None => first = Some(got),
+                    Some(f) => assert!(f.iter().zip(&got).all(|(a, b)| a.to_bits() == b.to_bits())),
+                }
+            }
+        }
+        eprintln!("{p}: worst relative error f32 {worst:.3e}");
+        assert!(worst <= TOL_F32, "{p}: f32 relative error {worst:.3e}");
+    }
+    let p = ConvProblem::new(&ConvDesc::new().stride([2]), &[1, 128, 100], &[128, 128, 3]).unwrap();
+    let w = vec![0.5f32; 128 * 128 * 3];
+    let exact = ConvPlan::new(&p, &w, &PlanOptions::new().exact(true)).unwrap();
+    assert!(exact.implementation().starts_with("gemm-tiled"), "{}", exact.explain());
+    for (desc, x, wsh) in [
+        (ConvDesc::new().stride([2]), [1, 64, 100], [128, 64, 3]),
+        (ConvDesc::new().stride([3]), [1, 128, 100], [128, 128, 3]),
+        (ConvDesc::new().stride([2]).dilation([2]), [1, 128, 100], [128, 128, 3]),
+        (ConvDesc::new().stride([2]), [1, 128, 100], [128, 128, 5]),
+        (
+            ConvDesc::new().stride([2]).padding(Padding::uniform(1)).padding_mode(PadMode::Circular),
+            [1, 128, 100],
+            [128, 128, 3],
+        ),
+    ] {
+        let p = ConvProblem::new(&desc, &x, &wsh).unwrap();
+        let plan = ConvPlan::new(&p, &vec![0.5f32; wsh.iter().product()], &PlanOptions::new()).unwrap();
+        assert!(!plan.implementation().starts_with("polyphase-winograd-1d"), "{}", plan.explain());
+    }
+}

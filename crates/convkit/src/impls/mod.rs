@@ -10,6 +10,7 @@ pub(crate) mod grid;
 pub mod grouped;
 pub mod pointwise;
 pub mod polyphase;
+pub mod polyphase1d;
 pub mod pool;
 pub mod reference;
 pub mod staging;
@@ -140,6 +141,12 @@ fn families<T: Scalar>() -> Vec<Family<T>> {
             name: "polyphase-winograd",
             supports: polyphase::supports,
             build: |p, w, set| Box::new(polyphase::Polyphase::new(p, w, set)),
+            exact: false,
+        },
+        Family {
+            name: "polyphase-winograd-1d",
+            supports: polyphase1d::supports,
+            build: |p, w, set| Box::new(polyphase1d::Polyphase1d::new(p, w, set)),
             exact: false,
         },
         Family {

@@ -168,8 +168,16 @@ impl<T: Scalar> Winograd1d<T> {
     }
 
     /// The tiles of panels `p0..p1` of one sample (`x`: its `C × lin` input) into `y` (its
-    /// `K × lout` output, the part from column `4·WL·p0`).
-    fn run(&self, x: &[T], bias: Option<&[T]>, (p0, p1): (usize, usize), y: &mut Part<'_, T>, ws: &mut [T]) {
+    /// `K × lout` output, the part from column `4·WL·p0`), plus `add` (the sample's `K × lout`
+    /// addend) if given.
+    fn run(
+        &self,
+        x: &[T],
+        (bias, add): (Option<&[T]>, Option<&[T]>),
+        (p0, p1): (usize, usize),
+        y: &mut Part<'_, T>,
+        ws: &mut [T],
+    ) {
         let (v, m) = ws.split_at_mut(self.v_len());
         let m = &mut m[..self.m_len()];
         let mut pp = p0;
@@ -178,7 +186,7 @@ impl<T: Scalar> Winograd1d<T> {
             self.transform_inputs(x, pp, np, v);
             for kp in 0..self.kpanels {
                 self.block(kp, np, v, m);
-                self.transform_outputs(bias, (kp, pp, np), p0 * WL * WM, m, y);
+                self.transform_outputs((bias, add), (kp, pp, np), p0 * WL * WM, m, y);
             }
             pp += np;
         }
@@ -195,7 +203,20 @@ impl<T: Scalar> Winograd1d<T> {
             for j in 0..np {
                 let t0 = (pp + j) * WL;
                 let mut d = [[T::ZERO; WL]; WA];
-                for (l, t) in (t0..(t0 + WL).min(self.tiles)).enumerate() {
+                let t1 = (t0 + WL).min(self.tiles);
+                // Tiles whose inputs all lie inside the row: no checks.
+                let inside = |t: usize| WM * t >= self.pad.0 && WM * t - self.pad.0 + wa <= lin;
+                if t1 == t0 + WL && inside(t0) && inside(t1 - 1) {
+                    let row = &xr[WM * t0 - self.pad.0..][..WM * (WL - 1) + wa];
+                    for (s, ds) in d[..wa].iter_mut().enumerate() {
+                        for (l, v) in ds.iter_mut().enumerate() {
+                            *v = row[WM * l + s];
+                        }
+                    }
+                    (self.ks.wino1.0)(wa, &d, &mut v[(j * c + ci) * WL..], np * c * WL);
+                    continue;
+                }
+                for (l, t) in (t0..t1).enumerate() {
                     let base = (WM * t) as isize - self.pad.0 as isize;
                     for (s, ds) in d[..wa].iter_mut().enumerate() {
                         let pos = base + s as isize;
@@ -231,11 +252,12 @@ impl<T: Scalar> Winograd1d<T> {
         }
     }
 
-    /// Output tiles of weight block `kp` for panels `pp .. pp + np` from `m`, plus the bias,
-    /// into the rows of `y` (whose first column is output position `col0`).
+    /// Output tiles of weight block `kp` for panels `pp .. pp + np` from `m`, plus the bias
+    /// (and `add`'s matching element), into the rows of `y` (whose first column is output
+    /// position `col0`).
     fn transform_outputs(
         &self,
-        bias: Option<&[T]>,
+        (bias, add): (Option<&[T]>, Option<&[T]>),
         (kp, pp, np): (usize, usize, usize),
         col0: usize,
         m: &[T],
@@ -250,11 +272,13 @@ impl<T: Scalar> Winograd1d<T> {
             for j in 0..np {
                 let first = (pp + j) * WL * WM;
                 let n = (self.lout - first).min(WL * WM);
+                let e = add.map(|e| &e[ko * self.lout + first..][..n]);
                 (self.ks.wino1.1)(
                     self.wa,
                     &m[i * width + j * WL..],
                     mr * width,
                     b,
+                    e,
                     &mut row[first - col0..][..n],
                 );
             }
@@ -272,6 +296,21 @@ impl<T: Scalar> ConvImpl<T> for Winograd1d<T> {
     }
 
     fn execute(&self, x: &[T], bias: Option<&[T]>, y: &mut [T], ws: &mut [T], threads: usize) {
+        self.execute_plus(x, (bias, None), y, ws, threads)
+    }
+}
+
+impl<T: Scalar> Winograd1d<T> {
+    /// [`ConvImpl::execute`], each output plus the matching element of `add` (the output's
+    /// shape) after the bias, in the same pass.
+    pub fn execute_plus(
+        &self,
+        x: &[T],
+        (bias, add): (Option<&[T]>, Option<&[T]>),
+        y: &mut [T],
+        ws: &mut [T],
+        threads: usize,
+    ) {
         let (xn, yn) = (self.c * self.lin, self.k * self.lout);
         let ppanels = self.tiles.div_ceil(WL);
         let threads = threads.clamp(1, ppanels.max(1));
@@ -280,8 +319,9 @@ impl<T: Scalar> ConvImpl<T> for Winograd1d<T> {
         let cut = |t: usize| (first(t) * WL * WM).min(self.lout);
         for n in 0..self.p.batch {
             let (x, y) = (&x[n * xn..][..xn], &mut y[n * yn..][..yn]);
+            let add = add.map(|e| &e[n * yn..][..yn]);
             split_cols(y, (self.k, self.lout), ws, per, threads, &cut, &|t, mut part, w| {
-                self.run(x, bias, (first(t), first(t + 1)), &mut part, w)
+                self.run(x, (bias, add), (first(t), first(t + 1)), &mut part, w)
             });
         }
     }

@@ -318,8 +318,8 @@ pub fn wino2_weight(g: &[f64; 4]) -> [f64; WX] {
 pub type Wino1InFn<T> = fn(a: usize, d: &[Lanes<T>; WA], v: &mut [T], vstride: usize);
 /// 1-D output transform of F(4, 3) or F(4, 2): `m[ξ·mstride..][..WL]` (`ξ < a`) to the tiles'
 /// outputs side by side, `y[4·l + u] = (Aᵀ m)[u][l] + bias` for every `4·l + u < y.len()`
-/// (at most `4·WL`).
-pub type Wino1OutFn<T> = fn(a: usize, m: &[T], mstride: usize, bias: T, y: &mut [T]);
+/// (at most `4·WL`), plus `add[4·l + u]` after the bias when given (as long as `y`).
+pub type Wino1OutFn<T> = fn(a: usize, m: &[T], mstride: usize, bias: T, add: Option<&[T]>, y: &mut [T]);
 
 /// See [`Wino1InFn`].
 #[inline(always)]
@@ -352,11 +352,21 @@ pub fn wino1_tiles<T: Scalar>(a: usize, m: &[T], mstride: usize) -> [Lanes<T>; W
 
 /// See [`Wino1OutFn`].
 #[inline(always)]
-pub fn wino1_output<T: Scalar>(a: usize, m: &[T], mstride: usize, bias: T, y: &mut [T]) {
+pub fn wino1_output<T: Scalar>(a: usize, m: &[T], mstride: usize, bias: T, add: Option<&[T]>, y: &mut [T]) {
     assert!(y.len() <= WL * WM, "more than {} outputs", WL * WM);
     let o = wino1_tiles(a, m, mstride);
-    for (q, v) in y.iter_mut().enumerate() {
-        *v = o[q % WM][q / WM] + bias;
+    match add {
+        None => {
+            for (q, v) in y.iter_mut().enumerate() {
+                *v = o[q % WM][q / WM] + bias;
+            }
+        }
+        Some(add) => {
+            let add = &add[..y.len()];
+            for ((q, v), &e) in y.iter_mut().enumerate().zip(add) {
+                *v = (o[q % WM][q / WM] + bias) + e;
+            }
+        }
     }
 }
 
@@ -366,8 +376,15 @@ pub fn wino1_input_generic<T: Scalar>(a: usize, d: &[Lanes<T>; WA], v: &mut [T],
 }
 
 /// [`wino1_output`], not inlined: the portable kernel.
-pub fn wino1_output_generic<T: Scalar>(a: usize, m: &[T], mstride: usize, bias: T, y: &mut [T]) {
-    wino1_output(a, m, mstride, bias, y)
+pub fn wino1_output_generic<T: Scalar>(
+    a: usize,
+    m: &[T],
+    mstride: usize,
+    bias: T,
+    add: Option<&[T]>,
+    y: &mut [T],
+) {
+    wino1_output(a, m, mstride, bias, add, y)
 }
 
 /// [`wino_input`], not inlined: the portable kernel.

@@ -96,10 +96,17 @@ pub fn f32_wino1_input_avx2(a: usize, d: &[Lanes<f32>; WA], v: &mut [f32], vstri
 ///
 /// Safe to call: it checks that the CPU has AVX2 and FMA; the transform itself only indexes
 /// slices (checked).
-pub fn f32_wino1_output_avx2(a: usize, m: &[f32], mstride: usize, bias: f32, y: &mut [f32]) {
+pub fn f32_wino1_output_avx2(
+    a: usize,
+    m: &[f32],
+    mstride: usize,
+    bias: f32,
+    add: Option<&[f32]>,
+    y: &mut [f32],
+) {
     assert!(is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma"));
     // SAFETY: as above.
-    unsafe { output1(a, m, mstride, bias, y) }
+    unsafe { output1(a, m, mstride, bias, add, y) }
 }
 
 #[target_feature(enable = "avx2,fma")]
@@ -108,6 +115,6 @@ fn input1(a: usize, d: &[Lanes<f32>; WA], v: &mut [f32], vstride: usize) {
 }
 
 #[target_feature(enable = "avx2,fma")]
-fn output1(a: usize, m: &[f32], mstride: usize, bias: f32, y: &mut [f32]) {
-    winograd::wino1_output(a, m, mstride, bias, y)
+fn output1(a: usize, m: &[f32], mstride: usize, bias: f32, add: Option<&[f32]>, y: &mut [f32]) {
+    winograd::wino1_output(a, m, mstride, bias, add, y)
 }

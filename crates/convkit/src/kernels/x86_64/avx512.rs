@@ -772,12 +772,20 @@ fn wino1_input(a: usize, d: &[Lanes<f32>; winograd::WA], v: &mut [f32], vstride:
 ///
 /// Safe to call: it checks that the CPU has the features, the buffer lengths (in
 /// `wino1_tiles`) and that `y` holds at most 64 outputs; it panics otherwise.
-pub fn f32_wino1_output_avx512(a: usize, m: &[f32], mstride: usize, bias: f32, y: &mut [f32]) {
+pub fn f32_wino1_output_avx512(
+    a: usize,
+    m: &[f32],
+    mstride: usize,
+    bias: f32,
+    add: Option<&[f32]>,
+    y: &mut [f32],
+) {
     assert!(detected(), "the CPU lacks AVX-512 F/BW/DQ/VL, FMA or AVX2");
     assert!(y.len() <= NR * WM, "more than {} outputs", NR * WM);
-    // SAFETY: the CPU has the features (checked above); every store lies inside `y`
-    // (`wino1_store` masks at y.len() ≤ 64).
-    unsafe { wino1_store(winograd_tiles(a, m, mstride), bias, y) }
+    let add = add.map(|e| &e[..y.len()]);
+    // SAFETY: the CPU has the features (checked above); every load and store lies inside
+    // `add` and `y` (`wino1_store` masks at y.len() ≤ 64, `add` as long).
+    unsafe { wino1_store(winograd_tiles(a, m, mstride), bias, add, y) }
 }
 
 #[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vl,fma,avx2")]
@@ -785,12 +793,13 @@ fn winograd_tiles(a: usize, m: &[f32], mstride: usize) -> [Lanes<f32>; WM] {
     winograd::wino1_tiles(a, m, mstride)
 }
 
-/// `y[4·l + u] = o[u][l] + bias` for `4·l + u < y.len() ≤ 64`.
+/// `y[4·l + u] = (o[u][l] + bias) + add[4·l + u]` (without `add` if `None`) for
+/// `4·l + u < y.len() ≤ 64`.
 ///
 /// # Safety
-/// AVX-512F is available; `y.len() ≤ 64`.
+/// AVX-512F is available; `y.len() ≤ 64`; `add`, if any, as long as `y`.
 #[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vl,fma,avx2")]
-unsafe fn wino1_store(o: [Lanes<f32>; WM], bias: f32, y: &mut [f32]) {
+unsafe fn wino1_store(o: [Lanes<f32>; WM], bias: f32, add: Option<&[f32]>, y: &mut [f32]) {
     let b = _mm512_set1_ps(bias);
     // SAFETY: each lane array holds 16 f32.
     let r: [__m512; WM] =
@@ -818,14 +827,16 @@ unsafe fn wino1_store(o: [Lanes<f32>; WM], bias: f32, y: &mut [f32]) {
     let p = y.as_mut_ptr();
     for (v, &x) in out.iter().enumerate() {
         let at = v * NR;
-        if at + NR <= n {
-            // SAFETY: y[at .. at + 16] lies inside y.
-            unsafe { _mm512_storeu_ps(p.add(at), x) };
-        } else if at < n {
-            let mask = ((1u32 << (n - at)) - 1) as u16;
-            // SAFETY: the mask keeps the lanes below n − at, inside y.
-            unsafe { _mm512_mask_storeu_ps(p.add(at), mask, x) };
+        if at >= n {
+            break;
         }
+        let mask = if at + NR <= n { u16::MAX } else { ((1u32 << (n - at)) - 1) as u16 };
+        // SAFETY (both): the mask keeps the lanes below n − at, inside `add` and `y`.
+        let x = match add {
+            Some(e) => _mm512_add_ps(x, unsafe { _mm512_maskz_loadu_ps(mask, e.as_ptr().add(at)) }),
+            None => x,
+        };
+        unsafe { _mm512_mask_storeu_ps(p.add(at), mask, x) };
     }
 }
 
