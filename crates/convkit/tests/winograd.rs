@@ -6,9 +6,8 @@
 
 mod common;
 
-use common::uniform;
-use convkit::impls::candidates;
-use convkit::{reference, ConvDesc, ConvPlan, ConvProblem, Layout, PadMode, Padding, PlanOptions, Scalar};
+use common::Case;
+use convkit::{ConvDesc, ConvPlan, ConvProblem, Layout, PadMode, Padding, PlanOptions, Scalar};
 use proptest::prelude::*;
 
 /// Relative bound (to the sum of |w·x| per output) for f32 and f64: the worst errors measured
@@ -16,15 +15,6 @@ use proptest::prelude::*;
 /// kernels, and 1.2e-6 and 2.8e-15 for 2×2 (`long_reductions_and_many_tiles_stay_within_the_bound`).
 const TOL_F32: f64 = 2e-5;
 const TOL_F64: f64 = 4e-14;
-
-#[derive(Debug, Clone)]
-struct Case {
-    desc: ConvDesc,
-    x_shape: Vec<usize>,
-    w_shape: Vec<usize>,
-    bias: bool,
-    seed: u64,
-}
 
 /// 2-D problems, and 3-D ones (the outer axis with its own kernel, stride, dilation and
 /// padding); 3×3 and 2×2 kernels (the latter with the 64 or more channels it needs); dilation
@@ -89,62 +79,11 @@ fn case() -> impl Strategy<Value = Case> {
         )
 }
 
-/// The worst error of every Winograd candidate, ISA and thread count on case `c`, relative to
-/// Σ|w·x| + |b| at each output; also checks that they all agree bit for bit.
+/// The worst error of every Winograd candidate on case `c` ([`common::approx_worst_error`]).
 fn worst_error<T: Scalar>(c: &Case, p: &ConvProblem, conv: impl Fn(f64) -> T) -> Result<f64, TestCaseError> {
-    let x: Vec<T> = uniform(c.x_shape.iter().product(), c.seed).into_iter().map(&conv).collect();
-    let w: Vec<T> = uniform(c.w_shape.iter().product(), c.seed ^ 0x9e37).into_iter().map(&conv).collect();
-    let b: Option<Vec<T>> =
-        c.bias.then(|| uniform(p.out_channels, c.seed ^ 0x51).into_iter().map(&conv).collect());
-    // Exact result and magnitude, in f64 from the same (rounded) values.
-    let (xf, wf): (Vec<f64>, Vec<f64>) =
-        (x.iter().map(|v| v.to_f64()).collect(), w.iter().map(|v| v.to_f64()).collect());
-    let bf: Option<Vec<f64>> = b.as_ref().map(|b| b.iter().map(|v| v.to_f64()).collect());
-    let len = p.output_shape().iter().product();
-    let (mut want, mut mag) = (vec![0.0f64; len], vec![0.0f64; len]);
-    reference::conv_forward(p, &xf, &wf, bf.as_deref(), &mut want);
-    let (xa, wa): (Vec<f64>, Vec<f64>) =
-        (xf.iter().map(|v| v.abs()).collect(), wf.iter().map(|v| v.abs()).collect());
-    let ba: Option<Vec<f64>> = bf.as_ref().map(|b| b.iter().map(|v| v.abs()).collect());
-    let mut cp = p.clone();
-    if let PadMode::Constant(v) = cp.padding_mode {
-        cp.padding_mode = PadMode::Constant(v.abs());
-    }
-    reference::conv_forward(&cp, &xa, &wa, ba.as_deref(), &mut mag);
-
-    let mut worst = 0.0f64;
-    let mut any = false;
-    for cand in candidates::<T>()
-        .into_iter()
-        .filter(|c| c.name.starts_with("winograd") || c.name.starts_with("polyphase-winograd"))
-    {
-        // Every level this CPU has (and CONVKIT_MAX_ISA allows), each candidate at its own.
-        for isa in convkit::isa::available() {
-            if cand.isa != isa || cand.supports(p, isa).is_err() {
-                continue;
-            }
-            let mut first: Option<Vec<T>> = None;
-            for threads in [1, 2, 3] {
-                let opts = PlanOptions::new().implementation(&cand.name).max_isa(isa).threads(threads);
-                let plan = ConvPlan::new(p, &w, &opts).map_err(|e| TestCaseError::fail(e.to_string()))?;
-                let got = plan.run(&x, b.as_deref()).map_err(|e| TestCaseError::fail(e.to_string()))?;
-                for ((g, wv), m) in got.iter().zip(&want).zip(&mag) {
-                    worst = worst.max((g.to_f64() - wv).abs() / m.max(f64::MIN_POSITIVE));
-                }
-                match &first {
-                    None => first = Some(got),
-                    Some(f) => prop_assert!(
-                        f.iter().zip(&got).all(|(a, b)| a.to_f64().to_bits() == b.to_f64().to_bits()),
-                        "{} at {isa}, {threads} threads differs from 1 thread",
-                        plan.implementation()
-                    ),
-                }
-                any = true;
-            }
-        }
-    }
-    prop_assert!(any, "no Winograd candidate supports {p}");
-    Ok(worst)
+    common::approx_worst_error(c, p, conv, |name| {
+        name.starts_with("winograd") || name.starts_with("polyphase-winograd")
+    })
 }
 
 proptest! {

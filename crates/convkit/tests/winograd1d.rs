@@ -6,8 +6,7 @@
 
 mod common;
 
-use common::uniform;
-use convkit::impls::candidates;
+use common::{uniform, Case};
 use convkit::{
     reference, ConvDesc, ConvPlan, ConvProblem, ConvTransposeDesc, ConvTransposePlan, ConvTransposeProblem,
     PadMode, Padding, PlanOptions, Scalar,
@@ -19,69 +18,9 @@ use proptest::prelude::*;
 const TOL_F32: f64 = 5e-6;
 const TOL_F64: f64 = 1e-14;
 
-#[derive(Debug, Clone)]
-struct Case {
-    desc: ConvDesc,
-    x_shape: Vec<usize>,
-    w_shape: Vec<usize>,
-    bias: bool,
-    seed: u64,
-}
-
-/// The exact result and `Σ|w·x| + |b|` per output, in f64 from the same rounded values.
-fn exact<T: Scalar>(p: &ConvProblem, x: &[T], w: &[T], b: Option<&[T]>) -> (Vec<f64>, Vec<f64>) {
-    let f = |v: &[T]| -> Vec<f64> { v.iter().map(|v| v.to_f64()).collect() };
-    let a = |v: &[f64]| -> Vec<f64> { v.iter().map(|v| v.abs()).collect() };
-    let (xf, wf, bf) = (f(x), f(w), b.map(f));
-    let len = p.output_shape().iter().product();
-    let (mut want, mut mag) = (vec![0.0f64; len], vec![0.0f64; len]);
-    reference::conv_forward(p, &xf, &wf, bf.as_deref(), &mut want);
-    let mut cp = p.clone();
-    if let PadMode::Constant(v) = cp.padding_mode {
-        cp.padding_mode = PadMode::Constant(v.abs());
-    }
-    reference::conv_forward(&cp, &a(&xf), &a(&wf), bf.as_deref().map(a).as_deref(), &mut mag);
-    (want, mag)
-}
-
-/// The worst error of `winograd-1d` at every ISA level and thread count on case `c`, relative
-/// to Σ|w·x| + |b| at each output; also checks that they all agree bit for bit.
+/// The worst error of `winograd-1d` on case `c` ([`common::approx_worst_error`]).
 fn worst_error<T: Scalar>(c: &Case, p: &ConvProblem, conv: impl Fn(f64) -> T) -> Result<f64, TestCaseError> {
-    let x: Vec<T> = uniform(c.x_shape.iter().product(), c.seed).into_iter().map(&conv).collect();
-    let w: Vec<T> = uniform(c.w_shape.iter().product(), c.seed ^ 0x9e37).into_iter().map(&conv).collect();
-    let b: Option<Vec<T>> =
-        c.bias.then(|| uniform(p.out_channels, c.seed ^ 0x51).into_iter().map(&conv).collect());
-    let (want, mag) = exact(p, &x, &w, b.as_deref());
-    let mut worst = 0.0f64;
-    let mut any = false;
-    for cand in candidates::<T>().into_iter().filter(|c| c.name.starts_with("winograd-1d")) {
-        // Every level this CPU has (and CONVKIT_MAX_ISA allows).
-        for isa in convkit::isa::available() {
-            if cand.isa != isa || cand.supports(p, isa).is_err() {
-                continue;
-            }
-            let mut first: Option<Vec<T>> = None;
-            for threads in [1, 2, 3] {
-                let opts = PlanOptions::new().implementation(&cand.name).max_isa(isa).threads(threads);
-                let plan = ConvPlan::new(p, &w, &opts).map_err(|e| TestCaseError::fail(e.to_string()))?;
-                let got = plan.run(&x, b.as_deref()).map_err(|e| TestCaseError::fail(e.to_string()))?;
-                for ((g, wv), m) in got.iter().zip(&want).zip(&mag) {
-                    worst = worst.max((g.to_f64() - wv).abs() / m.max(f64::MIN_POSITIVE));
-                }
-                match &first {
-                    None => first = Some(got),
-                    Some(f) => prop_assert!(
-                        f.iter().zip(&got).all(|(a, b)| a.to_f64().to_bits() == b.to_f64().to_bits()),
-                        "{} at {isa}, {threads} threads differs from 1 thread",
-                        plan.implementation()
-                    ),
-                }
-                any = true;
-            }
-        }
-    }
-    prop_assert!(any, "no winograd-1d candidate supports {p}");
-    Ok(worst)
+    common::approx_worst_error(c, p, conv, |name| name.starts_with("winograd-1d"))
 }
 
 /// 1-D problems with kernels of 2 and 3 taps, the 64 or more channels they need, lengths that
@@ -256,7 +195,7 @@ fn polyphase_stride_2_stays_within_the_bound() {
             uniform(case.w_shape.iter().product(), seed ^ 0x9e37).into_iter().map(|v| v as f32).collect();
         let b: Option<Vec<f32>> =
             case.bias.then(|| uniform(k, seed ^ 0x51).into_iter().map(|v| v as f32).collect());
-        let (want, mag) = exact(&p, &x, &w, b.as_deref());
+        let (want, mag) = common::exact_and_magnitude(&p, &x, &w, b.as_deref());
         let mut worst = 0.0f64;
         for isa in convkit::isa::available() {
             let mut first: Option<Vec<f32>> = None;

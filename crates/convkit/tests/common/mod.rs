@@ -2,7 +2,8 @@
 //! small-integer data, so exact algorithms must agree with the f64 reference bit for bit.
 #![allow(dead_code)]
 
-use convkit::{ConvDesc, Layout, PadMode, Padding};
+use convkit::impls::candidates;
+use convkit::{reference, ConvDesc, ConvPlan, ConvProblem, Layout, PadMode, Padding, PlanOptions, Scalar};
 use proptest::prelude::*;
 
 #[derive(Debug, Clone)]
@@ -103,4 +104,72 @@ pub fn ints(n: usize, seed: u64) -> Vec<f64> {
 /// error bounds).
 pub fn uniform(n: usize, seed: u64) -> Vec<f64> {
     xorshift(seed).take(n).map(|s| (s >> 11) as f64 / (1u64 << 53) as f64 * 2.0 - 1.0).collect()
+}
+
+/// The exact result of `p` on `x`, `w`, `b` and `Σ|w·x| + |b|` per output (the scale of an
+/// approximate algorithm's error), both in f64 from the same rounded values.
+pub fn exact_and_magnitude<T: Scalar>(
+    p: &ConvProblem,
+    x: &[T],
+    w: &[T],
+    b: Option<&[T]>,
+) -> (Vec<f64>, Vec<f64>) {
+    let f = |v: &[T]| -> Vec<f64> { v.iter().map(|v| v.to_f64()).collect() };
+    let a = |v: &[f64]| -> Vec<f64> { v.iter().map(|v| v.abs()).collect() };
+    let (xf, wf, bf) = (f(x), f(w), b.map(f));
+    let len = p.output_shape().iter().product();
+    let (mut want, mut mag) = (vec![0.0f64; len], vec![0.0f64; len]);
+    reference::conv_forward(p, &xf, &wf, bf.as_deref(), &mut want);
+    let mut cp = p.clone();
+    if let PadMode::Constant(v) = cp.padding_mode {
+        cp.padding_mode = PadMode::Constant(v.abs());
+    }
+    reference::conv_forward(&cp, &a(&xf), &a(&wf), bf.as_deref().map(a).as_deref(), &mut mag);
+    (want, mag)
+}
+
+/// The worst error, relative to `Σ|w·x| + |b|` at each output, of every candidate whose name
+/// `keep` accepts, at every ISA level this CPU has (each candidate at its own) and 1, 2 and 3
+/// threads, on case `c` with uniform data; also checks that the thread counts agree bit for
+/// bit, and that some candidate supports the problem.
+pub fn approx_worst_error<T: Scalar>(
+    c: &Case,
+    p: &ConvProblem,
+    conv: impl Fn(f64) -> T,
+    keep: impl Fn(&str) -> bool,
+) -> Result<f64, TestCaseError> {
+    let x: Vec<T> = uniform(c.x_shape.iter().product(), c.seed).into_iter().map(&conv).collect();
+    let w: Vec<T> = uniform(c.w_shape.iter().product(), c.seed ^ 0x9e37).into_iter().map(&conv).collect();
+    let b: Option<Vec<T>> =
+        c.bias.then(|| uniform(p.out_channels, c.seed ^ 0x51).into_iter().map(&conv).collect());
+    let (want, mag) = exact_and_magnitude(p, &x, &w, b.as_deref());
+    let mut worst = 0.0f64;
+    let mut any = false;
+    for cand in candidates::<T>().into_iter().filter(|c| keep(&c.name)) {
+        for isa in convkit::isa::available() {
+            if cand.isa != isa || cand.supports(p, isa).is_err() {
+                continue;
+            }
+            let mut first: Option<Vec<T>> = None;
+            for threads in [1, 2, 3] {
+                let opts = PlanOptions::new().implementation(&cand.name).max_isa(isa).threads(threads);
+                let plan = ConvPlan::new(p, &w, &opts).map_err(|e| TestCaseError::fail(e.to_string()))?;
+                let got = plan.run(&x, b.as_deref()).map_err(|e| TestCaseError::fail(e.to_string()))?;
+                for ((g, wv), m) in got.iter().zip(&want).zip(&mag) {
+                    worst = worst.max((g.to_f64() - wv).abs() / m.max(f64::MIN_POSITIVE));
+                }
+                match &first {
+                    None => first = Some(got),
+                    Some(f) => prop_assert!(
+                        f.iter().zip(&got).all(|(a, b)| a.to_f64().to_bits() == b.to_f64().to_bits()),
+                        "{} at {isa}, {threads} threads differs from 1 thread",
+                        plan.implementation()
+                    ),
+                }
+                any = true;
+            }
+        }
+    }
+    prop_assert!(any, "no candidate supports {p}");
+    Ok(worst)
 }
