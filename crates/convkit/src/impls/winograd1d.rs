@@ -54,7 +54,8 @@ pub const MIN_CHANNELS_2TAP: usize = 128;
 
 /// `Ok` for 1-D, channels-first, ungrouped convolutions with a kernel of 2 or 3 taps, stride
 /// and dilation 1, zero or constant padding, at least [`MIN_CHANNELS`] in and out
-/// ([`MIN_CHANNELS_2TAP`] for 2 taps) and 4 outputs; the kernel set's tiles must be [`WL`] columns wide (one column per tile).
+/// ([`MIN_CHANNELS_2TAP`] for 2 taps) and 4 outputs; the kernel set's tiles must be [`WL`]
+/// columns wide (one column per tile).
 pub fn supports<T>(p: &ConvProblem, ks: &KernelSet<T>) -> Result<(), String> {
     if ks.geometry.nr != WL {
         return Err(format!("tiles {} columns wide, the transforms batch {WL} tiles", ks.geometry.nr));
