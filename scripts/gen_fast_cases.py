@@ -2,8 +2,9 @@
 """Generate the `fast_*` PyTorch parity cases in crates/convkit-cli/tests/data/conformance.
 
 They reach the implementations the shared cases miss: Winograd (3x3 stride 1, >= 16 channels;
-2-D, dilated, channels-last, 3-D with flip, and a data gradient) and pointwise (1x1 on 7x7
-maps, channels-last), plus a weight gradient large enough for several GEMM blocks. Expected
+2-D, dilated, channels-last, 3-D with flip, and a data gradient), pointwise (1x1 on 7x7
+maps, channels-last) and the fused 1-D F(2, 2) (kernel twice the stride), plus a weight
+gradient large enough for several GEMM blocks. Expected
 values are computed by PyTorch in float64 from the float32 inputs, like the shared cases.
 
 Needs torch and numpy (e.g. the peers' virtual environment: ~/.cache/convkit-peer-venv);
@@ -50,10 +51,10 @@ def save(cid, op, args, inputs, expected, note):
     return cid
 
 
-def fwd(cid, n, c, k, sp, kernel, padding, dilation=1, flip=False, layout='nchw', note=''):
+def fwd(cid, n, c, k, sp, kernel, padding, dilation=1, flip=False, layout='nchw', note='', stride=1):
     x, w, b = u(n, c, *sp), u(k, c, *kernel), u(k)
-    y = conv(x, w, b, 1, padding, dilation, flip).numpy()
-    args = {'stride': ','.join(['1'] * len(sp)), 'padding': ','.join([str(padding)] * len(sp)),
+    y = conv(x, w, b, stride, padding, dilation, flip).numpy()
+    args = {'stride': ','.join([str(stride)] * len(sp)), 'padding': ','.join([str(padding)] * len(sp)),
             'dilation': ','.join([str(dilation)] * len(sp)), 'groups': 1, 'padding_mode': 'zeros',
             'flip': flip, 'layout': layout}
     if layout == 'nhwc':
@@ -84,6 +85,8 @@ ids = [
     fwd('fast_pointwise7', 2, 64, 40, (7, 7), (1, 1), 0, note='pointwise, 49 positions'),
     fwd('fast_pointwise_nhwc', 1, 24, 32, (9, 10), (1, 1), 0, layout='nhwc', note='pointwise, channels-last'),
     bwd('fast_bwd2d', 2, 16, 24, (12, 12), 'grad_input by winograd, grad_weight by the GEMM'),
+    fwd('fast_fused1d_s5', 2, 2, 24, (403,), (10,), 2, flip=True, stride=5,
+        note='fused-winograd-1d (AVX-512): kernel twice the stride, 10 phase channels, true convolution'),
 ]
 man = os.path.join(OUT, 'manifest.json')
 listed = [i for i in json.load(open(man)) if not i.startswith('fast_')] + ids

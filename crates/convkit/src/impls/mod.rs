@@ -3,6 +3,7 @@
 
 pub mod depthwise;
 pub mod fft;
+pub mod fused_winograd1d;
 pub mod gemm_tiled;
 pub mod grad_weight;
 pub mod grad_weight_winograd;
@@ -147,6 +148,12 @@ fn families<T: Scalar>() -> Vec<Family<T>> {
             name: "polyphase-winograd-1d",
             supports: polyphase1d::supports,
             build: |p, w, set| Box::new(polyphase1d::Polyphase1d::new(p, w, set)),
+            exact: false,
+        },
+        Family {
+            name: "fused-winograd-1d",
+            supports: fused_winograd1d::supports,
+            build: |p, w, set| Box::new(fused_winograd1d::FusedWinograd1d::new(p, w, set)),
             exact: false,
         },
         Family {

@@ -37,6 +37,7 @@ pub fn kernel_set_with<T: Scalar, const MR: usize, const NR: usize>() -> KernelS
         fma_peak: None,
         interleave: interleave::<T>,
         gemm_ilv: None,
+        wino1_f2: None,
     }
 }
 

@@ -65,6 +65,8 @@ pub struct KernelSet<T> {
     pub wino2: (WinoInFn<T>, WinoOutFn<T>),
     /// The 1-D transforms of F(4, 3) and F(4, 2) (`winograd-1d`).
     pub wino1: (winograd::Wino1InFn<T>, winograd::Wino1OutFn<T>),
+    /// The fused 1-D F(2, 2) kernel (`fused-winograd-1d`), where the level has one.
+    pub wino1_f2: Option<winograd::Wino1F2Fn<T>>,
     /// Winograd F(3×3, 4×4) output-gradient transform (the weight gradient's).
     pub wino_grad: WinoGradFn<T>,
     /// Winograd patch gather for runs of tiles side by side, where a level has one faster

@@ -313,6 +313,23 @@ pub fn wino2_weight(g: &[f64; 4]) -> [f64; WX] {
     })
 }
 
+/// Output channels one call of a fused F(2, 2) kernel computes ([`Wino1F2Fn`]).
+pub const F2_ROWS: usize = 8;
+/// Elements of `U` per phase channel of a fused F(2, 2) kernel's weight block: 3 per row.
+pub const F2_U: usize = 3 * F2_ROWS;
+/// Elements of `V` per phase channel and column panel ([`WL`] tiles of 2 outputs).
+pub const F2_V: usize = 3 * WL;
+
+/// Fused 1-D Winograd F(2, 2) over `phases` input rows (`fused-winograd-1d`): for every
+/// column panel `q < panels` and row `i < rows.len() ≤` [`F2_ROWS`],
+/// `M_ξ[l] = Σ_p u[(p·3 + ξ)·F2_ROWS + i] · v[(q·phases + p)·F2_V + ξ·WL + l]` (one fused
+/// multiply-add per `p`, in order, from zero; `ξ < 3`, `l < WL`), then
+/// `rows[i][q·2·WL + 2l] = (M_0[l] + M_1[l]) + bias[i]` and
+/// `rows[i][q·2·WL + 2l + 1] = (M_1[l] + M_2[l]) + bias[i]` (no bias term if `None`). The
+/// products stay in registers: no `M` is written.
+pub type Wino1F2Fn<T> =
+    fn(phases: usize, u: &[T], v: &[T], panels: usize, rows: &mut [&mut [T]], bias: Option<&[T]>);
+
 /// 1-D input transform of F(4, 3) (`a = 6` inputs per tile) or F(4, 2) (`a = 5`) for [`WL`]
 /// tiles: lanes `d[s]` (`s < a`) to `v[ξ·vstride..][..WL]` for `ξ < a`.
 pub type Wino1InFn<T> = fn(a: usize, d: &[Lanes<T>; WA], v: &mut [T], vstride: usize);

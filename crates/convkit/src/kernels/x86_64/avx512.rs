@@ -167,13 +167,7 @@ macro_rules! fma_step {
 /// `kc` steps of [`fma_step`], four at a time.
 macro_rules! fma_steps {
     ($kc:expr, $ap:ident, $bp:ident, $mr:expr, $c:ident) => {
-        for _ in 0..$kc / 4 {
-            fma_step!($ap, $bp, $mr, $c);
-            fma_step!($ap, $bp, $mr, $c);
-            fma_step!($ap, $bp, $mr, $c);
-            fma_step!($ap, $bp, $mr, $c);
-        }
-        for _ in 0..$kc % 4 {
+        for _ in 0..$kc {
             fma_step!($ap, $bp, $mr, $c);
         }
     };
@@ -1060,6 +1054,100 @@ pub fn f32_gemm_16x16_indirect_avx512(
     c: &mut TileDst<'_, f32>,
 ) {
     by_live_rows!(f32_gemm_indirect_avx512, c, kc, a, src, base, offs)
+}
+
+/// `f32_wino1_f2_avx512`: the fused F(2, 2) kernel ([`winograd::Wino1F2Fn`]) for AVX-512: 8
+/// rows × 3 products = 24 zmm accumulators, each `V` vector loaded once for the 8 rows and
+/// each `U` value an embedded broadcast; the even and odd outputs are interleaved by two
+/// `vpermt2ps` and stored as two full vectors.
+///
+/// Safe to call: it checks that the CPU has the features, that `u` holds `phases·`
+/// [`winograd::F2_U`] elements, `v` `panels·phases·`[`winograd::F2_V`], that there are at most
+/// [`winograd::F2_ROWS`] rows of at least `panels·32` elements and a bias per row; it panics
+/// otherwise.
+pub fn f32_wino1_f2_avx512(
+    phases: usize,
+    u: &[f32],
+    v: &[f32],
+    panels: usize,
+    rows: &mut [&mut [f32]],
+    bias: Option<&[f32]>,
+) {
+    use winograd::{F2_ROWS, F2_U, F2_V};
+    assert!(detected(), "the CPU lacks AVX-512 F/BW/DQ/VL, FMA or AVX2");
+    assert!(phases.checked_mul(F2_U).is_some_and(|n| n <= u.len()), "u shorter than phases·24");
+    assert!(
+        panels.checked_mul(phases).and_then(|n| n.checked_mul(F2_V)).is_some_and(|n| n <= v.len()),
+        "v shorter than panels·phases·48"
+    );
+    assert!(rows.len() <= F2_ROWS, "more than {F2_ROWS} rows");
+    let width = panels.checked_mul(2 * NR).expect("panels·32 overflows");
+    let live = rows.len();
+    let mut ptrs = [std::ptr::null_mut(); F2_ROWS];
+    for (p, r) in ptrs.iter_mut().zip(rows.iter_mut()) {
+        assert!(r.len() >= width, "row shorter than panels·32");
+        *p = r.as_mut_ptr();
+    }
+    let mut b = [0.0f32; F2_ROWS];
+    if let Some(bias) = bias {
+        b[..live].copy_from_slice(&bias[..live]);
+    }
+    // SAFETY: the features are available (checked above); `u` holds phases·24 elements and `v`
+    // panels·phases·48 (checked above); the first `live` pointers start `panels·32` writable
+    // elements of distinct rows borrowed mutably for the whole call, and only those are
+    // written.
+    unsafe { wino1_f2(phases, u.as_ptr(), v.as_ptr(), panels, &ptrs, live, &b, bias.is_some()) }
+}
+
+/// See [`f32_wino1_f2_avx512`].
+///
+/// # Safety
+/// The features are available; `u` holds `phases·24` elements, `v` `panels·phases·48`; the
+/// first `live ≤ 8` pointers start `panels·32` writable elements each.
+#[allow(clippy::too_many_arguments)]
+#[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vl,fma,avx2")]
+unsafe fn wino1_f2(
+    phases: usize,
+    u: *const f32,
+    v: *const f32,
+    panels: usize,
+    rows: &[*mut f32; winograd::F2_ROWS],
+    live: usize,
+    bias: &[f32; winograd::F2_ROWS],
+    with_bias: bool,
+) {
+    use winograd::{F2_ROWS, F2_U, F2_V, WL};
+    // Lanes 0..16 of the even sums and of the odd ones, alternating: outputs 0..16 of the
+    // panel, then 16..32.
+    let lo = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
+    let hi = _mm512_setr_epi32(8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
+    for q in 0..panels {
+        let mut acc = [[_mm512_setzero_ps(); 3]; F2_ROWS];
+        let vq = v.add(q * phases * F2_V);
+        for p in 0..phases {
+            for x in 0..3 {
+                // SAFETY: p < phases and q < panels: inside `v` and `u` (caller's contract).
+                let vv = _mm512_loadu_ps(vq.add(p * F2_V + x * WL));
+                let up = u.add(p * F2_U + x * F2_ROWS);
+                for (i, acc) in acc.iter_mut().enumerate() {
+                    acc[x] = _mm512_fmadd_ps(_mm512_set1_ps(*up.add(i)), vv, acc[x]);
+                }
+            }
+        }
+        for (i, acc) in acc.iter().enumerate().take(live) {
+            let mut even = _mm512_add_ps(acc[0], acc[1]);
+            let mut odd = _mm512_add_ps(acc[1], acc[2]);
+            if with_bias {
+                let b = _mm512_set1_ps(bias[i]);
+                even = _mm512_add_ps(even, b);
+                odd = _mm512_add_ps(odd, b);
+            }
+            // SAFETY: i < live and q < panels: 32 elements from q·32 of row i are writable.
+            let y = rows[i].add(q * 2 * NR);
+            _mm512_storeu_ps(y, _mm512_permutex2var_ps(even, lo, odd));
+            _mm512_storeu_ps(y.add(NR), _mm512_permutex2var_ps(even, hi, odd));
+        }
+    }
 }
 
 #[cfg(test)]

@@ -77,6 +77,7 @@ pub fn avx2_set() -> KernelSet<f32> {
         fma_peak: Some((f32_fma_peak_avx2_fma, avx2::FMA_PEAK_FLOP_AVX2)),
         interleave: interleave::f32_interleave_avx2,
         gemm_ilv: None,
+        wino1_f2: None,
     }
 }
 
@@ -111,5 +112,6 @@ pub fn avx512_set() -> KernelSet<f32> {
         fma_peak: Some((f32_fma_peak_avx512, FMA_PEAK_FLOP_PER_ITER_AVX512)),
         interleave: interleave::f32_interleave_avx512,
         gemm_ilv: Some(f32_gemm_ilv_avx512),
+        wino1_f2: Some(avx512::f32_wino1_f2_avx512),
     }
 }
