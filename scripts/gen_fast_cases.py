@@ -86,7 +86,7 @@ ids = [
     fwd('fast_pointwise_nhwc', 1, 24, 32, (9, 10), (1, 1), 0, layout='nhwc', note='pointwise, channels-last'),
     bwd('fast_bwd2d', 2, 16, 24, (12, 12), 'grad_input by winograd, grad_weight by the GEMM'),
     fwd('fast_fused1d_s5', 2, 2, 24, (403,), (10,), 2, flip=True, stride=5,
-        note='fused-winograd-1d (AVX-512): kernel twice the stride, 10 phase channels, true convolution'),
+        note='fused-winograd-1d (AVX2, AVX-512): kernel twice the stride, 10 phase channels, true convolution'),
 ]
 man = os.path.join(OUT, 'manifest.json')
 listed = [i for i in json.load(open(man)) if not i.startswith('fast_')] + ids

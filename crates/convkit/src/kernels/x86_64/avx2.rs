@@ -554,3 +554,91 @@ unsafe fn transpose_panel(src: *const f32, rows: &[usize; NR], len: usize, dst: 
         }
     }
 }
+
+/// `f32_wino1_f2_avx2`: the fused F(2, 2) kernel ([`crate::kernels::winograd::Wino1F2Fn`])
+/// for AVX2: per panel, 4 rows × 3 products × 8 tiles at a time (12 ymm accumulators), each
+/// `V` vector loaded once for the 4 rows; the even and odd outputs are interleaved by unpacks
+/// and lane permutes and stored as two vectors. The same sums in the same order as the
+/// AVX-512 kernel.
+///
+/// Safe to call: it checks that the CPU has AVX2 and FMA, that `u` holds `phases·24`
+/// elements, `v` `panels·phases·48`, that there are at most 8 rows of at least `panels·32`
+/// elements and a bias per row; it panics otherwise.
+pub fn f32_wino1_f2_avx2(
+    phases: usize,
+    u: &[f32],
+    v: &[f32],
+    panels: usize,
+    rows: &mut [&mut [f32]],
+    bias: Option<&[f32]>,
+) {
+    assert!(is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma"));
+    let (ptrs, live, b) = super::wino1_f2_args(phases, (u, v), panels, rows, bias);
+    // SAFETY: AVX2 and FMA are available (checked above); `u` holds phases·24 elements and `v`
+    // panels·phases·48 (checked by `wino1_f2_args`); the first `live` pointers start `panels·32` writable
+    // elements of distinct rows borrowed mutably for the whole call, and only those are
+    // written.
+    unsafe { wino1_f2(phases, u.as_ptr(), v.as_ptr(), panels, &ptrs, live, &b, bias.is_some()) }
+}
+
+/// See [`f32_wino1_f2_avx2`].
+///
+/// # Safety
+/// AVX2 and FMA are available; `u` holds `phases·24` elements, `v` `panels·phases·48`; the
+/// first `live ≤ 8` pointers start `panels·32` writable elements each.
+#[allow(clippy::too_many_arguments)]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn wino1_f2(
+    phases: usize,
+    u: *const f32,
+    v: *const f32,
+    panels: usize,
+    rows: &[*mut f32; crate::kernels::winograd::F2_ROWS],
+    live: usize,
+    bias: &[f32; crate::kernels::winograd::F2_ROWS],
+    with_bias: bool,
+) {
+    use crate::kernels::winograd::{F2_ROWS, F2_U, F2_V, WL};
+    const G: usize = 2;
+    const H: usize = WL / 8;
+    for q in 0..panels {
+        let vq = v.add(q * phases * F2_V);
+        for g in (0..live).step_by(G) {
+            let mut acc = [[[_mm256_setzero_ps(); 3]; H]; G];
+            for p in 0..phases {
+                for x in 0..3 {
+                    // SAFETY: p < phases and q < panels: inside `v` and `u` (caller's
+                    // contract); g + G ≤ F2_ROWS.
+                    let vv: [__m256; H] =
+                        std::array::from_fn(|h| _mm256_loadu_ps(vq.add(p * F2_V + x * WL + 8 * h)));
+                    let up = u.add(p * F2_U + x * F2_ROWS + g);
+                    for (i, acc) in acc.iter_mut().enumerate() {
+                        let w = _mm256_broadcast_ss(&*up.add(i));
+                        for (h, acc) in acc.iter_mut().enumerate() {
+                            acc[x] = _mm256_fmadd_ps(w, vv[h], acc[x]);
+                        }
+                    }
+                }
+            }
+            for (i, acc) in acc.iter().enumerate().take(live - g) {
+                for (h, acc) in acc.iter().enumerate() {
+                    let mut even = _mm256_add_ps(acc[0], acc[1]);
+                    let mut odd = _mm256_add_ps(acc[1], acc[2]);
+                    if with_bias {
+                        let b = _mm256_set1_ps(bias[g + i]);
+                        even = _mm256_add_ps(even, b);
+                        odd = _mm256_add_ps(odd, b);
+                    }
+                    // e0 o0 e1 o1 | e4 o4 e5 o5 and e2 o2 e3 o3 | e6 o6 e7 o7.
+                    let lo = _mm256_unpacklo_ps(even, odd);
+                    let hi = _mm256_unpackhi_ps(even, odd);
+                    // SAFETY: g + i < live and q < panels: 16 elements from q·32 + 16·h of
+                    // the row are writable.
+                    let y = rows[g + i].add(q * 2 * NR + 16 * h);
+                    _mm256_storeu_ps(y, _mm256_permute2f128_ps(lo, hi, 0x20));
+                    _mm256_storeu_ps(y.add(8), _mm256_permute2f128_ps(lo, hi, 0x31));
+                }
+            }
+        }
+    }
+}

@@ -1073,27 +1073,10 @@ pub fn f32_wino1_f2_avx512(
     rows: &mut [&mut [f32]],
     bias: Option<&[f32]>,
 ) {
-    use winograd::{F2_ROWS, F2_U, F2_V};
     assert!(detected(), "the CPU lacks AVX-512 F/BW/DQ/VL, FMA or AVX2");
-    assert!(phases.checked_mul(F2_U).is_some_and(|n| n <= u.len()), "u shorter than phases·24");
-    assert!(
-        panels.checked_mul(phases).and_then(|n| n.checked_mul(F2_V)).is_some_and(|n| n <= v.len()),
-        "v shorter than panels·phases·48"
-    );
-    assert!(rows.len() <= F2_ROWS, "more than {F2_ROWS} rows");
-    let width = panels.checked_mul(2 * NR).expect("panels·32 overflows");
-    let live = rows.len();
-    let mut ptrs = [std::ptr::null_mut(); F2_ROWS];
-    for (p, r) in ptrs.iter_mut().zip(rows.iter_mut()) {
-        assert!(r.len() >= width, "row shorter than panels·32");
-        *p = r.as_mut_ptr();
-    }
-    let mut b = [0.0f32; F2_ROWS];
-    if let Some(bias) = bias {
-        b[..live].copy_from_slice(&bias[..live]);
-    }
+    let (ptrs, live, b) = super::wino1_f2_args(phases, (u, v), panels, rows, bias);
     // SAFETY: the features are available (checked above); `u` holds phases·24 elements and `v`
-    // panels·phases·48 (checked above); the first `live` pointers start `panels·32` writable
+    // panels·phases·48 (checked by `wino1_f2_args`); the first `live` pointers start `panels·32` writable
     // elements of distinct rows borrowed mutably for the whole call, and only those are
     // written.
     unsafe { wino1_f2(phases, u.as_ptr(), v.as_ptr(), panels, &ptrs, live, &b, bias.is_some()) }

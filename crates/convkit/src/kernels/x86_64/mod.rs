@@ -36,6 +36,7 @@ pub use avx512_grouped::f32_grouped_avx512;
 
 use super::{Geometry, KernelSet};
 use crate::kernels::grouped::GroupBand;
+use crate::kernels::winograd::{F2_ROWS, F2_U, F2_V, WL};
 
 /// Where one tile of a grouped band lies (the AVX2 and AVX-512 grouped kernels).
 struct Tile<'a, 'b> {
@@ -77,7 +78,7 @@ pub fn avx2_set() -> KernelSet<f32> {
         fma_peak: Some((f32_fma_peak_avx2_fma, avx2::FMA_PEAK_FLOP_AVX2)),
         interleave: interleave::f32_interleave_avx2,
         gemm_ilv: None,
-        wino1_f2: None,
+        wino1_f2: Some(avx2::f32_wino1_f2_avx2),
     }
 }
 
@@ -114,4 +115,35 @@ pub fn avx512_set() -> KernelSet<f32> {
         gemm_ilv: Some(f32_gemm_ilv_avx512),
         wino1_f2: Some(avx512::f32_wino1_f2_avx512),
     }
+}
+
+/// The checks of the fused F(2, 2) kernels ([`crate::kernels::winograd::Wino1F2Fn`]): `u`
+/// holds `phases·24` elements, `v` `panels·phases·48`, at most 8 rows of at least `panels·32`
+/// elements and a bias per row (panics otherwise). Returns the row pointers (the first
+/// `rows.len()` set), the number of rows and the biases (zero past them, or all zero).
+pub(super) fn wino1_f2_args(
+    phases: usize,
+    (u, v): (&[f32], &[f32]),
+    panels: usize,
+    rows: &mut [&mut [f32]],
+    bias: Option<&[f32]>,
+) -> ([*mut f32; F2_ROWS], usize, [f32; F2_ROWS]) {
+    assert!(phases.checked_mul(F2_U).is_some_and(|n| n <= u.len()), "u shorter than phases·24");
+    assert!(
+        panels.checked_mul(phases).and_then(|n| n.checked_mul(F2_V)).is_some_and(|n| n <= v.len()),
+        "v shorter than panels·phases·48"
+    );
+    assert!(rows.len() <= F2_ROWS, "more than {F2_ROWS} rows");
+    let width = panels.checked_mul(2 * WL).expect("panels·32 overflows");
+    let live = rows.len();
+    let mut ptrs = [std::ptr::null_mut(); F2_ROWS];
+    for (p, r) in ptrs.iter_mut().zip(rows.iter_mut()) {
+        assert!(r.len() >= width, "row shorter than panels·32");
+        *p = r.as_mut_ptr();
+    }
+    let mut b = [0.0f32; F2_ROWS];
+    if let Some(bias) = bias {
+        b[..live].copy_from_slice(&bias[..live]);
+    }
+    (ptrs, live, b)
 }
