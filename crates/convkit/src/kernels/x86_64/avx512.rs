@@ -1076,8 +1076,8 @@ pub fn f32_wino1_f2_avx512(
     assert!(detected(), "the CPU lacks AVX-512 F/BW/DQ/VL, FMA or AVX2");
     let (ptrs, live, b) = super::wino1_f2_args(phases, (u, v), panels, rows, bias);
     // SAFETY: the features are available (checked above); `u` holds phases·24 elements and `v`
-    // panels·phases·48 (checked by `wino1_f2_args`); the first `live` pointers start `panels·32` writable
-    // elements of distinct rows borrowed mutably for the whole call, and only those are
+    // panels·phases·48 (checked by `wino1_f2_args`); the first `live` pointers start `panels·32`
+    // writable elements of distinct rows borrowed mutably for the whole call, and only those are
     // written.
     unsafe { wino1_f2(phases, u.as_ptr(), v.as_ptr(), panels, &ptrs, live, &b, bias.is_some()) }
 }
