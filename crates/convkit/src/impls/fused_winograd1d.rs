@@ -39,8 +39,8 @@ use crate::{Layout, PadMode};
 /// Most phase channels (input channels × stride) the planner uses it for. Measured on Zen 4
 /// (`avx512`, one thread, 2000–16000 outputs, 256 or 512 filters, against `gemm-tiled`):
 /// stride 5 with 1 channel 1.2–1.3×, stride 2 with 8–256 channels 1.1–1.3× (512 phase
-/// channels 1.33×). At `avx2` (the same Zen 4 capped): wav2vec 1.18× at one thread, 1.2× at
-/// two.
+/// channels 1.33×). At `avx2` (the same Zen 4 capped): wav2vec 1.15–1.18× at one thread,
+/// 1.25× at two.
 ///
 /// Stride 1 (a 2-tap kernel) is left to the others: 64 channels measured 1.09×, but 96
 /// 0.82–0.93× and 128 0.96× (where `winograd-1d`'s F(4, 2) takes over, 1.24×), and the 2-tap
