@@ -1,6 +1,6 @@
 //! `fused-winograd-1d`: 1-D convolutions whose kernel is twice a stride of 2 or more
-//! (wav2vec's first layer: 10 taps at stride 5), by Winograd F(2, 2) over the stride's phases, the products
-//! summed in registers.
+//! (wav2vec's first layer: 10 taps at stride 5), by Winograd F(2, 2) over the stride's
+//! phases, the products summed in registers.
 //!
 //! Output `o` reads the padded inputs `s·o .. s·o + 2s`. Split the input of channel `c` into
 //! its `s` phases `X_{c,φ}[i] = x[c][s·i + φ]`: tap `φ + s·m` reads `X_{c,φ}[o + m]`, so the
@@ -11,8 +11,9 @@
 //! The inputs are transformed once per sample (`V`, three rows per phase channel), the
 //! weights once per plan (`U`); a kernel ([`crate::kernels::winograd::Wino1F2Fn`]) sums the
 //! three products of 8 output channels × 16 tiles over every phase channel in 24
-//! accumulators, adds them into the even and odd outputs, interleaves and stores them: 1.5
-//! multiply-adds per output and phase channel instead of 2, and no product matrix in memory.
+//! accumulators (AVX-512; AVX2 2 channels in 12), adds them into the even and odd outputs,
+//! interleaves and stores them: 1.5 multiply-adds per output and phase channel instead of 2,
+//! and no product matrix in memory.
 //!
 //! It pays where the reduction is short, so that `gemm-tiled`'s tiles spend much of their time
 //! storing (10 multiply-adds per output at wav2vec's first layer), and `winograd-1d`'s
@@ -22,7 +23,7 @@
 //!
 //! The price is accuracy, as for every Winograd path: each output differs from the exact sum
 //! by a few roundings of `|g0 + g1|·|d1|`-sized terms and of the differences `d0 − d1`,
-//! `d2 − d1` (tested against the reference in `tests/winograd1d.rs`); an infinity among a
+//! `d2 − d1` (tested against the reference in `tests/fused_winograd1d.rs`); an infinity among a
 //! tile's inputs can make both its outputs NaN. The planner picks it unless exact results are
 //! asked for. Levels without the kernel (the portable one: AVX2 and AVX-512 have one)
 //! decline.
