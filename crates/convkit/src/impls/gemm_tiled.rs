@@ -49,8 +49,10 @@ const INDIRECT_MAX_BLOCKS: usize = 1;
 
 /// Packed column panel slices of one chunk: at most this many bytes (a quarter of L2)…
 pub const CHUNK_BYTES: usize = 128 << 10;
-/// … and at most this many panels.
-const MAX_CHUNK: usize = 32;
+/// … and at most this many panels. With short reductions the byte limit allows many panels:
+/// wav2vec's 10-row panels, 186 to a chunk instead of the earlier cap of 32, ran 3 % faster
+/// (one tile-kernel call per weight block and chunk; Zen 4, `--exact`).
+const MAX_CHUNK: usize = 256;
 
 /// Most spatial axes this implementation handles (the planner declines more).
 pub const MAX_RANK: usize = 8;

@@ -155,13 +155,55 @@ impl Stage {
                     }
                 }
                 Interior::Strided(runs) => {
+                    // The runs read consecutive inputs (counts non-increasing): their first
+                    // `whole` elements come from blocks of `phases` consecutive inputs, then
+                    // each run's remainder.
+                    let (p, whole) = (self.phases, runs.last().map_or(0, |r| r.2));
+                    let src = &xr[runs.first().map_or(0, |r| r.1)..];
+                    match (runs.len() == p).then_some(p) {
+                        Some(3) => deinterleave::<T, 3>(src, runs, whole, row),
+                        Some(4) => deinterleave::<T, 4>(src, runs, whole, row),
+                        Some(5) => deinterleave::<T, 5>(src, runs, whole, row),
+                        Some(6) => deinterleave::<T, 6>(src, runs, whole, row),
+                        Some(7) => deinterleave::<T, 7>(src, runs, whole, row),
+                        Some(8) => deinterleave::<T, 8>(src, runs, whole, row),
+                        _ => {
+                            for i in 0..whole {
+                                for (&(d, _, _), &v) in runs.iter().zip(&src[i * p..]) {
+                                    row[d + i] = v;
+                                }
+                            }
+                        }
+                    }
                     for &(d, s, count) in runs {
-                        for (o, &v) in row[d..][..count].iter_mut().zip(xr[s..].iter().step_by(self.phases)) {
-                            *o = v;
+                        for i in whole..count {
+                            row[d + i] = xr[s + i * p];
                         }
                     }
                 }
             }
+        }
+    }
+}
+
+/// `row[runs[r].0 + i] = src[i·P + r]` for every run `r < P` and `i < n`: the first `n`
+/// elements of every phase, read as blocks of `P` consecutive inputs. With `P` fixed the
+/// compiler vectorizes the strided reads (wav2vec's stride-5 staging took 2.5 % of its
+/// `gemm-tiled` time with a loop per phase, 0.6 % this way; Zen 4).
+fn deinterleave<T: Copy, const P: usize>(src: &[T], runs: &[(usize, usize, usize)], n: usize, row: &mut [T]) {
+    // The phase rows as disjoint slices of `row`, cut in the order of their offsets.
+    let mut order: [usize; P] = std::array::from_fn(|r| r);
+    order.sort_unstable_by_key(|&r| runs[r].0);
+    let mut outs: [&mut [T]; P] = std::array::from_fn(|_| Default::default());
+    let (mut rest, mut at) = (row, 0);
+    for &r in &order {
+        let tail = std::mem::take(&mut rest).split_at_mut(runs[r].0 - at).1;
+        let (o, tail) = tail.split_at_mut(n);
+        (outs[r], rest, at) = (o, tail, runs[r].0 + n);
+    }
+    for (i, block) in src.chunks_exact(P).take(n).enumerate() {
+        for (o, &v) in outs.iter_mut().zip(block) {
+            o[i] = v;
         }
     }
 }
@@ -196,4 +238,80 @@ pub fn tap_offsets(
                 .sum()
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::desc::{ConvDesc, PadMode, Padding};
+    use crate::kernels::generic;
+
+    /// Every staged position of 1-D and 2-D problems, strides 1–9 (every phase-split path: the
+    /// plain copy, the two-phase split, the fixed-phase de-interleave and the general loop),
+    /// against the position it reads, worked out one at a time.
+    #[test]
+    fn staged_positions_read_their_padded_inputs() {
+        let modes = [
+            PadMode::Zeros,
+            PadMode::Constant(-7.0),
+            PadMode::Replicate,
+            PadMode::Reflect,
+            PadMode::Circular,
+        ];
+        for stride in 1..=9 {
+            for (len, kernel) in [(1, 1), (5, 3), (23, 4), (64, 10), (97, 7)] {
+                for (pb, pe) in [(0, 0), (1, 2), (3, 0), (0, 4)] {
+                    for &mode in &modes {
+                        for rank2 in [false, true] {
+                            if matches!(mode, PadMode::Reflect) && pb.max(pe) >= len {
+                                continue;
+                            }
+                            let (input, weight, pad) = if rank2 {
+                                (
+                                    vec![1, 1, 3, len],
+                                    vec![1, 1, 2, kernel],
+                                    Padding::asymmetric(&[1, pb], &[0, pe]),
+                                )
+                            } else {
+                                (vec![1, 1, len], vec![1, 1, kernel], Padding::asymmetric(&[pb], &[pe]))
+                            };
+                            let desc = ConvDesc::new().stride([stride]).padding(pad).padding_mode(mode);
+                            let Ok(p) = ConvProblem::new(&desc, &input, &weight) else { continue };
+                            let Some(st) = Stage::new(&p, true, usize::MAX) else { continue };
+                            let x: Vec<f32> =
+                                (0..input.iter().product::<usize>()).map(|i| i as f32 + 1.0).collect();
+                            let padv = pad_value_of(mode);
+                            let mut dst = vec![f32::NAN; st.channel];
+                            st.fill(&x, 0, padv, &mut dst, generic::dw_split2::<f32>);
+                            let last = p.axes[p.axes.len() - 1];
+                            let extent =
+                                (last.output - 1) * last.stride + (last.kernel - 1) * last.dilation + 1;
+                            let wq = st.phase_len();
+                            for (r, row) in dst.chunks_exact(st.row_len).enumerate() {
+                                let src_row =
+                                    if rank2 { pad_source(r as isize - 1, 3, mode) } else { Some(0) };
+                                for q in 0..extent {
+                                    let want =
+                                        match (src_row, pad_source(q as isize - pb as isize, len, mode)) {
+                                            (Some(rr), Some(i)) => x[rr * len + i],
+                                            _ => padv,
+                                        };
+                                    let got = row[(q % st.phases) * wq + q / st.phases];
+                                    assert_eq!(
+                                        got.to_bits(),
+                                        want.to_bits(),
+                                        "stride {stride}, len {len}, kernel {kernel}, pad {pb}/{pe}, {mode:?}, 2-D {rank2}: row {r}, position {q}"
+                                    );
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    fn pad_value_of(mode: PadMode) -> f32 {
+        crate::geometry::pad_value(mode) as f32
+    }
 }
