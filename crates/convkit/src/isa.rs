@@ -3,7 +3,9 @@
 //!
 //! A level only names what the CPU can run; which kernels exist at a level is the business of
 //! [`crate::kernels::KernelSet`]. Adding a level is one variant here, one entry in [`LEVELS`]
-//! and one kernel-set module.
+//! and one kernel-set module with its entry in the kernels' level list (`F32_SETS`). Pooling
+//! and the response maps, portable code recompiled per level, fall back to the highest lower
+//! level until the new one gets its line in their `level!` lists.
 
 use std::fmt;
 use std::sync::OnceLock;
