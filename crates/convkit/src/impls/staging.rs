@@ -280,7 +280,7 @@ mod tests {
                             let Some(st) = Stage::new(&p, true, usize::MAX) else { continue };
                             let x: Vec<f32> =
                                 (0..input.iter().product::<usize>()).map(|i| i as f32 + 1.0).collect();
-                            let padv = pad_value_of(mode);
+                            let padv = crate::geometry::pad_value(mode) as f32;
                             let mut dst = vec![f32::NAN; st.channel];
                             st.fill(&x, 0, padv, &mut dst, generic::dw_split2::<f32>);
                             let last = p.axes[p.axes.len() - 1];
@@ -309,9 +309,5 @@ mod tests {
                 }
             }
         }
-    }
-
-    fn pad_value_of(mode: PadMode) -> f32 {
-        crate::geometry::pad_value(mode) as f32
     }
 }
