@@ -110,6 +110,8 @@ fn pointwise_problems_match_the_reference() {
         (17, 32, vec![5, 9], 2, true),
         (600, 48, vec![13], 1, true),
         (8, 7, vec![2, 3, 3], 1, true),
+        // Fewer positions than a tile's 4 rows: packed even where tiles could read in place.
+        (40, 9, vec![3], 1, true),
         // Channels-last only: enough positions that each position block sweeps the panels.
         (300, 32, vec![20, 21], 1, false),
     ];

@@ -18,6 +18,7 @@ pub fn kernel_set_with<T: Scalar, const MR: usize, const NR: usize>() -> KernelS
         geometry: Geometry { mr: MR, nr: NR, lanes: 1 },
         gemm: gemm::<T, MR, NR>,
         gemm_narrow: gemm::<T, MR, NR>,
+        gemm_strided: None,
         gemm_indirect: gemm_indirect::<T, MR, NR>,
         gemm_indirect_small: (MR, gemm_indirect::<T, MR, NR>),
         copy_panel: copy_panel::<T, NR>,

@@ -51,6 +51,9 @@ pub struct KernelSet<T> {
     pub gemm: GemmTile<T>,
     /// The packed tile computing only the first `nr / 2` columns (a short last panel).
     pub gemm_narrow: GemmTile<T>,
+    /// The `mr × nr` tile with `A`'s rows `lda` apart instead of `mr`, where the level has
+    /// one: `A` read in place (`pointwise`'s channels-first input).
+    pub gemm_strided: Option<GemmStrided<T>>,
     /// The indirect `mr × nr` tile, and the one for at most `.0` live rows (small groups).
     pub gemm_indirect: GemmIndirect<T>,
     /// An indirect tile for blocks of at most `.0` live rows, cheaper than the full one.
@@ -206,6 +209,11 @@ pub fn measure_fma_peak(threads: usize, seconds: f64) -> Option<(Isa, f64)> {
     });
     Some((set.isa, total))
 }
+
+/// [`GemmTile`] with reduction step `p`'s `A` values at `a[p·lda..][..live rows]` (row `i` at
+/// `a[p·lda + i]`): `a` needs `(kc − 1)·lda` elements plus the rows the kernel computes.
+pub type GemmStrided<T> =
+    fn(kc: usize, a: &[T], lda: usize, b: &[T], panels: (usize, usize), c: &mut TileDst<'_, T>);
 
 /// A panel copy kernel: for every row `r`, for every run `(j0, s)`, copy `nr` elements from
 /// `src[rows[r] + s..]` to `dst[r·nr + j0..]`, runs in order (a later run overwrites the

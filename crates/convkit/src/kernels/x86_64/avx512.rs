@@ -52,7 +52,8 @@ pub(super) fn detected() -> bool {
 /// equal bit for bit. Rows `ROWS..` are left as they are.
 ///
 /// Safe to call: it checks that the CPU has AVX-512 F/BW/DQ/VL, FMA and AVX2, that
-/// `ROWS ≤ mr`, that `a` holds `kc·mr` elements and `b` every panel's `kc` groups, that there
+/// `ROWS ≤ mr`, that `a` holds `(kc − 1)·mr + ROWS` elements (step `p` reads `a[p·mr..][..ROWS]`)
+/// and `b` every panel's `kc` groups, that there
 /// are `ROWS` destination rows of `panels.0·16` elements each and `ROWS` biases; it panics
 /// otherwise.
 #[allow(clippy::too_many_arguments)]
@@ -98,7 +99,12 @@ fn tile_args<'r, const ROWS: usize>(
 ) -> ([*mut f32; ROWS], Option<&'r [f32; ROWS]>) {
     const { assert!(ROWS >= 1 && ROWS <= MAX_ROWS, "1 to 16 rows") };
     assert!(ROWS <= mr, "more tile rows than the packed weights' row stride");
-    assert!(kc.checked_mul(mr).is_some_and(|n| a.len() >= n), "packed weights shorter than kc");
+    // Step p reads a[p·mr..][..ROWS].
+    let need = match kc {
+        0 => Some(0),
+        kc => (kc - 1).checked_mul(mr).and_then(|n| n.checked_add(ROWS)),
+    };
+    assert!(need.is_some_and(|n| a.len() >= n), "packed weights shorter than kc");
     assert!(rows.len() >= ROWS, "fewer destination rows than ROWS");
     let bias = bias.map(|b| b.get(..ROWS).and_then(|b| b.try_into().ok()).expect("fewer biases than ROWS"));
     let ptrs = std::array::from_fn(|i| {
@@ -136,7 +142,7 @@ fn packed_tiles<const ROWS: usize>(
     assert!(detected(), "the CPU lacks AVX-512 F/BW/DQ/VL, FMA or AVX2");
     let (a, b, panels) = (a.as_ptr(), b.as_ptr(), (panels, b_step));
     // SAFETY: the CPU supports AVX-512 F/BW/DQ/VL, FMA and AVX2 (checked above); `a` holds at
-    // least kc·mr elements with ROWS ≤ mr, and `b` at least kc·16 from q·b_step for every
+    // least (kc − 1)·mr + ROWS elements with ROWS ≤ mr, and `b` at least kc·16 from q·b_step for every
     // q < panels (checked above); every row pointer starts panels·16 writable elements
     // (`tile_args`), borrowed mutably through `rows` for the whole call, so row + q·16 starts
     // 16 of them; the narrow kernel touches the first 8 of those.
@@ -212,7 +218,7 @@ unsafe fn store_tile<const ROWS: usize>(
 /// The `ROWS`×16 tiles of `panels.0` panels (`b` advancing by `panels.1`, the rows by 16).
 ///
 /// # Safety
-/// The features are available; `a` holds kc·mr elements with `ROWS ≤ mr`; `b` holds kc·16
+/// The features are available; `a` holds (kc − 1)·mr + ROWS elements with `ROWS ≤ mr`; `b` holds kc·16
 /// from q·b_step for every q < panels; every row pointer starts panels·16 writable elements.
 #[allow(clippy::too_many_arguments)]
 #[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vl,fma,avx2")]
@@ -326,8 +332,8 @@ pub fn f32_gemm_indirect_avx512<const ROWS: usize>(
         // SAFETY: q < panels and every row holds panels·16 elements (`tile_args`), so each
         // pointer starts 16 of them.
         let at: [*mut f32; ROWS] = std::array::from_fn(|i| unsafe { rows[i].add(q * NR) });
-        // SAFETY: the CPU has the features; `a` holds kc·mr elements with ROWS ≤ mr and
-        // `offs` kc (checked above); base + q·16 ≤ src.len() − 16 (limit exists); the kernel
+        // SAFETY: the CPU has the features; `a` holds (kc − 1)·mr + ROWS elements with ROWS ≤ mr
+        // and `offs` kc (checked above); base + q·16 ≤ src.len() − 16 (limit exists); the kernel
         // reads row p only after checking offs[p] ≤ limit, so the row ends at or before
         // src.len(); `at` starts 16 writable elements per row (above).
         unsafe {
@@ -349,7 +355,8 @@ pub fn f32_gemm_indirect_avx512<const ROWS: usize>(
 /// One indirect `ROWS`×16 tile.
 ///
 /// # Safety
-/// The features are available; `a` holds kc·mr elements with `ROWS ≤ mr`; `offs` holds kc;
+/// The features are available; `a` holds (kc − 1)·mr + ROWS elements with `ROWS ≤ mr`;
+/// `offs` holds kc;
 /// `src + o .. + 16` is readable for every `o ≤ limit`; every row pointer starts 16 writable
 /// elements.
 #[allow(clippy::too_many_arguments)]
@@ -919,26 +926,29 @@ fn dw_split2(src: &[f32], ev: &mut [f32], od: &mut [f32]) {
 pub(super) const MR: usize = 16;
 
 /// Call tile kernel `$k` on a [`TileDst`] `$c` with as many rows as it has live, at least 4
-/// (`$args` go before the destination rows).
+/// (`$args` go before the destination rows), `A`'s rows `MR` apart or, after `$lda;`, that far.
 macro_rules! by_live_rows {
-    ($k:ident, $c:expr, $($args:expr),*) => {{
+    ($k:ident, $c:expr, $($args:expr),*) => {
+        by_live_rows!($k, $c, MR; $($args),*)
+    };
+    ($k:ident, $c:expr, $lda:expr; $($args:expr),*) => {{
         let c: &mut TileDst<'_, f32> = $c;
         let (bias, acc) = (c.bias, c.accumulate);
         let (bias, rows) = (bias.as_ref().map(|b| &b[..]), &mut c.rows[..]);
         match c.live {
-            0..=4 => $k::<4>($($args,)* rows, acc, bias, MR),
-            5 => $k::<5>($($args,)* rows, acc, bias, MR),
-            6 => $k::<6>($($args,)* rows, acc, bias, MR),
-            7 => $k::<7>($($args,)* rows, acc, bias, MR),
-            8 => $k::<8>($($args,)* rows, acc, bias, MR),
-            9 => $k::<9>($($args,)* rows, acc, bias, MR),
-            10 => $k::<10>($($args,)* rows, acc, bias, MR),
-            11 => $k::<11>($($args,)* rows, acc, bias, MR),
-            12 => $k::<12>($($args,)* rows, acc, bias, MR),
-            13 => $k::<13>($($args,)* rows, acc, bias, MR),
-            14 => $k::<14>($($args,)* rows, acc, bias, MR),
-            15 => $k::<15>($($args,)* rows, acc, bias, MR),
-            _ => $k::<16>($($args,)* rows, acc, bias, MR),
+            0..=4 => $k::<4>($($args,)* rows, acc, bias, $lda),
+            5 => $k::<5>($($args,)* rows, acc, bias, $lda),
+            6 => $k::<6>($($args,)* rows, acc, bias, $lda),
+            7 => $k::<7>($($args,)* rows, acc, bias, $lda),
+            8 => $k::<8>($($args,)* rows, acc, bias, $lda),
+            9 => $k::<9>($($args,)* rows, acc, bias, $lda),
+            10 => $k::<10>($($args,)* rows, acc, bias, $lda),
+            11 => $k::<11>($($args,)* rows, acc, bias, $lda),
+            12 => $k::<12>($($args,)* rows, acc, bias, $lda),
+            13 => $k::<13>($($args,)* rows, acc, bias, $lda),
+            14 => $k::<14>($($args,)* rows, acc, bias, $lda),
+            15 => $k::<15>($($args,)* rows, acc, bias, $lda),
+            _ => $k::<16>($($args,)* rows, acc, bias, $lda),
         }
     }};
 }
@@ -953,6 +963,19 @@ pub fn f32_gemm_16x16_avx512(
     c: &mut TileDst<'_, f32>,
 ) {
     by_live_rows!(f32_gemm_tile_avx512, c, kc, a, b, panels)
+}
+
+/// `f32_gemm_16x16_strided_avx512`: [`f32_gemm_16x16_avx512`] with `A`'s rows `lda` apart
+/// (read in place; see [`crate::kernels::GemmStrided`]).
+pub fn f32_gemm_16x16_strided_avx512(
+    kc: usize,
+    a: &[f32],
+    lda: usize,
+    b: &[f32],
+    panels: (usize, usize),
+    c: &mut TileDst<'_, f32>,
+) {
+    by_live_rows!(f32_gemm_tile_avx512, c, lda; kc, a, b, panels)
 }
 
 /// `f32_gemm_ilv_avx512`: [`f32_gemm_16x16_avx512`] (all 16 rows computed) whose tiles,
