@@ -13,9 +13,9 @@
 //! Where the level has a tile reading `A` rows at any stride (`KernelSet::gemm_strided`) and
 //! the input is channels-first at stride 1, the tiles read the blocks in place (one row per
 //! channel); on `resnet50_1x1_7_reduce` (Zen 4, AVX-512) that ran 108.6 → 111.2 GFLOP/s at
-//! 1 thread and 212.3 → 220.3 at 2, where each worker had packed the whole input. Otherwise the blocks are packed
-//! (`[block][c][mr]`): once, shared by the workers, or by each worker into its own copy when
-//! the copies are small (`PRIVATE_PACK_BYTES`). Then, for each reduction block of 256
+//! 1 thread and 212.3 → 220.3 at 2, where each worker had packed the whole input. Otherwise
+//! the blocks are packed (`[block][c][mr]`): once, shared by the workers, or by each worker
+//! into its own copy when the copies are small (`PRIVATE_PACK_BYTES`). Then, for each reduction block of 256
 //! channels, each worker sweeps its panels of `nr` output channels (packed at plan time), in
 //! chunks of `PANEL_CHUNK` per tile call, over every position block. Channels-last output
 //! with a whole number of `nr`-channel panels takes the tiles directly, and the bias after the
